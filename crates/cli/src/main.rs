@@ -1,0 +1,2 @@
+//! festival: the terminal client.
+fn main() {}

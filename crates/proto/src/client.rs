@@ -1,0 +1,84 @@
+//! Frames a client sends to the relay.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DeviceId, DisplayName, MessageId, RoomName, Seq};
+
+/// A frame from a client to the relay. A [`ClientFrame`] returned by
+/// [`decode_client`](crate::decode_client) has been validated and normalised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// First frame on every connection: who this is and which protocol it speaks.
+    Hello(Hello),
+    /// Join a room (creating it if new) or, when already joined, fetch history again.
+    Join(Join),
+    /// Leave a room.
+    Leave(Leave),
+    /// Send a chat message to a joined room.
+    Chat(ChatSend),
+    /// Pass an opaque WebRTC signaling payload to another device in a joined room.
+    Signal(SignalSend),
+    /// Ask for a `pong`, to measure round-trip time and keep the connection alive.
+    Ping(Ping),
+}
+
+/// `hello`: the protocol version, the device's identity, and the name it wants to be shown as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Protocol version the client speaks; must equal [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION).
+    pub v: u32,
+    /// The device's stable identity.
+    pub device: DeviceId,
+    /// The display name the person chose (normalised by the relay).
+    pub name: DisplayName,
+}
+
+/// `join`: enter a room. With `since`, only messages after that sequence number are replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Join {
+    /// The room; created on first join.
+    pub room: RoomName,
+    /// The last sequence number the client already has, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Seq>,
+}
+
+/// `leave`: stop being a member of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leave {
+    /// The room to leave.
+    pub room: RoomName,
+}
+
+/// `chat`: a message to a joined room. Sending the same `id` again is safe: the relay acks it
+/// with the original sequence number and neither stores nor delivers it twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSend {
+    /// Client-made unique id, kept across retries and routes.
+    pub id: MessageId,
+    /// The room it is for.
+    pub room: RoomName,
+    /// The text, at most `max_body_bytes` UTF-8 bytes.
+    pub body: String,
+    /// When the person sent it, by the client's clock, in Unix milliseconds.
+    pub sent_at: i64,
+}
+
+/// `signal`: an opaque payload (SDP offer or answer, ICE candidate) for one device in a room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalSend {
+    /// The room both devices are in.
+    pub room: RoomName,
+    /// The device it is for.
+    pub to: DeviceId,
+    /// Any JSON value; the relay passes it on unread.
+    pub payload: serde_json::Value,
+}
+
+/// `ping`: the relay answers with a `pong` carrying the same nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Any number; echoed back.
+    pub nonce: u64,
+}

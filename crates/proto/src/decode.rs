@@ -1,0 +1,235 @@
+//! Turning untrusted text into frames, and frames into text.
+//!
+//! Decoding runs in three steps so that every failure gets its own stable code: the size is
+//! checked before anything is parsed; the envelope (`type`, and `v` for `hello`) is read next;
+//! only then the whole frame, followed by the normalisation and checks of every field.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ClientFrame, DisplayName, ErrorCode, Limits, PROTOCOL_VERSION, ProtoError, RoomName,
+    ServerFrame, validate_body,
+};
+
+/// The frame types a client may send, in protocol version 1.
+const CLIENT_TYPES: [&str; 6] = ["hello", "join", "leave", "chat", "signal", "ping"];
+/// The frame types a relay may send, in protocol version 1.
+const SERVER_TYPES: [&str; 9] = [
+    "welcome", "joined", "left", "presence", "chat", "ack", "signal", "error", "pong",
+];
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    v: Option<serde_json::Value>,
+}
+
+/// Decodes and validates a frame a client sent. Names and rooms come back normalised
+/// (trimmed, whitespace collapsed, NFC); anything else is an error with a stable code.
+pub fn decode_client(text: &str, limits: &Limits) -> Result<ClientFrame, ProtoError> {
+    let kind = envelope(text, limits.max_frame_bytes, &CLIENT_TYPES)?;
+    if kind.0 == "hello" {
+        check_version(kind.1)?;
+    }
+    let mut frame: ClientFrame = serde_json::from_str(text).map_err(|e| {
+        ProtoError::new(ErrorCode::InvalidField, format!("invalid {} frame: {e}", kind.0))
+    })?;
+    validate(&mut frame, limits)?;
+    Ok(frame)
+}
+
+/// Decodes a frame the relay sent. A type this build does not know gives
+/// [`ErrorCode::UnknownType`], which a client should skip rather than treat as fatal.
+pub fn decode_server(text: &str) -> Result<ServerFrame, ProtoError> {
+    let kind = envelope(text, usize::MAX, &SERVER_TYPES)?;
+    serde_json::from_str(text).map_err(|e| {
+        ProtoError::new(ErrorCode::InvalidField, format!("invalid {} frame: {e}", kind.0))
+    })
+}
+
+/// Encodes a frame as the JSON text sent on the wire.
+pub fn encode<T: Serialize>(frame: &T) -> String {
+    // Frames hold only strings, numbers and JSON values, which always serialise.
+    serde_json::to_string(frame).expect("protocol frames always serialise to JSON")
+}
+
+fn envelope<'a>(
+    text: &'a str,
+    max_bytes: usize,
+    known: &[&str],
+) -> Result<(String, Option<serde_json::Value>), ProtoError> {
+    if text.len() > max_bytes {
+        return Err(ProtoError::new(
+            ErrorCode::FrameTooLarge,
+            format!("frame is {} bytes; the limit is {max_bytes} bytes", text.len()),
+        ));
+    }
+    let envelope: Envelope<'a> = serde_json::from_str(text).map_err(|e| {
+        ProtoError::new(ErrorCode::Malformed, format!("frame is not a JSON object: {e}"))
+    })?;
+    let Some(kind) = envelope.kind else {
+        return Err(ProtoError::new(ErrorCode::Malformed, "frame has no \"type\" field"));
+    };
+    if !known.contains(&kind.as_ref()) {
+        let shown: String = kind.chars().take(32).collect();
+        return Err(ProtoError::new(
+            ErrorCode::UnknownType,
+            format!("unknown frame type {shown:?}"),
+        ));
+    }
+    Ok((kind.into_owned(), envelope.v))
+}
+
+fn check_version(v: Option<serde_json::Value>) -> Result<(), ProtoError> {
+    match v {
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(PROTOCOL_VERSION)) => {
+            Ok(())
+        }
+        Some(serde_json::Value::Number(n)) => Err(ProtoError::new(
+            ErrorCode::UnsupportedVersion,
+            format!("this relay speaks protocol version {PROTOCOL_VERSION}; the client sent version {n}"),
+        )),
+        _ => Err(ProtoError::new(
+            ErrorCode::InvalidField,
+            format!("hello needs a numeric protocol version \"v\" (this relay speaks {PROTOCOL_VERSION})"),
+        )),
+    }
+}
+
+fn validate(frame: &mut ClientFrame, limits: &Limits) -> Result<(), ProtoError> {
+    match frame {
+        ClientFrame::Hello(hello) => {
+            if hello.device.is_nil() {
+                return Err(ProtoError::new(ErrorCode::InvalidId, "device id is the nil UUID"));
+            }
+            hello.name = DisplayName::parse(hello.name.as_str())?;
+        }
+        ClientFrame::Join(join) => join.room = RoomName::parse(join.room.as_str())?,
+        ClientFrame::Leave(leave) => leave.room = RoomName::parse(leave.room.as_str())?,
+        ClientFrame::Chat(chat) => {
+            if chat.id.is_nil() {
+                return Err(ProtoError::new(ErrorCode::InvalidId, "message id is the nil UUID"));
+            }
+            chat.room = RoomName::parse(chat.room.as_str())?;
+            validate_body(&chat.body, limits)?;
+        }
+        ClientFrame::Signal(signal) => {
+            if signal.to.is_nil() {
+                return Err(ProtoError::new(ErrorCode::InvalidId, "signal target is the nil UUID"));
+            }
+            signal.room = RoomName::parse(signal.room.as_str())?;
+        }
+        ClientFrame::Ping(_) => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{ChatSend, DeviceId, Hello, MessageId};
+
+    fn code(text: &str) -> ErrorCode {
+        decode_client(text, &Limits::default()).unwrap_err().code
+    }
+
+    #[test]
+    fn every_bad_input_gets_its_own_code() {
+        let device = DeviceId::random();
+        assert_eq!(code("not json"), ErrorCode::Malformed);
+        assert_eq!(code("[1,2]"), ErrorCode::Malformed);
+        assert_eq!(code(r#"{"room":"a"}"#), ErrorCode::Malformed);
+        assert_eq!(code(r#"{"type":7}"#), ErrorCode::Malformed);
+        assert_eq!(code(r#"{"type":"shout"}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":"join","room":5}"#), ErrorCode::InvalidField);
+        assert_eq!(code(r#"{"type":"join"}"#), ErrorCode::InvalidField);
+        assert_eq!(code(r#"{"type":"join","room":"a/b"}"#), ErrorCode::InvalidRoom);
+        assert_eq!(
+            code(&format!(r#"{{"type":"hello","v":2,"device":"{device}","name":"x"}}"#)),
+            ErrorCode::UnsupportedVersion
+        );
+        assert_eq!(
+            code(&format!(r#"{{"type":"hello","device":"{device}","name":"x"}}"#)),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(&format!(r#"{{"type":"hello","v":1,"device":"{device}","name":"  "}}"#)),
+            ErrorCode::InvalidName
+        );
+        let big = format!(r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#, "x".repeat(70_000));
+        assert_eq!(code(&big), ErrorCode::FrameTooLarge);
+    }
+
+    #[test]
+    fn version_error_names_both_versions() {
+        let device = DeviceId::random();
+        let err = decode_client(
+            &format!(r#"{{"type":"hello","v":9,"device":"{device}","name":"x"}}"#),
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("version 1") && err.message.contains("version 9"), "{err}");
+    }
+
+    #[test]
+    fn hello_name_is_normalised_on_decode() {
+        let device = DeviceId::random();
+        let text = format!(r#"{{"type":"hello","v":1,"device":"{device}","name":"  John   Doe "}}"#);
+        let ClientFrame::Hello(Hello { name, .. }) = decode_client(&text, &Limits::default()).unwrap()
+        else {
+            panic!("not a hello");
+        };
+        assert_eq!(name.as_str(), "John Doe");
+    }
+
+    #[test]
+    fn chat_round_trips_through_encode_and_decode() {
+        let frame = ClientFrame::Chat(ChatSend {
+            id: MessageId::new(),
+            room: RoomName::parse("Main Stage").unwrap(),
+            body: "see you at the bar".into(),
+            sent_at: 1_700_000_000_000,
+        });
+        assert_eq!(decode_client(&encode(&frame), &Limits::default()).unwrap(), frame);
+    }
+
+    #[test]
+    fn unknown_server_frames_are_reported_not_fatal() {
+        assert_eq!(decode_server(r#"{"type":"hologram"}"#).unwrap_err().code, ErrorCode::UnknownType);
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics_on_arbitrary_text(text in ".{0,300}") {
+            let _ = decode_client(&text, &Limits::default());
+            let _ = decode_server(&text);
+        }
+
+        #[test]
+        fn decode_never_panics_on_json_shaped_text(
+            kind in prop_oneof![Just("hello"), Just("join"), Just("chat"), Just("signal"), Just("ping"), Just("leave")],
+            field in "[a-z]{1,6}",
+            value in prop_oneof![Just("1".to_string()), Just("null".to_string()), "\"[^\"\\\\]{0,20}\"", Just("[]".to_string())],
+        ) {
+            let text = format!(r#"{{"type":"{kind}","{field}":{value},"v":1}}"#);
+            let _ = decode_client(&text, &Limits::default());
+        }
+
+        #[test]
+        fn valid_chats_survive_a_round_trip(body in "[a-zA-Z0-9 .,!?]{1,200}", room in "[a-z]{1,20}") {
+            prop_assume!(!body.trim().is_empty());
+            let frame = ClientFrame::Chat(ChatSend {
+                id: MessageId::new(),
+                room: RoomName::parse(&room).unwrap(),
+                body: body.clone(),
+                sent_at: 0,
+            });
+            prop_assert_eq!(decode_client(&encode(&frame), &Limits::default()).unwrap(), frame);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Stable error codes, and the error every validation returns.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A stable, machine-readable error code carried in `error` frames. Codes never change meaning;
+/// new ones may be added, so clients must accept codes they do not know ([`ErrorCode::Unknown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `hello` named a protocol version this relay does not speak.
+    UnsupportedVersion,
+    /// A frame larger than `max_frame_bytes`.
+    FrameTooLarge,
+    /// A chat body larger than `max_body_bytes`.
+    BodyTooLarge,
+    /// The frame is not JSON, not a JSON object, not text, or has no string `type`.
+    Malformed,
+    /// The frame's `type` is not one this protocol version defines.
+    UnknownType,
+    /// A field is missing or has the wrong type or value.
+    InvalidField,
+    /// A frame other than `hello` arrived before `hello`.
+    HelloRequired,
+    /// A second `hello` on the same connection.
+    DuplicateHello,
+    /// The display name is empty after trimming, too long, or contains control characters.
+    InvalidName,
+    /// The room name is empty, too long, or contains characters rooms may not have.
+    InvalidRoom,
+    /// The chat body is empty or contains control characters other than newline and tab.
+    InvalidBody,
+    /// A nil device or message id.
+    InvalidId,
+    /// A chat or signal for a room this connection has not joined.
+    NotJoined,
+    /// Joining one more room would exceed `max_rooms`.
+    TooManyRooms,
+    /// The connection sends faster than the rate limit; the frame was dropped, retry later.
+    RateLimited,
+    /// A message id already used for a different room or by a different device.
+    IdConflict,
+    /// A signal addressed to a device that is not in the room.
+    UnknownPeer,
+    /// The relay could not do it (for example its store failed); the frame may be retried.
+    Internal,
+    /// Any code this build does not know, so that newer relays do not break older clients.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::BodyTooLarge => "body_too_large",
+            Self::Malformed => "malformed",
+            Self::UnknownType => "unknown_type",
+            Self::InvalidField => "invalid_field",
+            Self::HelloRequired => "hello_required",
+            Self::DuplicateHello => "duplicate_hello",
+            Self::InvalidName => "invalid_name",
+            Self::InvalidRoom => "invalid_room",
+            Self::InvalidBody => "invalid_body",
+            Self::InvalidId => "invalid_id",
+            Self::NotJoined => "not_joined",
+            Self::TooManyRooms => "too_many_rooms",
+            Self::RateLimited => "rate_limited",
+            Self::IdConflict => "id_conflict",
+            Self::UnknownPeer => "unknown_peer",
+            Self::Internal => "internal",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Every code the relay can send, for metrics and documentation.
+    pub const ALL: [ErrorCode; 18] = [
+        Self::UnsupportedVersion,
+        Self::FrameTooLarge,
+        Self::BodyTooLarge,
+        Self::Malformed,
+        Self::UnknownType,
+        Self::InvalidField,
+        Self::HelloRequired,
+        Self::DuplicateHello,
+        Self::InvalidName,
+        Self::InvalidRoom,
+        Self::InvalidBody,
+        Self::InvalidId,
+        Self::NotJoined,
+        Self::TooManyRooms,
+        Self::RateLimited,
+        Self::IdConflict,
+        Self::UnknownPeer,
+        Self::Internal,
+    ];
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rejected input: a stable code for machines and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ProtoError {
+    /// What kind of problem it is.
+    pub code: ErrorCode,
+    /// What exactly was wrong, in words a person can act on.
+    pub message: String,
+}
+
+impl ProtoError {
+    /// An error with a code and a sentence.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}

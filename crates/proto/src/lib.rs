@@ -1,0 +1,36 @@
+//! The Festival Chat wire protocol.
+//!
+//! Every message that crosses a process boundary is defined here: the frames a client sends
+//! ([`ClientFrame`]), the frames the relay sends ([`ServerFrame`]), the identifiers they carry,
+//! how untrusted input is validated ([`decode_client`]), and the limits both sides agree on.
+//! This crate does no I/O, so the relay, the engine, tests and fuzzers all share one definition.
+//!
+//! Frames are JSON text frames over a WebSocket, tagged by `"type"`. `docs/protocol.md` in the
+//! repository is the contract for other clients, with an example of every frame.
+
+mod client;
+mod close;
+mod decode;
+mod error;
+mod ids;
+mod limits;
+mod names;
+mod server;
+mod text;
+
+pub use client::{ChatSend, ClientFrame, Hello, Join, Leave, Ping, SignalSend};
+pub use close::CloseCode;
+pub use decode::{decode_client, decode_server, encode};
+pub use error::{ErrorCode, ProtoError};
+pub use ids::{DeviceId, MessageId, PeerId, Seq};
+pub use limits::Limits;
+pub use names::{DisplayName, RoomName};
+pub use server::{
+    Ack, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence, PresenceChange,
+    ServerFrame, SignalRelayed, Welcome,
+};
+pub use text::validate_body;
+
+/// The protocol version this crate speaks. A peer sending any other version in `hello` gets
+/// [`ErrorCode::UnsupportedVersion`] naming both versions.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,1 @@
+//! The Festival Chat relay server.
