@@ -1,0 +1,56 @@
+//! `docs/protocol.md` is the contract other clients implement: every example in it must decode
+//! with this crate, and every frame type and error code must be documented there.
+
+use std::collections::BTreeSet;
+
+use festival_proto::{ErrorCode, Limits, decode_client, decode_server};
+
+const DOC: &str = include_str!("../../../docs/protocol.md");
+
+/// The JSON examples of one section of the document (from its heading to the next `## `).
+fn examples(section: &str) -> Vec<&'static str> {
+    let start = DOC.find(section).expect("section exists");
+    let rest = &DOC[start + section.len()..];
+    let end = rest.find("\n## ").unwrap_or(rest.len());
+    rest[..end]
+        .split("```json\n")
+        .skip(1)
+        .map(|block| block.split("\n```").next().expect("closed block").trim())
+        .collect()
+}
+
+fn kind(frame: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(frame).expect("example is JSON");
+    value["type"].as_str().expect("example has a type").to_owned()
+}
+
+#[test]
+fn protocol_doc_examples_decode() {
+    let client = examples("## Client → relay");
+    let server = examples("## Relay → client");
+    for frame in &client {
+        decode_client(frame, &Limits::default()).unwrap_or_else(|e| panic!("{frame}: {e}"));
+    }
+    for frame in &server {
+        decode_server(frame).unwrap_or_else(|e| panic!("{frame}: {e}"));
+    }
+
+    let client_kinds: BTreeSet<_> = client.iter().map(|f| kind(f)).collect();
+    let server_kinds: BTreeSet<_> = server.iter().map(|f| kind(f)).collect();
+    let all_client = ["hello", "join", "leave", "chat", "signal", "ping"];
+    let all_server = [
+        "welcome", "joined", "left", "presence", "chat", "ack", "signal", "error", "pong",
+    ];
+    assert_eq!(client_kinds, all_client.into_iter().map(String::from).collect());
+    assert_eq!(server_kinds, all_server.into_iter().map(String::from).collect());
+}
+
+#[test]
+fn protocol_doc_lists_every_error_code() {
+    for code in ErrorCode::ALL {
+        assert!(
+            DOC.contains(&format!("| `{}` |", code.as_str())),
+            "docs/protocol.md does not document {code}"
+        );
+    }
+}
