@@ -8,6 +8,8 @@ pub enum CloseCode {
     Normal,
     /// 1001: the relay is shutting down; reconnect (to it or another one) later.
     GoingAway,
+    /// 1002: the client speaks a protocol version this relay does not.
+    ProtocolError,
     /// 1008: repeated invalid or abusive frames; the connection is closed, others are not.
     PolicyViolation,
     /// 1009: a frame beyond the hard size cap; nothing of it was read.
@@ -23,6 +25,7 @@ impl CloseCode {
         match self {
             Self::Normal => 1000,
             Self::GoingAway => 1001,
+            Self::ProtocolError => 1002,
             Self::PolicyViolation => 1008,
             Self::TooBig => 1009,
             Self::SlowConsumer => 1013,
@@ -34,6 +37,7 @@ impl CloseCode {
         Some(match code {
             1000 => Self::Normal,
             1001 => Self::GoingAway,
+            1002 => Self::ProtocolError,
             1008 => Self::PolicyViolation,
             1009 => Self::TooBig,
             1013 => Self::SlowConsumer,
@@ -46,6 +50,7 @@ impl CloseCode {
         match self {
             Self::Normal => "bye",
             Self::GoingAway => "relay shutting down",
+            Self::ProtocolError => "unsupported protocol version",
             Self::PolicyViolation => "too many invalid frames",
             Self::TooBig => "frame too large",
             Self::SlowConsumer => "send queue overflow: reconnect and resume",

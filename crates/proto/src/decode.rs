@@ -35,7 +35,10 @@ pub fn decode_client(text: &str, limits: &Limits) -> Result<ClientFrame, ProtoEr
         check_version(kind.1)?;
     }
     let mut frame: ClientFrame = serde_json::from_str(text).map_err(|e| {
-        ProtoError::new(ErrorCode::InvalidField, format!("invalid {} frame: {e}", kind.0))
+        ProtoError::new(
+            ErrorCode::InvalidField,
+            format!("invalid {} frame: {e}", kind.0),
+        )
     })?;
     validate(&mut frame, limits)?;
     Ok(frame)
@@ -46,7 +49,10 @@ pub fn decode_client(text: &str, limits: &Limits) -> Result<ClientFrame, ProtoEr
 pub fn decode_server(text: &str) -> Result<ServerFrame, ProtoError> {
     let kind = envelope(text, usize::MAX, &SERVER_TYPES)?;
     serde_json::from_str(text).map_err(|e| {
-        ProtoError::new(ErrorCode::InvalidField, format!("invalid {} frame: {e}", kind.0))
+        ProtoError::new(
+            ErrorCode::InvalidField,
+            format!("invalid {} frame: {e}", kind.0),
+        )
     })
 }
 
@@ -64,14 +70,23 @@ fn envelope<'a>(
     if text.len() > max_bytes {
         return Err(ProtoError::new(
             ErrorCode::FrameTooLarge,
-            format!("frame is {} bytes; the limit is {max_bytes} bytes", text.len()),
+            format!(
+                "frame is {} bytes; the limit is {max_bytes} bytes",
+                text.len()
+            ),
         ));
     }
     let envelope: Envelope<'a> = serde_json::from_str(text).map_err(|e| {
-        ProtoError::new(ErrorCode::Malformed, format!("frame is not a JSON object: {e}"))
+        ProtoError::new(
+            ErrorCode::Malformed,
+            format!("frame is not a JSON object: {e}"),
+        )
     })?;
     let Some(kind) = envelope.kind else {
-        return Err(ProtoError::new(ErrorCode::Malformed, "frame has no \"type\" field"));
+        return Err(ProtoError::new(
+            ErrorCode::Malformed,
+            "frame has no \"type\" field",
+        ));
     };
     if !known.contains(&kind.as_ref()) {
         let shown: String = kind.chars().take(32).collect();
@@ -90,11 +105,15 @@ fn check_version(v: Option<serde_json::Value>) -> Result<(), ProtoError> {
         }
         Some(serde_json::Value::Number(n)) => Err(ProtoError::new(
             ErrorCode::UnsupportedVersion,
-            format!("this relay speaks protocol version {PROTOCOL_VERSION}; the client sent version {n}"),
+            format!(
+                "this relay speaks protocol version {PROTOCOL_VERSION}; the client sent version {n}"
+            ),
         )),
         _ => Err(ProtoError::new(
             ErrorCode::InvalidField,
-            format!("hello needs a numeric protocol version \"v\" (this relay speaks {PROTOCOL_VERSION})"),
+            format!(
+                "hello needs a numeric protocol version \"v\" (this relay speaks {PROTOCOL_VERSION})"
+            ),
         )),
     }
 }
@@ -103,7 +122,10 @@ fn validate(frame: &mut ClientFrame, limits: &Limits) -> Result<(), ProtoError> 
     match frame {
         ClientFrame::Hello(hello) => {
             if hello.device.is_nil() {
-                return Err(ProtoError::new(ErrorCode::InvalidId, "device id is the nil UUID"));
+                return Err(ProtoError::new(
+                    ErrorCode::InvalidId,
+                    "device id is the nil UUID",
+                ));
             }
             hello.name = DisplayName::parse(hello.name.as_str())?;
         }
@@ -111,14 +133,20 @@ fn validate(frame: &mut ClientFrame, limits: &Limits) -> Result<(), ProtoError> 
         ClientFrame::Leave(leave) => leave.room = RoomName::parse(leave.room.as_str())?,
         ClientFrame::Chat(chat) => {
             if chat.id.is_nil() {
-                return Err(ProtoError::new(ErrorCode::InvalidId, "message id is the nil UUID"));
+                return Err(ProtoError::new(
+                    ErrorCode::InvalidId,
+                    "message id is the nil UUID",
+                ));
             }
             chat.room = RoomName::parse(chat.room.as_str())?;
             validate_body(&chat.body, limits)?;
         }
         ClientFrame::Signal(signal) => {
             if signal.to.is_nil() {
-                return Err(ProtoError::new(ErrorCode::InvalidId, "signal target is the nil UUID"));
+                return Err(ProtoError::new(
+                    ErrorCode::InvalidId,
+                    "signal target is the nil UUID",
+                ));
             }
             signal.room = RoomName::parse(signal.room.as_str())?;
         }
@@ -148,20 +176,32 @@ mod tests {
         assert_eq!(code(r#"{"type":"shout"}"#), ErrorCode::UnknownType);
         assert_eq!(code(r#"{"type":"join","room":5}"#), ErrorCode::InvalidField);
         assert_eq!(code(r#"{"type":"join"}"#), ErrorCode::InvalidField);
-        assert_eq!(code(r#"{"type":"join","room":"a/b"}"#), ErrorCode::InvalidRoom);
         assert_eq!(
-            code(&format!(r#"{{"type":"hello","v":2,"device":"{device}","name":"x"}}"#)),
+            code(r#"{"type":"join","room":"a/b"}"#),
+            ErrorCode::InvalidRoom
+        );
+        assert_eq!(
+            code(&format!(
+                r#"{{"type":"hello","v":2,"device":"{device}","name":"x"}}"#
+            )),
             ErrorCode::UnsupportedVersion
         );
         assert_eq!(
-            code(&format!(r#"{{"type":"hello","device":"{device}","name":"x"}}"#)),
+            code(&format!(
+                r#"{{"type":"hello","device":"{device}","name":"x"}}"#
+            )),
             ErrorCode::InvalidField
         );
         assert_eq!(
-            code(&format!(r#"{{"type":"hello","v":1,"device":"{device}","name":"  "}}"#)),
+            code(&format!(
+                r#"{{"type":"hello","v":1,"device":"{device}","name":"  "}}"#
+            )),
             ErrorCode::InvalidName
         );
-        let big = format!(r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#, "x".repeat(70_000));
+        let big = format!(
+            r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#,
+            "x".repeat(70_000)
+        );
         assert_eq!(code(&big), ErrorCode::FrameTooLarge);
     }
 
@@ -173,14 +213,19 @@ mod tests {
             &Limits::default(),
         )
         .unwrap_err();
-        assert!(err.message.contains("version 1") && err.message.contains("version 9"), "{err}");
+        assert!(
+            err.message.contains("version 1") && err.message.contains("version 9"),
+            "{err}"
+        );
     }
 
     #[test]
     fn hello_name_is_normalised_on_decode() {
         let device = DeviceId::random();
-        let text = format!(r#"{{"type":"hello","v":1,"device":"{device}","name":"  John   Doe "}}"#);
-        let ClientFrame::Hello(Hello { name, .. }) = decode_client(&text, &Limits::default()).unwrap()
+        let text =
+            format!(r#"{{"type":"hello","v":1,"device":"{device}","name":"  John   Doe "}}"#);
+        let ClientFrame::Hello(Hello { name, .. }) =
+            decode_client(&text, &Limits::default()).unwrap()
         else {
             panic!("not a hello");
         };
@@ -195,12 +240,18 @@ mod tests {
             body: "see you at the bar".into(),
             sent_at: 1_700_000_000_000,
         });
-        assert_eq!(decode_client(&encode(&frame), &Limits::default()).unwrap(), frame);
+        assert_eq!(
+            decode_client(&encode(&frame), &Limits::default()).unwrap(),
+            frame
+        );
     }
 
     #[test]
     fn unknown_server_frames_are_reported_not_fatal() {
-        assert_eq!(decode_server(r#"{"type":"hologram"}"#).unwrap_err().code, ErrorCode::UnknownType);
+        assert_eq!(
+            decode_server(r#"{"type":"hologram"}"#).unwrap_err().code,
+            ErrorCode::UnknownType
+        );
     }
 
     proptest! {

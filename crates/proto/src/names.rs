@@ -40,6 +40,12 @@ impl DisplayName {
         Self(format!("{} ({n})", self.0))
     }
 
+    /// A name this side validated earlier and kept (e.g. in its own database), possibly with
+    /// a room suffix that takes it past the length limit. Not for input from the network.
+    pub fn from_trusted(name: String) -> Self {
+        Self(name)
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -65,7 +71,10 @@ impl RoomName {
         let room = normalise_line(raw, ErrorCode::InvalidRoom, "room name")?;
         let chars = room.chars().count();
         if chars == 0 {
-            return Err(ProtoError::new(ErrorCode::InvalidRoom, "room name is empty"));
+            return Err(ProtoError::new(
+                ErrorCode::InvalidRoom,
+                "room name is empty",
+            ));
         }
         if chars > Limits::MAX_ROOM_CHARS {
             return Err(ProtoError::new(
@@ -76,15 +85,12 @@ impl RoomName {
                 ),
             ));
         }
-        if let Some(c) = room
-            .chars()
-            .find(|&c| !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '&' | '\'' | '#')))
-        {
+        if let Some(c) = room.chars().find(|&c| {
+            !(c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | '&' | '\'' | '#'))
+        }) {
             return Err(ProtoError::new(
                 ErrorCode::InvalidRoom,
-                format!(
-                    "room names may hold letters, digits, spaces and - _ . & ' #; not {c:?}"
-                ),
+                format!("room names may hold letters, digits, spaces and - _ . & ' #; not {c:?}"),
             ));
         }
         Ok(Self(room))
@@ -108,32 +114,64 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_collapsed_and_normalised() {
-        assert_eq!(DisplayName::parse("  John \t  Doe ").unwrap().as_str(), "John Doe");
+        assert_eq!(
+            DisplayName::parse("  John \t  Doe ").unwrap().as_str(),
+            "John Doe"
+        );
         // "e" + combining acute becomes the single precomposed character.
-        assert_eq!(DisplayName::parse("Rene\u{301}").unwrap().as_str(), "Ren\u{e9}");
-        assert_eq!(DisplayName::parse("John ").unwrap(), DisplayName::parse("John").unwrap());
+        assert_eq!(
+            DisplayName::parse("Rene\u{301}").unwrap().as_str(),
+            "Ren\u{e9}"
+        );
+        assert_eq!(
+            DisplayName::parse("John ").unwrap(),
+            DisplayName::parse("John").unwrap()
+        );
     }
 
     #[test]
     fn names_refuse_control_characters_empty_and_long() {
-        assert_eq!(DisplayName::parse("a\u{7}b").unwrap_err().code, ErrorCode::InvalidName);
-        assert_eq!(DisplayName::parse("   ").unwrap_err().code, ErrorCode::InvalidName);
+        assert_eq!(
+            DisplayName::parse("a\u{7}b").unwrap_err().code,
+            ErrorCode::InvalidName
+        );
+        assert_eq!(
+            DisplayName::parse("   ").unwrap_err().code,
+            ErrorCode::InvalidName
+        );
         assert!(DisplayName::parse(&"x".repeat(32)).is_ok());
-        assert_eq!(DisplayName::parse(&"x".repeat(33)).unwrap_err().code, ErrorCode::InvalidName);
+        assert_eq!(
+            DisplayName::parse(&"x".repeat(33)).unwrap_err().code,
+            ErrorCode::InvalidName
+        );
     }
 
     #[test]
     fn rooms_allow_festival_names_and_codes() {
-        for ok in ["Main Stage", "Lost & Found", "happy-otter-42", "Ride_Share", "Zelt #3", "Café"] {
+        for ok in [
+            "Main Stage",
+            "Lost & Found",
+            "happy-otter-42",
+            "Ride_Share",
+            "Zelt #3",
+            "Café",
+        ] {
             assert_eq!(RoomName::parse(ok).unwrap().as_str(), ok);
         }
-        assert_eq!(RoomName::parse(" Main   Stage ").unwrap().as_str(), "Main Stage");
+        assert_eq!(
+            RoomName::parse(" Main   Stage ").unwrap().as_str(),
+            "Main Stage"
+        );
     }
 
     #[test]
     fn rooms_refuse_bad_characters_and_lengths() {
         for bad in ["", "   ", "a/b", "<script>", "a\u{0}b", &"r".repeat(65)] {
-            assert_eq!(RoomName::parse(bad).unwrap_err().code, ErrorCode::InvalidRoom, "{bad:?}");
+            assert_eq!(
+                RoomName::parse(bad).unwrap_err().code,
+                ErrorCode::InvalidRoom,
+                "{bad:?}"
+            );
         }
     }
 }

@@ -61,7 +61,10 @@ mod tests {
     #[test]
     fn body_refuses_empty_and_terminal_escapes() {
         let limits = Limits::default();
-        assert_eq!(validate_body("  \n", &limits).unwrap_err().code, ErrorCode::InvalidBody);
+        assert_eq!(
+            validate_body("  \n", &limits).unwrap_err().code,
+            ErrorCode::InvalidBody
+        );
         assert_eq!(
             validate_body("hi \u{1b}[2J", &limits).unwrap_err().code,
             ErrorCode::InvalidBody

@@ -21,7 +21,10 @@ fn examples(section: &str) -> Vec<&'static str> {
 
 fn kind(frame: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(frame).expect("example is JSON");
-    value["type"].as_str().expect("example has a type").to_owned()
+    value["type"]
+        .as_str()
+        .expect("example has a type")
+        .to_owned()
 }
 
 #[test]
@@ -41,8 +44,14 @@ fn protocol_doc_examples_decode() {
     let all_server = [
         "welcome", "joined", "left", "presence", "chat", "ack", "signal", "error", "pong",
     ];
-    assert_eq!(client_kinds, all_client.into_iter().map(String::from).collect());
-    assert_eq!(server_kinds, all_server.into_iter().map(String::from).collect());
+    assert_eq!(
+        client_kinds,
+        all_client.into_iter().map(String::from).collect()
+    );
+    assert_eq!(
+        server_kinds,
+        all_server.into_iter().map(String::from).collect()
+    );
 }
 
 #[test]

@@ -1,1 +1,29 @@
-//! The Festival Chat relay server.
+//! The Festival Chat relay: rooms, presence, stored and sequenced history, WebRTC signaling,
+//! metrics.
+//!
+//! Clients speak the protocol of [`festival_proto`] over a WebSocket at `/ws`. Every chat
+//! message is stored in SQLite before it is acked and fanned out; each room numbers its
+//! messages, so a client that comes back asks for what it missed with `since`. Every frame
+//! is untrusted: validated, size- and rate-limited, and refused with a stable error code.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), festival_relay::RelayError> {
+//! let config = festival_relay::Config::new("127.0.0.1:0".parse().unwrap(), "relay.db".into());
+//! let relay = festival_relay::RelayHandle::start(config).await?;
+//! println!("clients connect to {}", relay.ws_url());
+//! relay.shutdown().await
+//! # }
+//! ```
+
+mod config;
+mod hub;
+mod metrics;
+mod outbound;
+mod room;
+mod server;
+mod session;
+mod store;
+
+pub use config::{Args, Config};
+pub use server::{RelayError, RelayHandle};
+pub use store::StoreError;

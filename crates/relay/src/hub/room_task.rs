@@ -1,0 +1,317 @@
+//! One room's task: drives the pure [`Room`] with commands from connections, stores chat
+//! messages in batches, and fans out each frame encoded once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use festival_proto::{
+    Ack, ChatMessage, ErrorCode, Joined, Left, Presence, PresenceChange, RoomName, Seq,
+    ServerFrame, SignalRelayed, encode,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{ConnRef, Hub, RoomCmd, unix_ms};
+use crate::outbound::Outbound;
+use crate::room::{ConnId, Room};
+use crate::store::{NewMessage, Stored};
+
+/// Most commands taken from the mailbox at once; consecutive chats among them are stored in
+/// one transaction.
+const BATCH: usize = 256;
+
+struct Pending {
+    conn: ConnId,
+    device: festival_proto::DeviceId,
+    chat: festival_proto::ChatSend,
+}
+
+struct RoomTask {
+    hub: Arc<Hub>,
+    name: RoomName,
+    room: Room,
+    conns: HashMap<ConnId, Outbound>,
+    latest_seq: Seq,
+}
+
+/// Serves `name` until every connection exited and the mailbox is empty.
+pub(super) async fn run(
+    hub: Arc<Hub>,
+    name: RoomName,
+    mut rx: mpsc::Receiver<RoomCmd>,
+    previous: Option<JoinHandle<()>>,
+) {
+    if let Some(previous) = previous {
+        let _ = previous.await;
+    }
+    let latest_seq = hub.store.last_seq(&name).await.unwrap_or_else(|e| {
+        tracing::error!(room = %name, "reading the room's last sequence number: {e}");
+        0
+    });
+    hub.metrics.rooms.inc();
+    let mut task = RoomTask {
+        hub: Arc::clone(&hub),
+        name,
+        room: Room::default(),
+        conns: HashMap::new(),
+        latest_seq,
+    };
+    let mut commands = Vec::with_capacity(BATCH);
+    let mut chats = Vec::new();
+    while rx.recv_many(&mut commands, BATCH).await > 0 {
+        for command in commands.drain(..) {
+            match command {
+                RoomCmd::Chat { conn, device, chat } => chats.push(Pending { conn, device, chat }),
+                other => {
+                    task.store_chats(&mut chats).await;
+                    task.handle(other).await;
+                }
+            }
+        }
+        task.store_chats(&mut chats).await;
+    }
+    hub.metrics.rooms.dec();
+}
+
+impl RoomTask {
+    async fn handle(&mut self, command: RoomCmd) {
+        match command {
+            RoomCmd::Join { conn, since } => self.join(conn, since).await,
+            RoomCmd::Leave {
+                conn,
+                device,
+                reply,
+            } => self.leave(conn, device, reply),
+            RoomCmd::Signal {
+                conn,
+                from,
+                to,
+                payload,
+            } => self.signal(conn, from, to, payload),
+            RoomCmd::Chat { .. } => {}
+        }
+    }
+
+    async fn join(&mut self, conn: ConnRef, since: Option<Seq>) {
+        let joined = self.room.join(conn.device, &conn.name, conn.id);
+        self.conns.insert(conn.id, conn.out.clone());
+        if joined.is_new {
+            self.hub.metrics.members.inc();
+            self.broadcast_presence(PresenceChange::Joined, &joined.member, Some(conn.id));
+        }
+        let page = self.hub.config.limits.history_page;
+        let history = match since {
+            None => self
+                .hub
+                .store
+                .latest(&self.name, page)
+                .await
+                .map(|h| (h, false)),
+            Some(since) => self.hub.store.since(&self.name, since, page).await,
+        };
+        let (history, has_more) = match history {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(room = %self.name, "reading history: {e}");
+                let message = "the relay could not read the room's history; join again to retry";
+                self.hub.refuse(
+                    &conn.out,
+                    ErrorCode::Internal,
+                    message,
+                    None,
+                    Some(self.name.clone()),
+                );
+                return;
+            }
+        };
+        let truncated = since.is_some_and(|since| match history.first() {
+            Some(first) => first.seq > since + 1,
+            None => self.latest_seq > since,
+        });
+        conn.out.send(&ServerFrame::Joined(Joined {
+            room: self.name.clone(),
+            name: joined.member.name,
+            members: self.room.members(),
+            history,
+            latest_seq: self.latest_seq,
+            has_more,
+            truncated,
+        }));
+    }
+
+    fn leave(&mut self, conn: ConnId, device: festival_proto::DeviceId, reply: bool) {
+        let out = self.conns.remove(&conn);
+        if let Some(member) = self.room.leave(device, conn) {
+            self.hub.metrics.members.dec();
+            self.broadcast_presence(PresenceChange::Left, &member, None);
+        }
+        if let Some(out) = out.filter(|_| reply) {
+            out.send(&ServerFrame::Left(Left {
+                room: self.name.clone(),
+            }));
+        }
+    }
+
+    fn signal(
+        &mut self,
+        conn: ConnId,
+        from: festival_proto::DeviceId,
+        to: festival_proto::DeviceId,
+        payload: serde_json::Value,
+    ) {
+        let targets = self.room.conns_of(to);
+        if targets.is_empty() {
+            if let Some(out) = self.conns.get(&conn) {
+                let message = format!("device {to} is not in {}", self.name);
+                self.hub.refuse(
+                    out,
+                    ErrorCode::UnknownPeer,
+                    message,
+                    None,
+                    Some(self.name.clone()),
+                );
+            }
+            return;
+        }
+        let frame = shared(&ServerFrame::Signal(SignalRelayed {
+            room: self.name.clone(),
+            from,
+            payload,
+        }));
+        for target in targets {
+            if let Some(out) = self.conns.get(target) {
+                out.push(frame.clone());
+            }
+        }
+        self.hub.metrics.signals_relayed.inc();
+    }
+
+    /// Stores the pending chats in one transaction, then acks and fans out each, in order.
+    async fn store_chats(&mut self, pending: &mut Vec<Pending>) {
+        if pending.is_empty() {
+            return;
+        }
+        let batch: Vec<NewMessage> = pending
+            .iter()
+            .map(|p| NewMessage {
+                id: p.chat.id,
+                sender: p.device,
+                from: self
+                    .room
+                    .shown_name(p.device)
+                    .cloned()
+                    .unwrap_or_else(|| festival_proto::DisplayName::from_trusted("?".into())),
+                body: p.chat.body.clone(),
+                sent_at: p.chat.sent_at,
+            })
+            .collect();
+        let keep = self.hub.config.history_max_messages;
+        let outcomes = self
+            .hub
+            .store
+            .insert_batch(&self.name, &batch, unix_ms(), keep)
+            .await;
+        match outcomes {
+            Ok(outcomes) => {
+                for (p, outcome) in pending.drain(..).zip(outcomes) {
+                    self.settle(p, outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!(room = %self.name, "storing {} messages: {e}", pending.len());
+                for p in pending.drain(..) {
+                    if let Some(out) = self.conns.get(&p.conn) {
+                        let message = "the relay could not store the message; send it again";
+                        self.hub.refuse(
+                            out,
+                            ErrorCode::Internal,
+                            message,
+                            Some(p.chat.id),
+                            Some(self.name.clone()),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn settle(&mut self, p: Pending, outcome: Stored) {
+        let out = self.conns.get(&p.conn);
+        match outcome {
+            Stored::New(message) => {
+                self.latest_seq = message.seq;
+                self.hub.metrics.messages_stored.inc();
+                if let Some(out) = out {
+                    out.send(&ServerFrame::Ack(Ack {
+                        id: message.id,
+                        room: message.room.clone(),
+                        seq: message.seq,
+                        duplicate: false,
+                    }));
+                }
+                self.fan_out(&message);
+            }
+            Stored::Existing { room, seq, sender } if room == self.name && sender == p.device => {
+                self.hub.metrics.messages_duplicate.inc();
+                if let Some(out) = out {
+                    out.send(&ServerFrame::Ack(Ack {
+                        id: p.chat.id,
+                        room,
+                        seq,
+                        duplicate: true,
+                    }));
+                }
+            }
+            Stored::Existing { .. } => {
+                if let Some(out) = out {
+                    let message = "this message id was already used by another device or room";
+                    self.hub.refuse(
+                        out,
+                        ErrorCode::IdConflict,
+                        message,
+                        Some(p.chat.id),
+                        Some(self.name.clone()),
+                    );
+                }
+            }
+        }
+    }
+
+    fn fan_out(&self, message: &ChatMessage) {
+        let frame = shared(&ServerFrame::Chat(message.clone()));
+        let mut delivered = 0;
+        for conn in self.room.all_conns() {
+            if let Some(out) = self.conns.get(&conn) {
+                if out.push(frame.clone()) {
+                    delivered += 1;
+                }
+            }
+        }
+        self.hub.metrics.messages_delivered.inc_by(delivered);
+    }
+
+    fn broadcast_presence(
+        &self,
+        change: PresenceChange,
+        member: &festival_proto::Member,
+        except: Option<ConnId>,
+    ) {
+        let frame = shared(&ServerFrame::Presence(Presence {
+            room: self.name.clone(),
+            change,
+            member: member.clone(),
+            online: self.room.online(),
+        }));
+        for conn in self.room.all_conns().filter(|&c| Some(c) != except) {
+            if let Some(out) = self.conns.get(&conn) {
+                out.push(frame.clone());
+            }
+        }
+    }
+}
+
+/// Encodes a frame once; every recipient's queue gets a cheap clone of the same bytes.
+fn shared(frame: &ServerFrame) -> Utf8Bytes {
+    Utf8Bytes::from(encode(frame))
+}

@@ -1,0 +1,132 @@
+//! What the relay counts, exported at `GET /metrics` in Prometheus text format.
+
+use festival_proto::{CloseCode, ErrorCode};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// The relay's counters and gauges. Cheap to share: every metric is an atomic.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub(crate) connections: Gauge,
+    pub(crate) rooms: Gauge,
+    pub(crate) members: Gauge,
+    pub(crate) messages_stored: Counter,
+    pub(crate) messages_duplicate: Counter,
+    pub(crate) messages_delivered: Counter,
+    pub(crate) signals_relayed: Counter,
+    errors: Family<CodeLabel, Counter>,
+    closes: Family<ReasonLabel, Counter>,
+}
+
+impl Metrics {
+    /// All metrics at zero, registered for export.
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::with_prefix("festival");
+        let metrics = Self {
+            connections: Gauge::default(),
+            rooms: Gauge::default(),
+            members: Gauge::default(),
+            messages_stored: Counter::default(),
+            messages_duplicate: Counter::default(),
+            messages_delivered: Counter::default(),
+            signals_relayed: Counter::default(),
+            errors: Family::default(),
+            closes: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "connections",
+            "Open WebSocket connections",
+            metrics.connections.clone(),
+        );
+        registry.register(
+            "rooms",
+            "Rooms with at least one member",
+            metrics.rooms.clone(),
+        );
+        registry.register(
+            "members",
+            "Room members (devices), summed over rooms",
+            metrics.members.clone(),
+        );
+        registry.register(
+            "messages_stored",
+            "Chat messages stored and sequenced",
+            metrics.messages_stored.clone(),
+        );
+        registry.register(
+            "messages_duplicate",
+            "Retried chat messages recognised by id and not stored again",
+            metrics.messages_duplicate.clone(),
+        );
+        registry.register(
+            "messages_delivered",
+            "Chat frames queued to member connections (fan-out)",
+            metrics.messages_delivered.clone(),
+        );
+        registry.register(
+            "signals_relayed",
+            "WebRTC signaling payloads passed between devices",
+            metrics.signals_relayed.clone(),
+        );
+        registry.register(
+            "errors",
+            "Error frames sent, by code",
+            metrics.errors.clone(),
+        );
+        registry.register(
+            "closes",
+            "Connections the relay closed, by reason",
+            metrics.closes.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Counts an error frame.
+    pub(crate) fn error(&self, code: ErrorCode) {
+        self.errors
+            .get_or_create(&CodeLabel {
+                code: code.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts a connection the relay closed.
+    pub(crate) fn closed(&self, code: CloseCode) {
+        let reason = match code {
+            CloseCode::Normal => "normal",
+            CloseCode::GoingAway => "going_away",
+            CloseCode::ProtocolError => "protocol_error",
+            CloseCode::PolicyViolation => "abuse",
+            CloseCode::TooBig => "too_big",
+            CloseCode::SlowConsumer => "slow_consumer",
+            _ => "other",
+        };
+        self.closes.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub(crate) fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}

@@ -1,0 +1,190 @@
+//! One room's membership, as a pure state machine: who is in it, under which name, through
+//! which connections. No I/O; the hub's room task drives it.
+//!
+//! Presence is keyed by device. A device's first connection makes it a member, its last one
+//! leaving ends that; connections in between change nothing anyone sees. Names are told apart
+//! per room: the second device showing "John" is shown as "John (2)".
+
+use std::collections::BTreeMap;
+
+use festival_proto::{DeviceId, DisplayName, Member};
+
+/// Numbers one connection inside the relay (the wire's peer id).
+pub(crate) type ConnId = u64;
+
+/// A room's members.
+#[derive(Debug, Default)]
+pub(crate) struct Room {
+    members: BTreeMap<DeviceId, Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    shown: DisplayName,
+    conns: Vec<ConnId>,
+}
+
+/// What a join changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Joined {
+    /// The device as shown in the room.
+    pub(crate) member: Member,
+    /// True when the device was not a member before (others should hear of it).
+    pub(crate) is_new: bool,
+}
+
+impl Room {
+    /// Adds connection `conn` of `device`, which wants to be shown as `name`.
+    pub(crate) fn join(&mut self, device: DeviceId, name: &DisplayName, conn: ConnId) -> Joined {
+        if let Some(entry) = self.members.get_mut(&device) {
+            if !entry.conns.contains(&conn) {
+                entry.conns.push(conn);
+            }
+            return Joined {
+                member: Member {
+                    device,
+                    name: entry.shown.clone(),
+                },
+                is_new: false,
+            };
+        }
+        let shown = self.free_name(name);
+        self.members.insert(
+            device,
+            Entry {
+                shown: shown.clone(),
+                conns: vec![conn],
+            },
+        );
+        Joined {
+            member: Member {
+                device,
+                name: shown,
+            },
+            is_new: true,
+        }
+    }
+
+    /// Removes connection `conn` of `device`. Returns the member if this was its last
+    /// connection, so that it has now left.
+    pub(crate) fn leave(&mut self, device: DeviceId, conn: ConnId) -> Option<Member> {
+        let entry = self.members.get_mut(&device)?;
+        entry.conns.retain(|&c| c != conn);
+        if !entry.conns.is_empty() {
+            return None;
+        }
+        let entry = self.members.remove(&device)?;
+        Some(Member {
+            device,
+            name: entry.shown,
+        })
+    }
+
+    /// Everyone in the room, ordered by device id.
+    pub(crate) fn members(&self) -> Vec<Member> {
+        self.members
+            .iter()
+            .map(|(device, entry)| Member {
+                device: *device,
+                name: entry.shown.clone(),
+            })
+            .collect()
+    }
+
+    /// The exact number of members (devices).
+    pub(crate) fn online(&self) -> u32 {
+        u32::try_from(self.members.len()).unwrap_or(u32::MAX)
+    }
+
+    /// How `device` is shown, if it is a member.
+    pub(crate) fn shown_name(&self, device: DeviceId) -> Option<&DisplayName> {
+        self.members.get(&device).map(|e| &e.shown)
+    }
+
+    /// The connections of `device` in this room.
+    pub(crate) fn conns_of(&self, device: DeviceId) -> &[ConnId] {
+        self.members
+            .get(&device)
+            .map(|e| e.conns.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// Every connection of every member.
+    pub(crate) fn all_conns(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.members.values().flat_map(|e| e.conns.iter().copied())
+    }
+
+    /// `name` if no member shows it, else the first free `name (n)` from 2 on.
+    fn free_name(&self, name: &DisplayName) -> DisplayName {
+        let taken = |candidate: &DisplayName| self.members.values().any(|e| &e.shown == candidate);
+        if !taken(name) {
+            return name.clone();
+        }
+        (2..)
+            .map(|n| name.with_suffix(n))
+            .find(|candidate| !taken(candidate))
+            .unwrap_or_else(|| name.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> DisplayName {
+        DisplayName::parse(s).unwrap()
+    }
+
+    #[test]
+    fn two_devices_called_john_are_told_apart_and_counted_twice() {
+        let mut room = Room::default();
+        let (a, b) = (DeviceId::random(), DeviceId::random());
+        assert_eq!(room.join(a, &name("John"), 1).member.name.as_str(), "John");
+        assert_eq!(
+            room.join(b, &name("John "), 2).member.name.as_str(),
+            "John (2)"
+        );
+        assert_eq!(room.online(), 2);
+    }
+
+    #[test]
+    fn one_device_with_two_connections_is_one_member() {
+        let mut room = Room::default();
+        let a = DeviceId::random();
+        assert!(room.join(a, &name("Ann"), 1).is_new);
+        assert!(!room.join(a, &name("Ann"), 2).is_new);
+        assert_eq!(room.online(), 1);
+        assert_eq!(room.leave(a, 1), None, "still connected through 2");
+        assert_eq!(room.online(), 1);
+        assert_eq!(room.leave(a, 2).unwrap().name.as_str(), "Ann");
+        assert_eq!(room.online(), 0);
+    }
+
+    #[test]
+    fn suffixes_are_stable_and_reused_when_free() {
+        let mut room = Room::default();
+        let (a, b, c) = (DeviceId::random(), DeviceId::random(), DeviceId::random());
+        room.join(a, &name("Jo"), 1);
+        room.join(b, &name("Jo"), 2);
+        room.join(c, &name("Jo"), 3);
+        assert_eq!(room.shown_name(c).unwrap().as_str(), "Jo (3)");
+        room.leave(a, 1);
+        assert_eq!(
+            room.shown_name(b).unwrap().as_str(),
+            "Jo (2)",
+            "others keep their names"
+        );
+        let d = DeviceId::random();
+        assert_eq!(room.join(d, &name("Jo"), 4).member.name.as_str(), "Jo");
+    }
+
+    #[test]
+    fn leaving_with_an_unknown_connection_changes_nothing() {
+        let mut room = Room::default();
+        let a = DeviceId::random();
+        room.join(a, &name("Ann"), 1);
+        assert_eq!(room.leave(a, 99), None);
+        assert_eq!(room.leave(DeviceId::random(), 1), None);
+        assert_eq!(room.online(), 1);
+    }
+}

@@ -1,0 +1,183 @@
+//! Starting and stopping a relay: the HTTP routes (`/ws`, `/healthz`, `/metrics`), history
+//! retention, and a graceful shutdown that finishes every store write.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{Hub, unix_ms};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use crate::{Config, session};
+
+/// A frame larger than this is not even read: the connection is closed with 1009. Frames
+/// between the protocol's limit and this get a `frame_too_large` error instead.
+const HARD_FRAME_CAP: usize = 1024 * 1024;
+/// Per-connection socket buffers. Small, because a relay holds many idle connections.
+const SOCKET_BUFFER: usize = 8 * 1024;
+
+/// Why a relay could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The listen address could not be bound (in use, or not ours).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The history database could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The HTTP server failed while serving.
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A running relay. Dropping it does not stop it; call [`RelayHandle::shutdown`].
+pub struct RelayHandle {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    hub: Arc<Hub>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    hub: Arc<Hub>,
+    stop: CancellationToken,
+    next_conn: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for RelayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelayHandle {
+    /// Opens the store, binds the listen address and starts serving in background tasks.
+    pub async fn start(config: Config) -> Result<Self, RelayError> {
+        let store = Store::open(&config.data).await?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| RelayError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| RelayError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let hub = Hub::new(config, store, Metrics::new());
+        let stop = CancellationToken::new();
+        let state = AppState {
+            hub: Arc::clone(&hub),
+            stop: stop.clone(),
+            next_conn: Arc::new(AtomicU64::new(1)),
+        };
+        let app = Router::new()
+            .route("/ws", get(upgrade))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/metrics", get(metrics))
+            .with_state(state);
+        let server = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .into_future(),
+        );
+        hub.tracker.spawn(retention(Arc::clone(&hub), stop.clone()));
+        tracing::info!(%addr, "relay listening");
+        Ok(Self {
+            addr,
+            stop,
+            server,
+            hub,
+        })
+    }
+
+    /// The address the relay listens on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The WebSocket URL clients connect to.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Stops accepting, closes every connection with "going away" (1001) after the frames
+    /// already queued for it, finishes every store write, and closes the store.
+    pub async fn shutdown(self) -> Result<(), RelayError> {
+        self.stop.cancel();
+        let served = self.server.await;
+        self.hub.tracker.close();
+        self.hub.tracker.wait().await;
+        self.hub.store.close().await;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RelayError::Serve(e)),
+            Err(e) => Err(RelayError::Serve(std::io::Error::other(e))),
+        }
+    }
+}
+
+async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let id = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let hub = Arc::clone(&state.hub);
+    let tracked = state.hub.tracker.clone();
+    ws.max_message_size(HARD_FRAME_CAP)
+        .max_frame_size(HARD_FRAME_CAP)
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
+        .on_upgrade(move |socket| tracked.track_future(session::serve(socket, hub, id, state.stop)))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.hub.metrics.render(),
+    )
+}
+
+/// Drops messages older than the configured age, once a minute (or more often for short
+/// retention), until the relay stops.
+async fn retention(hub: Arc<Hub>, stop: CancellationToken) {
+    let max_age = hub.config.history_max_age;
+    let every = (max_age / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let age_ms = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+        match hub
+            .store
+            .prune_older_than(unix_ms().saturating_sub(age_ms))
+            .await
+        {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "dropped messages past the retention age"),
+            Err(e) => tracing::warn!("history retention: {e}"),
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The relay's SQLite store: every chat message, by room and sequence number.
+//!
+//! Messages are written before they are acked or fanned out, so an ack means "durable". Ids
+//! are unique across rooms, so a retried send is recognised even after a restart. Each room's
+//! last sequence number is kept apart from the messages, so that retention never makes a room
+//! hand out a number twice.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use festival_proto::{ChatMessage, DeviceId, DisplayName, MessageId, RoomName, Seq};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, SqlitePool};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened, read or written.
+    #[error("relay database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema migration failed.
+    #[error("relay database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row no longer parses (the file was edited or corrupted).
+    #[error("relay database holds an invalid row: {0}")]
+    Corrupt(String),
+}
+
+/// A message to store, as a client sent it, with the name its sender is shown as.
+#[derive(Debug, Clone)]
+pub(crate) struct NewMessage {
+    pub(crate) id: MessageId,
+    pub(crate) sender: DeviceId,
+    pub(crate) from: DisplayName,
+    pub(crate) body: String,
+    pub(crate) sent_at: i64,
+}
+
+/// What storing one message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// Stored now under a new sequence number.
+    New(ChatMessage),
+    /// Already stored (a retry): its original room, sequence number and sender.
+    Existing {
+        room: RoomName,
+        seq: Seq,
+        sender: DeviceId,
+    },
+}
+
+/// Handle to the relay database; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    pool: SqlitePool,
+}
+
+#[derive(FromRow)]
+struct Row {
+    room: String,
+    seq: i64,
+    id: String,
+    sender: String,
+    sender_name: String,
+    body: String,
+    sent_at: i64,
+    stored_at: i64,
+}
+
+impl Row {
+    fn into_message(self) -> Result<ChatMessage, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("{what} in message {}", self.id));
+        Ok(ChatMessage {
+            room: RoomName::parse(&self.room).map_err(|_| corrupt("room name"))?,
+            id: MessageId::from_str(&self.id).map_err(|_| corrupt("message id"))?,
+            seq: u64::try_from(self.seq).map_err(|_| corrupt("sequence number"))?,
+            sender: DeviceId::from_str(&self.sender).map_err(|_| corrupt("sender id"))?,
+            from: DisplayName::from_trusted(self.sender_name),
+            body: self.body,
+            sent_at: self.sent_at,
+            stored_at: self.stored_at,
+        })
+    }
+}
+
+const SINCE: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at \
+    FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?";
+const LATEST: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at \
+    FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?";
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub(crate) async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(e.into()))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The last sequence number `room` handed out (0 for a new room).
+    pub(crate) async fn last_seq(&self, room: &RoomName) -> Result<Seq, StoreError> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE room = ?")
+            .bind(room.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(last.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+    }
+
+    /// Stores a batch of messages for `room` in one transaction, numbering the new ones after
+    /// the room's last sequence number, then drops all but the newest `keep` messages of the
+    /// room. Messages whose id is already stored are not stored again. Nothing is stored if
+    /// this fails. The transaction takes SQLite's write lock first, so the numbering reads
+    /// the true last number even if another task wrote to the same room a moment before.
+    pub(crate) async fn insert_batch(
+        &self,
+        room: &RoomName,
+        batch: &[NewMessage],
+        stored_at: i64,
+        keep: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE room = ?")
+            .bind(room.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let last_seq = last.and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+        let mut seq = last_seq;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for message in batch {
+            let id = message.id.to_string();
+            let existing: Option<(String, i64, String)> =
+                sqlx::query_as("SELECT room, seq, sender FROM messages WHERE id = ?")
+                    .bind(&id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some((old_room, old_seq, old_sender)) = existing {
+                let corrupt = || StoreError::Corrupt(format!("message {id}"));
+                outcomes.push(Stored::Existing {
+                    room: RoomName::parse(&old_room).map_err(|_| corrupt())?,
+                    seq: u64::try_from(old_seq).map_err(|_| corrupt())?,
+                    sender: DeviceId::from_str(&old_sender).map_err(|_| corrupt())?,
+                });
+                continue;
+            }
+            seq += 1;
+            sqlx::query(
+                "INSERT INTO messages (room, seq, id, sender, sender_name, body, sent_at, stored_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(room.as_str())
+            .bind(to_i64(seq))
+            .bind(&id)
+            .bind(message.sender.to_string())
+            .bind(message.from.as_str())
+            .bind(&message.body)
+            .bind(message.sent_at)
+            .bind(stored_at)
+            .execute(&mut *tx)
+            .await?;
+            outcomes.push(Stored::New(ChatMessage {
+                room: room.clone(),
+                id: message.id,
+                seq,
+                sender: message.sender,
+                from: message.from.clone(),
+                body: message.body.clone(),
+                sent_at: message.sent_at,
+                stored_at,
+            }));
+        }
+        if seq > last_seq {
+            sqlx::query(
+                "INSERT INTO rooms (room, last_seq) VALUES (?, ?) \
+                 ON CONFLICT(room) DO UPDATE SET last_seq = excluded.last_seq",
+            )
+            .bind(room.as_str())
+            .bind(to_i64(seq))
+            .execute(&mut *tx)
+            .await?;
+            let keep = u64::try_from(keep).unwrap_or(u64::MAX);
+            if seq > keep {
+                sqlx::query("DELETE FROM messages WHERE room = ? AND seq <= ?")
+                    .bind(room.as_str())
+                    .bind(to_i64(seq - keep))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Up to `limit` messages of `room` after `since`, oldest first, and whether more follow.
+    pub(crate) async fn since(
+        &self,
+        room: &RoomName,
+        since: Seq,
+        limit: usize,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(SINCE)
+            .bind(room.as_str())
+            .bind(to_i64(since))
+            .bind(to_i64(limit as u64 + 1))
+            .fetch_all(&self.pool)
+            .await?;
+        let has_more = rows.len() > limit;
+        let messages = rows
+            .into_iter()
+            .take(limit)
+            .map(Row::into_message)
+            .collect::<Result<_, _>>()?;
+        Ok((messages, has_more))
+    }
+
+    /// The newest `limit` messages of `room`, oldest first.
+    pub(crate) async fn latest(
+        &self,
+        room: &RoomName,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(LATEST)
+            .bind(room.as_str())
+            .bind(to_i64(limit as u64))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages = rows
+            .into_iter()
+            .map(Row::into_message)
+            .collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// Deletes every message stored before `cutoff` (Unix milliseconds); returns how many.
+    pub(crate) async fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM messages WHERE stored_at < ?")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Waits for open writes and closes the database.
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Sequence numbers and limits stay far below `i64::MAX`; saturate rather than wrap if not.
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> NewMessage {
+        NewMessage {
+            id: MessageId::new(),
+            sender: DeviceId::random(),
+            from: DisplayName::parse("Alice").unwrap(),
+            body: body.into(),
+            sent_at: 1,
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("relay.db")).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_retried_id_is_not_stored_twice() {
+        let (_dir, store) = store().await;
+        let room = RoomName::parse("Main Stage").unwrap();
+        let first = message("hello");
+        let stored = store
+            .insert_batch(&room, &[first.clone()], 10, 100)
+            .await
+            .unwrap();
+        assert!(matches!(&stored[0], Stored::New(m) if m.seq == 1));
+        let again = store
+            .insert_batch(&room, &[first.clone()], 11, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            again[0],
+            Stored::Existing {
+                room: room.clone(),
+                seq: 1,
+                sender: first.sender
+            }
+        );
+        assert_eq!(store.last_seq(&room).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn since_pages_and_retention_keeps_the_newest() {
+        let (_dir, store) = store().await;
+        let room = RoomName::parse("Ride Share").unwrap();
+        let batch: Vec<_> = (0..10).map(|i| message(&format!("m{i}"))).collect();
+        store.insert_batch(&room, &batch, 10, 6).await.unwrap();
+        let (kept, _) = store.since(&room, 0, 100).await.unwrap();
+        assert_eq!(
+            kept.first().map(|m| m.seq),
+            Some(5),
+            "the newest 6 of 10 are kept"
+        );
+        let (page, more) = store.since(&room, 5, 3).await.unwrap();
+        assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [6, 7, 8]);
+        assert!(more);
+        let latest = store.latest(&room, 2).await.unwrap();
+        assert_eq!(
+            latest.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            ["m8", "m9"]
+        );
+    }
+
+    #[tokio::test]
+    async fn sequence_survives_retention_emptying_a_room_and_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        let room = RoomName::parse("Lost & Found").unwrap();
+        let store = Store::open(&path).await.unwrap();
+        store
+            .insert_batch(&room, &[message("a"), message("b")], 10, 100)
+            .await
+            .unwrap();
+        assert_eq!(store.prune_older_than(11).await.unwrap(), 2);
+        store.close().await;
+        let store = Store::open(&path).await.unwrap();
+        assert_eq!(store.last_seq(&room).await.unwrap(), 2);
+        assert!(store.since(&room, 0, 100).await.unwrap().0.is_empty());
+    }
+}
