@@ -290,12 +290,12 @@ mod tests {
         let room = RoomName::parse("Main Stage").unwrap();
         let first = message("hello");
         let stored = store
-            .insert_batch(&room, &[first.clone()], 10, 100)
+            .insert_batch(&room, std::slice::from_ref(&first), 10, 100)
             .await
             .unwrap();
         assert!(matches!(&stored[0], Stored::New(m) if m.seq == 1));
         let again = store
-            .insert_batch(&room, &[first.clone()], 11, 100)
+            .insert_batch(&room, std::slice::from_ref(&first), 11, 100)
             .await
             .unwrap();
         assert_eq!(

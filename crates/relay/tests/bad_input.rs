@@ -1,0 +1,251 @@
+//! Every kind of bad input gets an error frame with a stable code and nothing else: the relay
+//! keeps serving, and a well-behaved pair of clients in the same room is not affected.
+
+mod support;
+
+use festival_proto::{DeviceId, ErrorCode};
+use support::{Client, Ended, TestRelay, assert_code, spawn_relay, spawn_relay_with};
+
+const ROOM: &str = "Main Stage";
+
+/// Two well-behaved members of ROOM.
+async fn bystanders(relay: &TestRelay) -> (Client, Client) {
+    let (mut alice, _) = Client::hello(&relay.url(), "Alice").await;
+    let (mut bob, _) = Client::hello(&relay.url(), "Bob").await;
+    alice.join(ROOM).await;
+    bob.join(ROOM).await;
+    (alice, bob)
+}
+
+/// Alice can still send and Bob still receives.
+async fn assert_unaffected(alice: &mut Client, bob: &mut Client, body: &str) {
+    alice.chat(ROOM, body).await;
+    assert_eq!(bob.next_chat().await.body, body);
+}
+
+#[tokio::test]
+async fn each_bad_frame_gets_its_code_and_bystanders_carry_on() {
+    let device = DeviceId::random();
+    let hello = format!(r#"{{"type":"hello","v":1,"device":"{device}","name":"Mallory"}}"#);
+    let cases: Vec<(&str, bool, String, ErrorCode)> = vec![
+        ("not json", true, "{not json".into(), ErrorCode::Malformed),
+        (
+            "no type",
+            true,
+            r#"{"room":"x"}"#.into(),
+            ErrorCode::Malformed,
+        ),
+        (
+            "unknown type",
+            true,
+            r#"{"type":"shout"}"#.into(),
+            ErrorCode::UnknownType,
+        ),
+        (
+            "wrong field type",
+            true,
+            r#"{"type":"join","room":5}"#.into(),
+            ErrorCode::InvalidField,
+        ),
+        (
+            "missing field",
+            true,
+            r#"{"type":"chat","room":"Main Stage"}"#.into(),
+            ErrorCode::InvalidField,
+        ),
+        (
+            "bad room",
+            true,
+            r#"{"type":"join","room":"../etc"}"#.into(),
+            ErrorCode::InvalidRoom,
+        ),
+        (
+            "frame too large",
+            true,
+            format!(
+                r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#,
+                "x".repeat(70 * 1024)
+            ),
+            ErrorCode::FrameTooLarge,
+        ),
+        (
+            "body too large",
+            true,
+            format!(
+                r#"{{"type":"chat","id":"{}","room":"Main Stage","body":"{}","sent_at":0}}"#,
+                festival_proto::MessageId::new(),
+                "b".repeat(5000)
+            ),
+            ErrorCode::BodyTooLarge,
+        ),
+        (
+            "control characters in body",
+            true,
+            format!(
+                r#"{{"type":"chat","id":"{}","room":"Main Stage","body":"\u001b[2J","sent_at":0}}"#,
+                festival_proto::MessageId::new()
+            ),
+            ErrorCode::InvalidBody,
+        ),
+        (
+            "chat to a room not joined",
+            true,
+            format!(
+                r#"{{"type":"chat","id":"{}","room":"Backstage","body":"hi","sent_at":0}}"#,
+                festival_proto::MessageId::new()
+            ),
+            ErrorCode::NotJoined,
+        ),
+        (
+            "second hello",
+            true,
+            hello.clone(),
+            ErrorCode::DuplicateHello,
+        ),
+        (
+            "anything before hello",
+            false,
+            r#"{"type":"join","room":"Main Stage"}"#.into(),
+            ErrorCode::HelloRequired,
+        ),
+        (
+            "empty name",
+            false,
+            format!(r#"{{"type":"hello","v":1,"device":"{device}","name":" "}}"#),
+            ErrorCode::InvalidName,
+        ),
+        (
+            "nil device",
+            false,
+            r#"{"type":"hello","v":1,"device":"00000000-0000-0000-0000-000000000000","name":"M"}"#
+                .into(),
+            ErrorCode::InvalidId,
+        ),
+    ];
+    let relay = spawn_relay().await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    for (what, after_hello, frame, code) in cases {
+        let mut mallory = if after_hello {
+            Client::hello(&relay.url(), "Mallory").await.0
+        } else {
+            Client::connect(&relay.url()).await
+        };
+        if after_hello {
+            mallory.join(ROOM).await;
+        }
+        mallory.send_text(&frame).await;
+        let error = mallory.error().await;
+        assert_eq!(error.code, code, "{what}: {error:?}");
+        // The connection is still usable after one mistake.
+        mallory.send_text(r#"{"type":"ping","nonce":42}"#).await;
+        if after_hello {
+            mallory
+                .next_matching(|f| {
+                    matches!(f, festival_proto::ServerFrame::Pong(p) if p.nonce == 42).then_some(())
+                })
+                .await;
+        }
+        assert_unaffected(&mut alice, &mut bob, &format!("still fine after {what}")).await;
+    }
+}
+
+#[tokio::test]
+async fn binary_frames_are_refused_as_malformed() {
+    let relay = spawn_relay().await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    let (mut mallory, _) = Client::hello(&relay.url(), "Mallory").await;
+    mallory.send_binary(vec![0xff; 16]).await;
+    assert_code(&mallory.error().await, ErrorCode::Malformed);
+    assert_unaffected(&mut alice, &mut bob, "after binary").await;
+}
+
+#[tokio::test]
+async fn another_protocol_version_gets_a_clear_error_and_a_close() {
+    let relay = spawn_relay().await;
+    let mut client = Client::connect(&relay.url()).await;
+    let device = DeviceId::random();
+    client
+        .send_text(&format!(
+            r#"{{"type":"hello","v":2,"device":"{device}","name":"Future"}}"#
+        ))
+        .await;
+    let error = client.error().await;
+    assert_code(&error, ErrorCode::UnsupportedVersion);
+    assert!(error.message.contains("version 1") && error.message.contains("version 2"));
+    assert_eq!(client.until_closed().await.0, Ended::Closed(1002));
+}
+
+#[tokio::test]
+async fn sending_too_fast_is_rate_limited_without_slowing_others() {
+    let relay = spawn_relay_with(|c| {
+        c.limits.rate_per_sec = 5;
+        c.limits.rate_burst = 10;
+    })
+    .await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    let (mut flooder, _) = Client::hello(&relay.url(), "Flooder").await;
+    for nonce in 0..15 {
+        flooder
+            .send_text(&format!(r#"{{"type":"ping","nonce":{nonce}}}"#))
+            .await;
+    }
+    let error = flooder.error().await;
+    assert_code(&error, ErrorCode::RateLimited);
+    assert_unaffected(&mut alice, &mut bob, "others keep their own budget").await;
+}
+
+#[tokio::test]
+async fn repeated_abuse_closes_only_the_abuser() {
+    let relay = spawn_relay().await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    let (mut abuser, _) = Client::hello(&relay.url(), "Abuser").await;
+    abuser.join(ROOM).await;
+    for _ in 0..30 {
+        abuser.send_text("garbage").await;
+    }
+    assert_eq!(abuser.until_closed().await.0, Ended::Closed(1008));
+    assert_unaffected(&mut alice, &mut bob, "after the abuser was closed").await;
+}
+
+#[tokio::test]
+async fn a_frame_beyond_the_hard_cap_closes_that_connection_only() {
+    let relay = spawn_relay().await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    let (mut huge, _) = Client::hello(&relay.url(), "Huge").await;
+    huge.send_text(&"x".repeat(2 * 1024 * 1024)).await;
+    assert_eq!(huge.until_closed().await.0, Ended::Closed(1009));
+    assert_unaffected(&mut alice, &mut bob, "after the huge frame").await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_is_closed_while_a_fast_one_gets_everything() {
+    let relay = spawn_relay_with(|c| c.send_queue_frames = 16).await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    let (mut slow, _) = Client::hello(&relay.url(), "Slow").await;
+    slow.join(ROOM).await;
+
+    // Enough to fill the loopback socket buffers and then the slow reader's queue. Bob reads
+    // as fast as he can; Alice waits for each ack, as a real client does.
+    let body = "x".repeat(4000);
+    let total = 3000;
+    let reader = tokio::spawn(async move {
+        for _ in 0..total {
+            assert_eq!(bob.next_chat().await.body.len(), 4000);
+        }
+        bob
+    });
+    for _ in 0..total {
+        alice.chat(ROOM, &body).await;
+    }
+    reader.await.expect("bob got every message");
+    let (ended, received) = slow.until_closed().await;
+    assert_eq!(ended, Ended::Closed(1013));
+    assert!(
+        received < total,
+        "the slow reader was cut off ({received} of {total})"
+    );
+    // The slow reader resumes from history when it comes back.
+    let (mut back, _) = Client::hello_as(&relay.url(), slow.device, "Slow").await;
+    let joined = back.join_since(ROOM, Some(0)).await;
+    assert!(!joined.history.is_empty());
+}

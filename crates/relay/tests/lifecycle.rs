@@ -1,0 +1,82 @@
+//! The relay as an operator runs it: health and metrics endpoints, and the real binary
+//! stopping on SIGTERM with "going away" and its data intact.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use support::{Client, Ended, http_get, spawn_relay};
+
+#[tokio::test]
+async fn healthz_answers_and_metrics_count_what_happened() {
+    let relay = spawn_relay().await;
+    let addr = relay.config.listen;
+    assert_eq!(http_get(addr, "/healthz").await.0, 200);
+
+    let (mut alice, _) = Client::hello(&relay.url(), "Alice").await;
+    alice.join("Camp").await;
+    alice.chat("Camp", "counted").await;
+    alice.send_text("garbage").await;
+    alice.error().await;
+
+    let (status, text) = http_get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    for series in [
+        "festival_connections 1",
+        "festival_rooms 1",
+        "festival_members 1",
+        "festival_messages_stored_total 1",
+        "festival_messages_delivered_total 1",
+        "festival_errors_total{code=\"malformed\"} 1",
+    ] {
+        assert!(text.contains(series), "metrics lack {series:?}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_binary_stops_on_sigterm_with_going_away_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("relay.db");
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_festival-relay"))
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("relay binary starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("the relay prints its address");
+        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(url.starts_with("ws://127.0.0.1:"), "{line}");
+        (child, url)
+    };
+
+    let (mut relay, url) = start();
+    let (mut alice, _) = Client::hello(&url, "Alice").await;
+    alice.join("Camp").await;
+    alice.chat("Camp", "kept across the restart").await;
+
+    let term = Command::new("kill")
+        .args(["-TERM", &relay.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(alice.until_closed().await.0, Ended::Closed(1001));
+    let status = tokio::task::spawn_blocking(move || relay.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+
+    let (mut relay, url) = start();
+    let (mut bob, _) = Client::hello(&url, "Bob").await;
+    let joined = bob.join("Camp").await;
+    assert_eq!(joined.history.len(), 1);
+    assert_eq!(joined.history[0].body, "kept across the restart");
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+}
