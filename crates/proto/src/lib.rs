@@ -15,6 +15,7 @@ mod error;
 mod ids;
 mod limits;
 mod names;
+mod rate;
 mod server;
 mod text;
 
@@ -25,6 +26,7 @@ pub use error::{ErrorCode, ProtoError};
 pub use ids::{DeviceId, MessageId, PeerId, Seq};
 pub use limits::Limits;
 pub use names::{DisplayName, RoomName};
+pub use rate::TokenBucket;
 pub use server::{
     Ack, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence, PresenceChange,
     ServerFrame, SignalRelayed, Welcome,

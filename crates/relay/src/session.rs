@@ -6,7 +6,6 @@
 //! enough is closed (1013), and neither affects anyone else.
 
 mod abuse;
-mod rate_limit;
 mod writer;
 
 use std::collections::HashMap;
@@ -16,14 +15,13 @@ use std::time::Instant;
 use axum::extract::ws::{Message, WebSocket};
 use festival_proto::{
     ClientFrame, CloseCode, DeviceId, DisplayName, ErrorCode, MessageId, PROTOCOL_VERSION, PeerId,
-    Pong, ProtoError, RoomName, ServerFrame, Welcome, decode_client,
+    Pong, ProtoError, RoomName, ServerFrame, TokenBucket, Welcome, decode_client,
 };
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use tokio_util::sync::CancellationToken;
 
 use self::abuse::AbuseCounter;
-use self::rate_limit::TokenBucket;
 use crate::hub::{ConnRef, Hub, RoomCmd, RoomTx, unix_ms};
 use crate::outbound::{Closer, Outbound};
 use crate::room::ConnId;

@@ -1,11 +1,12 @@
-//! A token bucket: how fast one connection may send frames.
+//! A token bucket: the relay enforces [`Limits::rate_per_sec`](crate::Limits) and
+//! [`Limits::rate_burst`](crate::Limits) with it, and a client paces itself with the same one.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Allows `burst` frames at once and `per_sec` frames per second sustained. Time is passed
 /// in, so tests move the clock by hand.
 #[derive(Debug)]
-pub(crate) struct TokenBucket {
+pub struct TokenBucket {
     capacity: f64,
     per_sec: f64,
     tokens: f64,
@@ -14,7 +15,7 @@ pub(crate) struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket.
-    pub(crate) fn new(per_sec: u32, burst: u32, now: Instant) -> Self {
+    pub fn new(per_sec: u32, burst: u32, now: Instant) -> Self {
         let capacity = f64::from(burst.max(1));
         Self {
             capacity,
@@ -24,8 +25,8 @@ impl TokenBucket {
         }
     }
 
-    /// Takes one token if there is one; false means the frame must be refused.
-    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+    /// Takes one token if there is one; false means the frame must wait (or is refused).
+    pub fn try_take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
         self.last = now;
@@ -36,12 +37,21 @@ impl TokenBucket {
             false
         }
     }
+
+    /// How long until a token is available, `Duration::ZERO` if one is now.
+    pub fn wait(&self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        let tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
+        if tokens >= 1.0 || self.per_sec <= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - tokens) / self.per_sec)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]
@@ -53,6 +63,10 @@ mod tests {
         assert!(bucket.try_take(t0 + Duration::from_millis(100)));
         assert!(!bucket.try_take(t0 + Duration::from_millis(150)));
         // A long pause refills only up to the burst size.
+        assert_eq!(
+            bucket.wait(t0 + Duration::from_millis(150)),
+            Duration::from_millis(50)
+        );
         let later = t0 + Duration::from_secs(60);
         assert_eq!((0..8).filter(|_| bucket.try_take(later)).count(), 5);
     }
