@@ -1,2 +1,92 @@
-//! festival: the terminal client.
-fn main() {}
+//! `festival`: the Festival Chat terminal client. A thin shell over the engine in
+//! `festival-core`, and the tool that tests and scripts drive through pipes.
+
+mod command;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use festival_core::{Engine, EngineConfig, Events};
+
+/// Festival Chat in the terminal.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send one message; exits 0 once the relay stored it.
+    Send(command::send::SendArgs),
+    /// Print a room's history, then new messages as they come.
+    Tail(command::tail::TailArgs),
+    /// Chat interactively: each line on stdin is sent, every event is printed.
+    Chat(command::chat::ChatArgs),
+}
+
+/// Where to connect and who to be; shared by every command.
+#[derive(Debug, Args)]
+struct Common {
+    /// The relay's WebSocket URL.
+    #[arg(
+        long,
+        env = "FESTIVAL_RELAY_URL",
+        default_value = "ws://127.0.0.1:7878/ws"
+    )]
+    relay: String,
+    /// The room.
+    #[arg(long)]
+    room: String,
+    /// Your display name (saved in the data directory; needed the first time).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where this device's identity is kept (default: the platform's data directory).
+    #[arg(long, env = "FESTIVAL_DATA_DIR")]
+    data: Option<PathBuf>,
+}
+
+impl Common {
+    /// Starts the engine and joins the room.
+    async fn start(&self) -> anyhow::Result<(Engine, Events)> {
+        let data = match &self.data {
+            Some(dir) => dir.clone(),
+            None => directories::ProjectDirs::from("org", "Festival Chat", "festival")
+                .map(|dirs| dirs.data_dir().to_path_buf())
+                .ok_or_else(|| anyhow::anyhow!("no home directory: pass --data DIR"))?,
+        };
+        let mut config = EngineConfig::new(&self.relay, data);
+        if let Some(name) = &self.name {
+            config = config.with_name(name);
+        }
+        let (engine, events) = Engine::start(config).await?;
+        engine.join(&self.room).await?;
+        Ok((engine, events))
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Send(args) => command::send::run(args).await,
+        Command::Tail(args) => command::tail::run(args).await,
+        Command::Chat(args) => command::chat::run(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("festival: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

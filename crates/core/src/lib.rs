@@ -1,1 +1,23 @@
-//! The Festival Chat client engine.
+//! The Festival Chat client engine: everything a device does, with no UI.
+//!
+//! The app and the `festival` CLI are thin shells over [`Engine`]: they call it and render its
+//! [`Event`]s. The engine keeps the device's identity in its data directory, holds one link to
+//! the relay, and never gives up on it: it reconnects with backoff and jitter, rejoins each
+//! room from the last message it delivered, and resends unacknowledged messages with their
+//! original ids, so that every message arrives once and in order.
+//!
+//! Decisions are pure state machines ([`sync::RoomSync`], [`transport::backoff::Backoff`], the
+//! outbox) that take time as an input; the async driver only moves bytes.
+
+mod engine;
+mod error;
+mod event;
+mod outbox;
+mod store;
+pub mod sync;
+pub mod transport;
+
+pub use engine::{Engine, EngineConfig, Events, PendingSend};
+pub use error::EngineError;
+pub use event::{Event, Route};
+pub use store::{DB_FILE, Identity};

@@ -1,0 +1,138 @@
+//! `festival chat`: interactive, and scriptable through pipes. Each stdin line is sent; every
+//! event is printed (with `--json`, as JSON lines). Lines starting with `/` are commands.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use festival_core::{Engine, EngineError, Event};
+use festival_proto::MessageId;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::Common;
+use crate::output::{Printer, println_flush};
+
+/// How long `chat` waits, once stdin is closed, for what was sent to come back confirmed.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Arguments of `festival chat`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ChatArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Print every event as one JSON object per line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs until `/quit` or the end of stdin (after the relay confirmed what was sent).
+pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
+    let (engine, mut events) = args.common.start().await?;
+    let printer = Printer { json: args.json };
+    let room = args.common.room.as_str();
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut unconfirmed: HashSet<MessageId> = HashSet::new();
+    let mut stdin_open = true;
+    let drain = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(drain);
+    loop {
+        if !stdin_open && unconfirmed.is_empty() {
+            break;
+        }
+        tokio::select! {
+            line = lines.next_line(), if stdin_open => match line {
+                Ok(Some(line)) => {
+                    if !typed(&engine, room, line.trim(), printer, &mut unconfirmed).await {
+                        break;
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    stdin_open = false;
+                    drain.as_mut().reset(tokio::time::Instant::now() + DRAIN_TIMEOUT);
+                }
+            },
+            event = events.next() => match event {
+                Some(event) => {
+                    match &event {
+                        // The relay acks, then echoes the message: wait for the echo, so that
+                        // what was typed is also shown before exiting.
+                        Event::Message { message, .. } => {
+                            unconfirmed.remove(&message.id);
+                        }
+                        Event::Error { id: Some(id), code, .. }
+                            if !matches!(code, festival_proto::ErrorCode::RateLimited | festival_proto::ErrorCode::Internal) =>
+                        {
+                            unconfirmed.remove(id);
+                        }
+                        _ => {}
+                    }
+                    printer.event(&event);
+                }
+                None => break,
+            },
+            () = &mut drain => {
+                eprintln!("festival: {} message(s) not confirmed by the relay", unconfirmed.len());
+                break;
+            }
+        }
+    }
+    engine.shutdown().await;
+    Ok(if unconfirmed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// Handles one typed line; false to quit.
+async fn typed(
+    engine: &Engine,
+    room: &str,
+    line: &str,
+    printer: Printer,
+    unconfirmed: &mut HashSet<MessageId>,
+) -> bool {
+    match line {
+        "" => {}
+        "/quit" => return false,
+        "/help" => println_flush("commands: /members  /quit  (anything else is sent)"),
+        "/members" => match engine.members(room).await {
+            Ok(members) if printer.json => printer.json_line(&json!({
+                "event": "members", "room": room, "online": members.len(), "members": members,
+            })),
+            Ok(members) => {
+                let names: Vec<_> = members.iter().map(|m| m.name.as_str()).collect();
+                println_flush(&format!("* {} online: {}", members.len(), names.join(", ")));
+            }
+            Err(e) => report(printer, &e),
+        },
+        command if command.starts_with('/') => {
+            println_flush(&format!("* unknown command {command}; try /help"));
+        }
+        text => {
+            match engine.send(room, text).await {
+                Ok(pending) => {
+                    unconfirmed.insert(pending.id);
+                    if printer.json {
+                        printer.json_line(&json!({"event": "queued", "id": pending.id, "room": room, "body": text}));
+                    }
+                }
+                Err(e) => report(printer, &e),
+            }
+        }
+    }
+    true
+}
+
+fn report(printer: Printer, error: &EngineError) {
+    let code = match error {
+        EngineError::Invalid(e) => e.code.as_str(),
+        _ => "engine",
+    };
+    if printer.json {
+        printer.json_line(&json!({"event": "error", "code": code, "message": error.to_string()}));
+    } else {
+        println_flush(&format!("! {error}"));
+    }
+}

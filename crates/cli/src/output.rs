@@ -1,0 +1,85 @@
+//! How events look on a terminal: one line each, for people or (with `--json`) for programs.
+
+use std::io::Write;
+
+use festival_core::Event;
+use festival_proto::PresenceChange;
+
+/// Prints events as text lines or JSON lines.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Printer {
+    pub(crate) json: bool,
+}
+
+impl Printer {
+    /// Prints one event; events a person does not need (acks, route) only appear in JSON.
+    pub(crate) fn event(&self, event: &Event) {
+        if self.json {
+            return self.json_line(event);
+        }
+        let line = match event {
+            Event::Message { message, .. } => {
+                format!(
+                    "[{}] {}: {}",
+                    clock(message.stored_at),
+                    message.from,
+                    message.body
+                )
+            }
+            Event::Presence {
+                change,
+                member,
+                online,
+                ..
+            } => {
+                let verb = match change {
+                    PresenceChange::Joined => "joined",
+                    PresenceChange::Left => "left",
+                };
+                format!("* {} {verb} ({online} online)", member.name)
+            }
+            Event::Joined {
+                room,
+                name,
+                members,
+            } => {
+                format!("* you are in {room} as {name} ({} online)", members.len())
+            }
+            Event::Disconnected {
+                reason,
+                retry_in_ms,
+            } => format!(
+                "* offline: {reason}; retrying in {:.1} s",
+                *retry_in_ms as f64 / 1000.0
+            ),
+            Event::Error { code, message, .. } => format!("! {code}: {message}"),
+            _ => return,
+        };
+        println_flush(&line);
+    }
+
+    /// Prints any serialisable value as one JSON line.
+    pub(crate) fn json_line<T: serde::Serialize>(&self, value: &T) {
+        match serde_json::to_string(value) {
+            Ok(line) => println_flush(&line),
+            Err(e) => eprintln!("festival: cannot print an event as JSON: {e}"),
+        }
+    }
+}
+
+/// Writes a line and flushes, so that a program reading the pipe sees it at once.
+pub(crate) fn println_flush(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+/// `HH:MM` (UTC) of a Unix-milliseconds time.
+fn clock(unix_ms: i64) -> String {
+    let minutes = unix_ms.div_euclid(60_000);
+    format!(
+        "{:02}:{:02}",
+        minutes.div_euclid(60).rem_euclid(24),
+        minutes.rem_euclid(60)
+    )
+}

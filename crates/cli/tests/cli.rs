@@ -1,0 +1,339 @@
+//! The `festival` binary as a user runs it, against a real relay on 127.0.0.1.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use festival_relay::{Config, RelayHandle};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn relay(dir: &tempfile::TempDir) -> RelayHandle {
+    let config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().join("relay.db"));
+    RelayHandle::start(config).await.unwrap()
+}
+
+/// `festival ARGS…` with its own data directory `data` under `dir`.
+fn festival(dir: &tempfile::TempDir, data: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_festival"));
+    command
+        .args(args)
+        .arg("--data")
+        .arg(dir.path().join(data))
+        .env_remove("FESTIVAL_RELAY_URL")
+        .kill_on_drop(true);
+    command
+}
+
+async fn run(mut command: Command) -> (i32, String, String) {
+    let out = tokio::time::timeout(WAIT, command.output())
+        .await
+        .expect("festival finishes in time")
+        .expect("festival runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sent_message_shows_up_in_tail_json_with_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(&dir).await;
+    let url = relay.ws_url();
+    let (code, out, err) = run(festival(
+        &dir,
+        "alice",
+        &[
+            "send",
+            "--relay",
+            &url,
+            "--room",
+            "Main Stage",
+            "--name",
+            "  Alice ",
+            "meet",
+            "at",
+            "the",
+            "bar",
+        ],
+    ))
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("#1"), "{out}");
+
+    let (code, out, err) = run(festival(
+        &dir,
+        "bob",
+        &[
+            "tail",
+            "--relay",
+            &url,
+            "--room",
+            "Main Stage",
+            "--name",
+            "Bob",
+            "--count",
+            "1",
+            "--json",
+        ],
+    ))
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1);
+    let message = &lines[0];
+    assert_eq!(message["body"], "meet at the bar");
+    assert_eq!(message["from"], "Alice");
+    assert_eq!(message["room"], "Main Stage");
+    assert_eq!(message["seq"], 1);
+    assert_eq!(message["route"], "relay");
+    for field in ["id", "sender", "sent_at"] {
+        assert!(
+            message[field].is_string() || message[field].is_number(),
+            "{field} in {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tail_prints_history_then_live_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(&dir).await;
+    let url = relay.ws_url();
+    for body in ["first", "second"] {
+        let (code, _, err) = run(festival(
+            &dir,
+            "alice",
+            &[
+                "send", "--relay", &url, "--room", "Camp", "--name", "Alice", body,
+            ],
+        ))
+        .await;
+        assert_eq!(code, 0, "{err}");
+    }
+    let mut tail = festival(
+        &dir,
+        "bob",
+        &[
+            "tail", "--relay", &url, "--room", "Camp", "--name", "Bob", "--count", "3", "--json",
+        ],
+    );
+    let mut tail = tail.stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        bodies.push(
+            next_json(&mut lines).await["body"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (code, _, err) = run(festival(
+        &dir,
+        "alice",
+        &["send", "--relay", &url, "--room", "Camp", "third"],
+    ))
+    .await;
+    assert_eq!(code, 0, "{err}");
+    bodies.push(
+        next_json(&mut lines).await["body"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    );
+    assert_eq!(bodies, ["first", "second", "third"]);
+    let status = tokio::time::timeout(WAIT, tail.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "tail exits 0 after --count messages");
+}
+
+#[tokio::test]
+async fn two_chats_talk_through_pipes_and_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(&dir).await;
+    let url = relay.ws_url();
+    let (mut alice, mut alice_out) = chat(&dir, &url, "Alice");
+    wait_json(&mut alice_out, |v| v["event"] == "joined").await;
+    let (mut bob, mut bob_out) = chat(&dir, &url, "Bob");
+    wait_json(&mut bob_out, |v| {
+        v["event"] == "joined" && v["members"].as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    let presence = wait_json(&mut alice_out, |v| v["event"] == "presence").await;
+    assert_eq!(
+        (
+            presence["member"]["name"].as_str(),
+            presence["online"].as_u64()
+        ),
+        (Some("Bob"), Some(2))
+    );
+
+    let stdin = alice.stdin.as_mut().unwrap();
+    stdin.write_all(b"hello from alice\n").await.unwrap();
+    let message = wait_json(&mut bob_out, |v| v["event"] == "message").await;
+    assert_eq!(
+        (message["from"].as_str(), message["body"].as_str()),
+        (Some("Alice"), Some("hello from alice"))
+    );
+
+    bob.stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"/members\n")
+        .await
+        .unwrap();
+    let members = wait_json(&mut bob_out, |v| v["event"] == "members").await;
+    assert_eq!(members["online"], 2);
+
+    // End of input: each chat exits 0 once what it sent is confirmed.
+    drop(alice.stdin.take());
+    drop(bob.stdin.take());
+    for child in [&mut alice, &mut bob] {
+        let status = tokio::time::timeout(WAIT, child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+#[tokio::test]
+async fn sending_to_an_unreachable_relay_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let (code, _, err) = run(festival(
+        &dir,
+        "alice",
+        &[
+            "send",
+            "--relay",
+            &url,
+            "--room",
+            "Camp",
+            "--name",
+            "Alice",
+            "--timeout",
+            "2",
+            "hello",
+        ],
+    ))
+    .await;
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("did not confirm") && err.contains("cannot reach the relay"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_first_run_needs_a_name_and_later_runs_keep_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(&dir).await;
+    let url = relay.ws_url();
+    let (code, _, err) = run(festival(
+        &dir,
+        "alice",
+        &["send", "--relay", &url, "--room", "Camp", "hi"],
+    ))
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("--name"), "{err}");
+    for args in [vec!["--name", "Alice", "one"], vec!["two"]] {
+        let mut all = vec!["send", "--relay", &url, "--room", "Camp"];
+        all.extend(args);
+        assert_eq!(run(festival(&dir, "alice", &all)).await.0, 0);
+    }
+    let (_, out, _) = run(festival(
+        &dir,
+        "bob",
+        &[
+            "tail", "--relay", &url, "--room", "Camp", "--name", "Bob", "--count", "2", "--json",
+        ],
+    ))
+    .await;
+    let lines = json_lines(&out);
+    assert_eq!(
+        lines[0]["sender"], lines[1]["sender"],
+        "same device across runs"
+    );
+    assert_eq!(lines[1]["from"], "Alice", "the saved name was used");
+}
+
+#[tokio::test]
+async fn a_refused_message_exits_non_zero_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(&dir).await;
+    let url = relay.ws_url();
+    let long = "x".repeat(5000);
+    let (code, _, err) = run(festival(
+        &dir,
+        "alice",
+        &[
+            "send", "--relay", &url, "--room", "Camp", "--name", "Alice", &long,
+        ],
+    ))
+    .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("body_too_large"), "{err}");
+}
+
+fn chat(dir: &tempfile::TempDir, url: &str, name: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = festival(
+        dir,
+        name,
+        &[
+            "chat", "--relay", url, "--room", "Camp", "--name", name, "--json",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
+async fn next_json(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
+    let line = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("a line in time")
+        .unwrap();
+    line.map_or(Value::Null, |l| {
+        serde_json::from_str(&l).expect("a JSON line")
+    })
+}
+
+/// The first JSON line `want` accepts (`Null` stands for the end of output).
+async fn wait_json(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    loop {
+        let value = next_json(lines).await;
+        if value.is_null() || want(&value) {
+            return value;
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The engine handle the apps hold, and the task behind it.
+//!
+//! [`Engine`] is a cheap front: each call becomes a command to one driver task, which owns
+//! every piece of state (rooms, outbox, the link) and talks to the relay. Whatever happens is
+//! reported on [`Events`]. The driver never gives up: when the link drops it marks unacked
+//! messages for resending, waits with backoff, reconnects, rejoins each room from where it
+//! was, and sends again — with the same message ids, so nothing arrives twice.
+
+mod driver;
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use festival_proto::{ChatSend, Limits, Member, MessageId, RoomName, Seq, validate_body};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::outbox::AckWaiter;
+use crate::store::{Identity, Store};
+use crate::{EngineError, Event};
+
+/// Events waiting for the app before the engine pauses.
+const EVENT_QUEUE: usize = 1024;
+/// Commands waiting for the engine before callers wait.
+const COMMAND_QUEUE: usize = 256;
+
+/// What an engine needs to start.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// The relay's WebSocket URL, `ws://HOST:PORT/ws` or `wss://…`.
+    pub relay_url: String,
+    /// Where the device's identity and store live.
+    pub data_dir: PathBuf,
+    /// The display name to use (and save); `None` uses the saved one.
+    pub display_name: Option<String>,
+}
+
+impl EngineConfig {
+    /// A configuration for `relay_url`, keeping its data in `data_dir`.
+    pub fn new(relay_url: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            relay_url: relay_url.into(),
+            data_dir: data_dir.into(),
+            display_name: None,
+        }
+    }
+
+    /// Uses (and saves) this display name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
+    }
+}
+
+/// A running engine. Cloning is not needed: share it behind an `Arc` if several tasks use it.
+#[derive(Debug)]
+pub struct Engine {
+    commands: mpsc::Sender<Command>,
+    identity: Identity,
+    task: JoinHandle<()>,
+}
+
+/// The stream of [`Event`]s from an engine, in the order they happened.
+#[derive(Debug)]
+pub struct Events(mpsc::Receiver<Event>);
+
+impl Events {
+    /// The next event; `None` once the engine stopped.
+    pub async fn next(&mut self) -> Option<Event> {
+        self.0.recv().await
+    }
+}
+
+/// A message handed to the engine, not yet confirmed by the relay.
+#[derive(Debug)]
+pub struct PendingSend {
+    /// The message's id, kept across every retry.
+    pub id: MessageId,
+    acked: oneshot::Receiver<Result<Seq, EngineError>>,
+}
+
+impl PendingSend {
+    /// Resolves to the message's sequence number once the relay stored it, or to the relay's
+    /// refusal. While the relay is unreachable it keeps waiting: put a timeout around it.
+    pub async fn acked(self) -> Result<Seq, EngineError> {
+        self.acked.await.unwrap_or(Err(EngineError::Stopped))
+    }
+}
+
+#[derive(Debug)]
+enum Command {
+    Join(RoomName),
+    Leave(RoomName),
+    Send(ChatSend, AckWaiter),
+    Members(RoomName, oneshot::Sender<Vec<Member>>),
+    Shutdown,
+}
+
+impl Engine {
+    /// Opens the data directory, loads (or makes) the device identity and starts connecting.
+    pub async fn start(config: EngineConfig) -> Result<(Engine, Events), EngineError> {
+        let url = config.relay_url.trim().to_owned();
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(EngineError::BadUrl(url));
+        }
+        let store = Store::open(&config.data_dir).await?;
+        let identity = store.identity(config.display_name.as_deref()).await?;
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
+        let driver = driver::Driver::new(url, identity.clone(), store, events);
+        let task = tokio::spawn(driver.run(command_rx));
+        Ok((
+            Engine {
+                commands,
+                identity,
+                task,
+            },
+            Events(event_rx),
+        ))
+    }
+
+    /// This device's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Joins `room` now, and again after every reconnect until [`Engine::leave`].
+    pub async fn join(&self, room: &str) -> Result<RoomName, EngineError> {
+        let room = RoomName::parse(room)?;
+        self.command(Command::Join(room.clone())).await?;
+        Ok(room)
+    }
+
+    /// Leaves `room`.
+    pub async fn leave(&self, room: &str) -> Result<(), EngineError> {
+        self.command(Command::Leave(RoomName::parse(room)?)).await
+    }
+
+    /// Queues a message for a joined room. It is sent as soon as the relay is reachable and
+    /// retried (with the same id) until the relay confirms it.
+    pub async fn send(&self, room: &str, body: &str) -> Result<PendingSend, EngineError> {
+        let room = RoomName::parse(room)?;
+        validate_body(body, &Limits::default())?;
+        let chat = ChatSend {
+            id: MessageId::new(),
+            room,
+            body: body.to_owned(),
+            sent_at: unix_ms(),
+        };
+        let id = chat.id;
+        let (waiter, acked) = oneshot::channel();
+        self.command(Command::Send(chat, waiter)).await?;
+        Ok(PendingSend { id, acked })
+    }
+
+    /// The members of `room` as last reported by the relay.
+    pub async fn members(&self, room: &str) -> Result<Vec<Member>, EngineError> {
+        let (reply, members) = oneshot::channel();
+        self.command(Command::Members(RoomName::parse(room)?, reply))
+            .await?;
+        members.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Closes the link and the store, and waits for the engine to stop.
+    pub async fn shutdown(self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+        let _ = self.task.await;
+    }
+
+    async fn command(&self, command: Command) -> Result<(), EngineError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| EngineError::Stopped)
+    }
+}
+
+/// The wall clock in Unix milliseconds.
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,414 @@
+//! The engine's one task: owns rooms, outbox and link, and turns commands and frames into
+//! frames and events. Decisions are made by the pure parts ([`RoomSync`], [`Outbox`],
+//! [`Backoff`], [`TokenBucket`]); this file only moves data between them and the socket.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use festival_proto::{
+    ClientFrame, DeviceId, ErrorCode, Join, Leave, Limits, Member, Ping, PresenceChange, RoomName,
+    ServerFrame, TokenBucket,
+};
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::Command;
+use crate::outbox::Outbox;
+use crate::store::{Identity, Store};
+use crate::sync::{RoomSync, SyncOutput};
+use crate::transport::backoff::Backoff;
+use crate::transport::relay::{self, LinkError, RelaySink, RelayStream};
+use crate::{EngineError, Event, Route};
+
+/// How often the relay is pinged, and how long it may stay silent before the link counts as
+/// dead (a phone that lost its tower often sees no error at all).
+const PING_EVERY: Duration = Duration::from_secs(15);
+const SILENCE_LIMIT: Duration = Duration::from_secs(45);
+/// How long a message the relay could not take right now waits before it is sent again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+struct RoomState {
+    sync: RoomSync,
+    members: BTreeMap<DeviceId, Member>,
+}
+
+/// Why serving a link ended.
+enum Ended {
+    Lost(LinkError),
+    Shutdown,
+}
+
+pub(super) struct Driver {
+    url: String,
+    identity: Identity,
+    store: Store,
+    events: mpsc::Sender<Event>,
+    rooms: BTreeMap<RoomName, RoomState>,
+    outbox: Outbox,
+    backoff: Backoff,
+    bucket: TokenBucket,
+}
+
+impl Driver {
+    pub(super) fn new(
+        url: String,
+        identity: Identity,
+        store: Store,
+        events: mpsc::Sender<Event>,
+    ) -> Self {
+        let limits = Limits::default();
+        Self {
+            url,
+            identity,
+            store,
+            events,
+            rooms: BTreeMap::new(),
+            outbox: Outbox::default(),
+            backoff: Backoff::default(),
+            bucket: TokenBucket::new(
+                limits.rate_per_sec,
+                limits.rate_burst,
+                std::time::Instant::now(),
+            ),
+        }
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            let reason = match relay::connect(&self.url, &self.identity).await {
+                Ok((sink, stream, welcome)) => {
+                    self.backoff.reset();
+                    let limits = welcome.limits;
+                    // Stay a little under the relay's budget: its clock sees our frames
+                    // bunched up by the network.
+                    self.bucket = TokenBucket::new(
+                        limits.rate_per_sec,
+                        (limits.rate_burst * 4 / 5).max(1),
+                        std::time::Instant::now(),
+                    );
+                    self.emit(Event::Connected {
+                        peer_id: welcome.peer_id,
+                        device: welcome.device,
+                        name: welcome.name,
+                    })
+                    .await;
+                    self.emit(Event::RouteChanged {
+                        route: Some(Route::Relay),
+                    })
+                    .await;
+                    match self.serve(sink, stream, &mut commands).await {
+                        Ended::Shutdown => break,
+                        Ended::Lost(reason) => {
+                            self.outbox.mark_all_unsent();
+                            self.emit(Event::RouteChanged { route: None }).await;
+                            reason
+                        }
+                    }
+                }
+                Err(reason) => reason,
+            };
+            let delay = self.backoff.next_delay(rand::rng().random());
+            self.emit(Event::Disconnected {
+                reason,
+                retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            })
+            .await;
+            if !self.wait_offline(delay, &mut commands).await {
+                break;
+            }
+        }
+        self.store.close().await;
+    }
+
+    /// Handles commands while the link is down, until `delay` passed. False on shutdown.
+    async fn wait_offline(
+        &mut self,
+        delay: Duration,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> bool {
+        let until = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => return true,
+                command = commands.recv() => match command {
+                    None | Some(Command::Shutdown) => return false,
+                    Some(command) => {
+                        // Nothing is sent offline; joins and sends wait for the link.
+                        let _ = self.command(command, None).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Serves one connected link until it drops or the engine shuts down.
+    async fn serve(
+        &mut self,
+        mut sink: RelaySink,
+        mut stream: RelayStream,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> Ended {
+        match self.rejoin_all(&mut sink).await {
+            Ok(()) => {}
+            Err(reason) => return Ended::Lost(reason),
+        }
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut last_heard = Instant::now();
+        let mut nonce = 0;
+        loop {
+            if let Err(reason) = self.flush(&mut sink).await {
+                return Ended::Lost(reason);
+            }
+            let wake = self.next_flush();
+            let step = tokio::select! {
+                frame = stream.next() => match frame {
+                    Ok(frame) => {
+                        last_heard = Instant::now();
+                        self.frame(frame, &mut sink).await
+                    }
+                    Err(reason) => Err(reason),
+                },
+                command = commands.recv() => match command {
+                    None | Some(Command::Shutdown) => {
+                        sink.close().await;
+                        return Ended::Shutdown;
+                    }
+                    Some(command) => self.command(command, Some(&mut sink)).await,
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > SILENCE_LIMIT {
+                        Err("the relay stopped answering".to_owned())
+                    } else {
+                        nonce += 1;
+                        self.send(&mut sink, &ClientFrame::Ping(Ping { nonce })).await
+                    }
+                }
+                () = sleep_until_opt(wake) => Ok(()),
+            };
+            if let Err(reason) = step {
+                return Ended::Lost(reason);
+            }
+        }
+    }
+
+    async fn rejoin_all(&mut self, sink: &mut RelaySink) -> Result<(), LinkError> {
+        let joins: Vec<_> = self
+            .rooms
+            .iter_mut()
+            .map(|(room, state)| {
+                state.sync.on_join_sent();
+                ClientFrame::Join(Join {
+                    room: room.clone(),
+                    since: state.sync.since(),
+                })
+            })
+            .collect();
+        for join in joins {
+            self.send(sink, &join).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends every queued message the rate budget allows now.
+    async fn flush(&mut self, sink: &mut RelaySink) -> Result<(), LinkError> {
+        let now = std::time::Instant::now();
+        while let Some(chat) = self.outbox.next_due(now).cloned() {
+            if !self.bucket.try_take(now) {
+                break;
+            }
+            sink.send(&ClientFrame::Chat(chat.clone())).await?;
+            self.outbox.mark_sent(chat.id);
+        }
+        Ok(())
+    }
+
+    /// When the next queued message could go out, if one is waiting.
+    fn next_flush(&self) -> Option<Instant> {
+        let now = std::time::Instant::now();
+        if self.outbox.next_due(now).is_some() {
+            return Some(Instant::now() + self.bucket.wait(now));
+        }
+        self.outbox.next_retry().map(Instant::from_std)
+    }
+
+    /// Sends a control frame, counting it against the rate budget.
+    async fn send(&mut self, sink: &mut RelaySink, frame: &ClientFrame) -> Result<(), LinkError> {
+        self.bucket.try_take(std::time::Instant::now());
+        sink.send(frame).await
+    }
+
+    async fn command(
+        &mut self,
+        command: Command,
+        sink: Option<&mut RelaySink>,
+    ) -> Result<(), LinkError> {
+        match command {
+            Command::Join(room) => {
+                let state = self.rooms.entry(room.clone()).or_insert_with(|| RoomState {
+                    sync: RoomSync::new(),
+                    members: BTreeMap::new(),
+                });
+                if let Some(sink) = sink {
+                    state.sync.on_join_sent();
+                    let since = state.sync.since();
+                    self.send(sink, &ClientFrame::Join(Join { room, since }))
+                        .await?;
+                }
+            }
+            Command::Leave(room) => {
+                if self.rooms.remove(&room).is_some() {
+                    if let Some(sink) = sink {
+                        self.send(sink, &ClientFrame::Leave(Leave { room })).await?;
+                    }
+                }
+            }
+            Command::Send(chat, waiter) => {
+                if self.rooms.contains_key(&chat.room) {
+                    self.outbox.push(chat, Some(waiter));
+                } else {
+                    let _ = waiter.send(Err(EngineError::NotJoined(chat.room.to_string())));
+                }
+            }
+            Command::Members(room, reply) => {
+                let members = self
+                    .rooms
+                    .get(&room)
+                    .map(|state| state.members.values().cloned().collect())
+                    .unwrap_or_default();
+                let _ = reply.send(members);
+            }
+            Command::Shutdown => {}
+        }
+        Ok(())
+    }
+
+    async fn frame(&mut self, frame: ServerFrame, sink: &mut RelaySink) -> Result<(), LinkError> {
+        match frame {
+            ServerFrame::Joined(joined) => {
+                let room = joined.room.clone();
+                let Some(state) = self.rooms.get_mut(&room) else {
+                    return Ok(());
+                };
+                state.members = joined
+                    .members
+                    .iter()
+                    .map(|m| (m.device, m.clone()))
+                    .collect();
+                let event = Event::Joined {
+                    room: room.clone(),
+                    name: joined.name.clone(),
+                    members: joined.members.clone(),
+                };
+                let output = state.sync.on_joined(joined);
+                self.emit(event).await;
+                self.synced(&room, output, sink).await?;
+            }
+            ServerFrame::Chat(message) => {
+                let room = message.room.clone();
+                if let Some(state) = self.rooms.get_mut(&room) {
+                    let output = state.sync.on_live(message);
+                    self.synced(&room, output, sink).await?;
+                }
+            }
+            ServerFrame::Ack(ack) => {
+                if self.outbox.settle(ack.id, Ok(ack.seq)) {
+                    self.emit(Event::Acked {
+                        id: ack.id,
+                        room: ack.room,
+                        seq: ack.seq,
+                        duplicate: ack.duplicate,
+                    })
+                    .await;
+                }
+            }
+            ServerFrame::Presence(presence) => {
+                if let Some(state) = self.rooms.get_mut(&presence.room) {
+                    match presence.change {
+                        PresenceChange::Joined => {
+                            state
+                                .members
+                                .insert(presence.member.device, presence.member.clone());
+                        }
+                        PresenceChange::Left => {
+                            state.members.remove(&presence.member.device);
+                        }
+                    }
+                }
+                self.emit(Event::Presence {
+                    room: presence.room,
+                    change: presence.change,
+                    member: presence.member,
+                    online: presence.online,
+                })
+                .await;
+            }
+            ServerFrame::Left(left) => self.emit(Event::Left { room: left.room }).await,
+            ServerFrame::Error(error) => {
+                if let Some(id) = error.id {
+                    match error.code {
+                        ErrorCode::RateLimited | ErrorCode::Internal => {
+                            let at = std::time::Instant::now() + RETRY_AFTER;
+                            self.outbox.retry_at(id, at);
+                        }
+                        code => {
+                            let refused = EngineError::Refused {
+                                code,
+                                message: error.message.clone(),
+                            };
+                            self.outbox.settle(id, Err(refused));
+                        }
+                    }
+                }
+                self.emit(Event::Error {
+                    code: error.code,
+                    message: error.message,
+                    id: error.id,
+                    room: error.room,
+                })
+                .await;
+            }
+            ServerFrame::Welcome(_) | ServerFrame::Pong(_) | ServerFrame::Signal(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Delivers what sync released and asks the relay for what is missing.
+    async fn synced(
+        &mut self,
+        room: &RoomName,
+        output: SyncOutput,
+        sink: &mut RelaySink,
+    ) -> Result<(), LinkError> {
+        for message in output.deliver {
+            self.emit(Event::Message {
+                message,
+                route: Route::Relay,
+            })
+            .await;
+        }
+        if let Some(since) = output.resync {
+            if let Some(state) = self.rooms.get_mut(room) {
+                state.sync.on_join_sent();
+            }
+            let join = ClientFrame::Join(Join {
+                room: room.clone(),
+                since: Some(since),
+            });
+            self.send(sink, &join).await?;
+        }
+        Ok(())
+    }
+
+    async fn emit(&self, event: Event) {
+        // An app that dropped its event stream no longer listens; the engine carries on.
+        let _ = self.events.send(event).await;
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,102 @@
+//! What the engine tells the app: every change a user could see, as serialisable events, so
+//! that the CLI prints them as JSON lines and the Tauri app forwards them to its UI.
+
+use festival_proto::{
+    ChatMessage, DeviceId, DisplayName, ErrorCode, Member, MessageId, PeerId, PresenceChange,
+    RoomName, Seq,
+};
+use serde::Serialize;
+
+/// The path a message took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Route {
+    /// Through the relay's WebSocket.
+    Relay,
+}
+
+/// Something the user can see happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// The relay accepted this device.
+    Connected {
+        /// This connection's number at the relay.
+        peer_id: PeerId,
+        /// This device.
+        device: DeviceId,
+        /// The name it is known by.
+        name: DisplayName,
+    },
+    /// The link to the relay is down; the engine retries by itself.
+    Disconnected {
+        /// Why, in words.
+        reason: String,
+        /// When the next attempt starts, in milliseconds.
+        retry_in_ms: u64,
+    },
+    /// The route messages take changed (`None`: no route is up).
+    RouteChanged {
+        /// The route now in use.
+        route: Option<Route>,
+    },
+    /// A room was joined (or joined again after a reconnect).
+    Joined {
+        /// The room.
+        room: RoomName,
+        /// How this device is shown there.
+        name: DisplayName,
+        /// Everyone there now.
+        members: Vec<Member>,
+    },
+    /// A room was left.
+    Left {
+        /// The room.
+        room: RoomName,
+    },
+    /// A chat message, delivered once, in order per room.
+    Message {
+        /// The message.
+        #[serde(flatten)]
+        message: ChatMessage,
+        /// How it arrived.
+        route: Route,
+    },
+    /// Someone came or went.
+    Presence {
+        /// The room.
+        room: RoomName,
+        /// Came or went.
+        change: PresenceChange,
+        /// Who.
+        member: Member,
+        /// Members now.
+        online: u32,
+    },
+    /// A message this device sent is stored by the relay.
+    Acked {
+        /// Its id.
+        id: MessageId,
+        /// Its room.
+        room: RoomName,
+        /// Its sequence number.
+        seq: Seq,
+        /// The relay already had it (a retry).
+        duplicate: bool,
+    },
+    /// The relay refused something.
+    Error {
+        /// The stable code.
+        code: ErrorCode,
+        /// The relay's words.
+        message: String,
+        /// The message it is about, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<MessageId>,
+        /// The room it is about, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+    },
+}

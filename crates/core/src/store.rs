@@ -1,0 +1,150 @@
+//! The engine's SQLite store in the data directory: the device's identity and the user's
+//! settings. One file per data directory, WAL, migrations embedded.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use festival_proto::{DeviceId, DisplayName};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::EngineError;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "festival.db";
+
+/// Who this device is: made once, kept in the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The device id the relay keys presence by.
+    pub device: DeviceId,
+    /// The name the user chose.
+    pub name: DisplayName,
+}
+
+/// Handle to the engine's database.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir`.
+    pub(crate) async fn open(dir: &Path) -> Result<Self, EngineError> {
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::store(dir, e))?;
+        let path = dir.join(DB_FILE);
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(|e| EngineError::store(&path, e))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| EngineError::store(&path, e))?;
+        Ok(Self { pool, path })
+    }
+
+    /// The saved identity, completed and saved: a new device id on first use, and `name`
+    /// (when given) replacing the saved name.
+    pub(crate) async fn identity(&self, name: Option<&str>) -> Result<Identity, EngineError> {
+        let device = match self.get("device_id").await? {
+            Some(saved) => DeviceId::from_str(&saved)
+                .map_err(|_| EngineError::store(&self.path, "the saved device id is invalid"))?,
+            None => {
+                let device = DeviceId::random();
+                self.set("device_id", &device.to_string()).await?;
+                device
+            }
+        };
+        let name = match name {
+            Some(raw) => {
+                let name = DisplayName::parse(raw)?;
+                self.set("display_name", name.as_str()).await?;
+                name
+            }
+            None => match self.get("display_name").await? {
+                Some(saved) => DisplayName::parse(&saved)?,
+                None => return Err(EngineError::NoName),
+            },
+        };
+        Ok(Identity { device, name })
+    }
+
+    /// A saved setting.
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<String>, EngineError> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| EngineError::store(&self.path, e))
+    }
+
+    /// Saves a setting.
+    pub(crate) async fn set(&self, key: &str, value: &str) -> Result<(), EngineError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| EngineError::store(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Closes the database, waiting for writes.
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_device_id_is_made_once_and_the_name_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        assert!(matches!(
+            store.identity(None).await,
+            Err(EngineError::NoName)
+        ));
+        let first = store.identity(Some("  Alice ")).await.unwrap();
+        assert_eq!(first.name.as_str(), "Alice");
+        store.close().await;
+
+        let store = Store::open(dir.path()).await.unwrap();
+        let again = store.identity(None).await.unwrap();
+        assert_eq!(again, first);
+        let renamed = store.identity(Some("Ally")).await.unwrap();
+        assert_eq!(
+            (renamed.device, renamed.name.as_str()),
+            (first.device, "Ally")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_name_is_refused_and_not_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        assert!(matches!(
+            store.identity(Some("\u{7}")).await,
+            Err(EngineError::Invalid(_))
+        ));
+        assert!(matches!(
+            store.identity(None).await,
+            Err(EngineError::NoName)
+        ));
+    }
+}

@@ -1,0 +1,5 @@
+//! The routes a message can take. Each transport is a thin I/O driver; what to send where is
+//! decided by the engine's state machines.
+
+pub mod backoff;
+pub(crate) mod relay;

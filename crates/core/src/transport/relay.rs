@@ -1,0 +1,112 @@
+//! The relay route: one WebSocket to the relay, speaking the protocol of [`festival_proto`].
+
+use std::time::Duration;
+
+use festival_proto::{
+    ClientFrame, CloseCode, ErrorCode, Hello, PROTOCOL_VERSION, ServerFrame, Welcome,
+    decode_server, encode,
+};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::store::Identity;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long connecting and the hello handshake may take before the attempt counts as failed.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the link is down, in words for the user.
+pub(crate) type LinkError = String;
+
+/// The sending half of a link.
+pub(crate) struct RelaySink(SplitSink<Socket, Message>);
+
+/// The receiving half of a link.
+pub(crate) struct RelayStream(SplitStream<Socket>);
+
+/// Connects to `url`, says hello as `identity` and waits for the welcome.
+pub(crate) async fn connect(
+    url: &str,
+    identity: &Identity,
+) -> Result<(RelaySink, RelayStream, Welcome), LinkError> {
+    let handshake = async {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| format!("cannot reach the relay at {url}: {e}"))?;
+        let (sink, stream) = socket.split();
+        let (mut sink, mut stream) = (RelaySink(sink), RelayStream(stream));
+        sink.send(&ClientFrame::Hello(Hello {
+            v: PROTOCOL_VERSION,
+            device: identity.device,
+            name: identity.name.clone(),
+        }))
+        .await?;
+        match stream.next().await? {
+            ServerFrame::Welcome(welcome) => Ok((sink, stream, welcome)),
+            ServerFrame::Error(e) => Err(format!(
+                "the relay refused hello ({}): {}",
+                e.code, e.message
+            )),
+            other => Err(format!("the relay answered hello with {other:?}")),
+        }
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .map_err(|_| format!("the relay at {url} did not answer within {HANDSHAKE_TIMEOUT:?}"))?
+}
+
+impl RelaySink {
+    /// Sends one frame.
+    pub(crate) async fn send(&mut self, frame: &ClientFrame) -> Result<(), LinkError> {
+        self.0
+            .send(Message::text(encode(frame)))
+            .await
+            .map_err(|e| format!("sending to the relay: {e}"))
+    }
+
+    /// Closes the link politely.
+    pub(crate) async fn close(mut self) {
+        let _ = self.0.close().await;
+    }
+}
+
+impl RelayStream {
+    /// The next frame from the relay. Frames of types this build does not know are skipped.
+    pub(crate) async fn next(&mut self) -> Result<ServerFrame, LinkError> {
+        loop {
+            let message = match self.0.next().await {
+                None => return Err("the relay closed the connection".into()),
+                Some(Err(e)) => return Err(format!("connection to the relay lost: {e}")),
+                Some(Ok(message)) => message,
+            };
+            match message {
+                Message::Text(text) => match decode_server(&text) {
+                    Ok(frame) => return Ok(frame),
+                    Err(e) if e.code == ErrorCode::UnknownType => {
+                        tracing::debug!("skipping a frame this build does not know: {e}");
+                    }
+                    Err(e) => return Err(format!("the relay sent an invalid frame: {e}")),
+                },
+                Message::Close(frame) => {
+                    return Err(match frame {
+                        Some(frame) => close_reason(frame.code.into(), &frame.reason),
+                        None => "the relay closed the connection".into(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn close_reason(code: u16, reason: &str) -> LinkError {
+    match CloseCode::from_code(code) {
+        Some(CloseCode::GoingAway) => "the relay is restarting".into(),
+        Some(CloseCode::SlowConsumer) => "the relay dropped us for reading too slowly".into(),
+        _ => format!("the relay closed the connection ({code}: {reason})"),
+    }
+}

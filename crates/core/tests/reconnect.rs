@@ -1,0 +1,237 @@
+//! The engine against a real relay that goes away and comes back: every message arrives once,
+//! in order, and what was sent while the relay was down is delivered when it returns.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use festival_core::{Engine, EngineConfig, Event, Events};
+use festival_relay::{Config, RelayHandle};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Relay {
+    handle: Option<RelayHandle>,
+    config: Config,
+    _dir: tempfile::TempDir,
+}
+
+impl Relay {
+    async fn start() -> Relay {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().join("relay.db"));
+        let handle = RelayHandle::start(config.clone()).await.unwrap();
+        config.listen = handle.local_addr();
+        Relay {
+            handle: Some(handle),
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/ws", self.config.listen)
+    }
+
+    async fn stop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await.unwrap();
+        }
+    }
+
+    async fn start_again(&mut self) {
+        self.handle = Some(RelayHandle::start(self.config.clone()).await.unwrap());
+    }
+}
+
+async fn engine(relay: &Relay, dir: &tempfile::TempDir, name: &str) -> (Engine, Events) {
+    let config = EngineConfig::new(relay.url(), dir.path().join(name)).with_name(name);
+    Engine::start(config).await.unwrap()
+}
+
+/// Waits for the first event `want` accepts.
+async fn wait_for<T>(events: &mut Events, mut want: impl FnMut(Event) -> Option<T>) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let event = events.next().await.expect("engine running");
+            if let Some(found) = want(event) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("the expected event in time")
+}
+
+/// Collects the bodies of the next `n` messages.
+async fn bodies(events: &mut Events, n: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        got.push(
+            wait_for(events, |e| match e {
+                Event::Message { message, .. } => Some(message.body),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    got
+}
+
+fn joined(room: &str) -> impl FnMut(Event) -> Option<usize> + '_ {
+    move |e| match e {
+        Event::Joined {
+            room: r, members, ..
+        } if r.as_str() == room => Some(members.len()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn messages_sent_while_the_relay_was_down_arrive_once_and_in_order() {
+    let mut relay = Relay::start().await;
+    let dirs = tempfile::tempdir().unwrap();
+    let (alice, mut alice_events) = engine(&relay, &dirs, "alice").await;
+    let (bob, mut bob_events) = engine(&relay, &dirs, "bob").await;
+    alice.join("Camp").await.unwrap();
+    bob.join("Camp").await.unwrap();
+    wait_for(&mut alice_events, joined("Camp")).await;
+    wait_for(&mut bob_events, joined("Camp")).await;
+
+    alice
+        .send("Camp", "before")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    assert_eq!(bodies(&mut bob_events, 1).await, ["before"]);
+
+    relay.stop().await;
+    wait_for(&mut alice_events, |e| {
+        matches!(e, Event::Disconnected { .. }).then_some(())
+    })
+    .await;
+    let mut pending = Vec::new();
+    for body in ["while", "the relay", "was down"] {
+        pending.push(alice.send("Camp", body).await.unwrap());
+    }
+    relay.start_again().await;
+
+    let mut seqs = Vec::new();
+    for p in pending {
+        seqs.push(
+            tokio::time::timeout(WAIT, p.acked())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order: {seqs:?}"
+    );
+    assert_eq!(
+        bodies(&mut bob_events, 3).await,
+        ["while", "the relay", "was down"]
+    );
+
+    // Nothing arrives twice: the next message Bob sees is the next one sent.
+    alice
+        .send("Camp", "after")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    assert_eq!(bodies(&mut bob_events, 1).await, ["after"]);
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reader_that_was_offline_catches_up_from_where_it_stopped() {
+    let mut relay = Relay::start().await;
+    let dirs = tempfile::tempdir().unwrap();
+    let (alice, mut alice_events) = engine(&relay, &dirs, "alice").await;
+    alice.join("Camp").await.unwrap();
+    wait_for(&mut alice_events, joined("Camp")).await;
+    let (bob, mut bob_events) = engine(&relay, &dirs, "bob").await;
+    bob.join("Camp").await.unwrap();
+    wait_for(&mut bob_events, joined("Camp")).await;
+    alice
+        .send("Camp", "one")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    assert_eq!(bodies(&mut bob_events, 1).await, ["one"]);
+
+    // The relay restarts; Alice's engine reconnects first and sends two more. Bob's engine
+    // reconnects on its own backoff and asks for what followed "one".
+    relay.stop().await;
+    relay.start_again().await;
+    for body in ["two", "three"] {
+        let pending = alice.send("Camp", body).await.unwrap();
+        tokio::time::timeout(WAIT, pending.acked())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(bodies(&mut bob_events, 2).await, ["two", "three"]);
+    alice
+        .send("Camp", "four")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    assert_eq!(
+        bodies(&mut bob_events, 1).await,
+        ["four"],
+        "no replays of older messages"
+    );
+}
+
+#[tokio::test]
+async fn the_device_id_survives_a_restart_of_the_engine() {
+    let relay = Relay::start().await;
+    let dirs = tempfile::tempdir().unwrap();
+    let (first, _) = engine(&relay, &dirs, "alice").await;
+    let device = first.identity().device;
+    first.shutdown().await;
+    let config = EngineConfig::new(relay.url(), dirs.path().join("alice"));
+    let (again, _) = Engine::start(config).await.unwrap();
+    assert_eq!(again.identity().device, device);
+    assert_eq!(
+        again.identity().name.as_str(),
+        "alice",
+        "the name was saved too"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_message_fails_its_sender_with_the_relay_code() {
+    let relay = Relay::start().await;
+    let dirs = tempfile::tempdir().unwrap();
+    let (alice, mut events) = engine(&relay, &dirs, "alice").await;
+    alice.join("Camp").await.unwrap();
+    wait_for(&mut events, joined("Camp")).await;
+    let error = alice.send("Camp", "\u{1b}[2J").await.unwrap_err();
+    assert!(
+        matches!(error, festival_core::EngineError::Invalid(ref e) if e.code == festival_proto::ErrorCode::InvalidBody),
+        "{error}"
+    );
+    let error = alice
+        .send("Backstage", "hi")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, festival_core::EngineError::NotJoined(_)),
+        "{error}"
+    );
+}
