@@ -67,9 +67,9 @@ pub struct Args {
     /// Messages kept per room.
     #[arg(long, env = "FESTIVAL_HISTORY_MAX_MESSAGES", default_value_t = 1000)]
     pub history_max_messages: usize,
-    /// Hours a message is kept at most.
-    #[arg(long, env = "FESTIVAL_HISTORY_MAX_HOURS", default_value_t = 48)]
-    pub history_max_hours: u64,
+    /// How long a message is kept at most, e.g. 48h, 90m, 2d or 1h30m.
+    #[arg(long, env = "FESTIVAL_HISTORY_MAX_AGE", default_value = "48h", value_parser = parse_age)]
+    pub history_max_age: Duration,
     /// Sustained frames per second one connection may send.
     #[arg(long, env = "FESTIVAL_RATE_PER_SEC", default_value_t = Limits::default().rate_per_sec)]
     pub rate_per_sec: u32,
@@ -91,7 +91,7 @@ impl From<Args> for Config {
     fn from(args: Args) -> Self {
         let mut config = Config::new(args.listen, args.data);
         config.history_max_messages = args.history_max_messages.max(1);
-        config.history_max_age = Duration::from_secs(args.history_max_hours.max(1) * 3600);
+        config.history_max_age = args.history_max_age;
         config.limits.rate_per_sec = args.rate_per_sec.max(1);
         config.limits.rate_burst = args.rate_burst.max(1);
         config.limits.max_body_bytes = args
@@ -106,5 +106,99 @@ impl From<Args> for Config {
             });
         }
         config
+    }
+}
+
+/// Reads an age such as `48h`, `90m`, `2d`, `30s` or `1h30m`; zero is refused, because a relay
+/// that keeps nothing cannot replay anything.
+fn parse_age(text: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(format!("unknown unit {c:?}; use s, m, h or d (e.g. 48h)")),
+        };
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("a number must come before {c:?} (e.g. 48h)"))?;
+        digits.clear();
+        let secs = n
+            .checked_mul(unit)
+            .ok_or_else(|| format!("{text:?} is too long an age"))?;
+        total = total.saturating_add(Duration::from_secs(secs));
+    }
+    if !digits.is_empty() {
+        return Err(format!("{text:?} needs a unit: s, m, h or d (e.g. 48h)"));
+    }
+    if total.is_zero() {
+        return Err("the age must be more than zero, e.g. 48h".to_owned());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn ages_read_like_people_write_them() {
+        assert_eq!(parse_age("48h"), Ok(Duration::from_secs(48 * 3600)));
+        assert_eq!(parse_age("90m"), Ok(Duration::from_secs(90 * 60)));
+        assert_eq!(parse_age("2d"), Ok(Duration::from_secs(2 * 86_400)));
+        assert_eq!(parse_age("1h30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "0h", "48", "h", "48x", "99999999999999999999d"] {
+            assert!(parse_age(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn flags_fill_the_config_and_defaults_match_config_new() {
+        let defaults = Config::from(Args::parse_from(["festival-relay"]));
+        let plain = Config::new(
+            "127.0.0.1:7878".parse().expect("address"),
+            "festival-relay.db".into(),
+        );
+        assert_eq!(defaults.listen, plain.listen);
+        assert_eq!(defaults.data, plain.data);
+        assert_eq!(defaults.history_max_age, plain.history_max_age);
+        assert_eq!(defaults.history_max_messages, plain.history_max_messages);
+        assert_eq!(defaults.limits, plain.limits);
+
+        let config = Config::from(Args::parse_from([
+            "festival-relay",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            "/tmp/x/relay.db",
+            "--history-max-messages",
+            "50",
+            "--history-max-age",
+            "2h",
+            "--rate-per-sec",
+            "5",
+            "--rate-burst",
+            "7",
+            "--max-body-bytes",
+            "100",
+            "--stun",
+            "stun:a.example:3478,stun:b.example:3478",
+        ]));
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.history_max_messages, 50);
+        assert_eq!(config.history_max_age, Duration::from_secs(7200));
+        assert_eq!(config.limits.rate_per_sec, 5);
+        assert_eq!(config.limits.rate_burst, 7);
+        assert_eq!(config.limits.max_body_bytes, 100);
+        assert_eq!(config.ice_servers.len(), 1);
+        assert_eq!(config.ice_servers[0].urls.len(), 2);
     }
 }
