@@ -5,8 +5,10 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use support::{Client, Ended, http_get, spawn_relay};
+use festival_proto::{ClientFrame, Ping, ServerFrame};
+use support::{Client, Ended, http_get, spawn_relay, spawn_relay_with};
 
 #[tokio::test]
 async fn healthz_answers_and_metrics_count_what_happened() {
@@ -79,4 +81,41 @@ async fn the_binary_stops_on_sigterm_with_going_away_and_keeps_its_data() {
     assert_eq!(joined.history[0].body, "kept across the restart");
     relay.kill().unwrap();
     relay.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_dropped_while_one_that_answers_pings_stays() {
+    let relay = spawn_relay_with(|c| {
+        c.ping_interval = Duration::from_millis(50);
+        c.idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let (mut silent, _) = Client::hello(&relay.url(), "Silent").await;
+    let (mut awake, _) = Client::hello(&relay.url(), "Awake").await;
+
+    // The awake client only reads (its WebSocket answers the relay's pings); the silent one
+    // does not even do that. Silence for several idle timeouts is what is under test here.
+    let awake_reads = tokio::spawn(async move {
+        let silence = tokio::time::sleep(Duration::from_millis(1200));
+        tokio::pin!(silence);
+        tokio::select! {
+            () = &mut silence => {}
+            frame = awake.next() => panic!("nothing was sent to the awake client, got {frame:?}"),
+        }
+        awake
+    });
+    let mut awake = awake_reads.await.expect("the awake client kept reading");
+    // The close frame is in the silent client's buffer, but its socket may fail first on the
+    // pongs it owes: either way the relay ended it (until_closed fails if nothing ends).
+    let ended = silent.until_closed().await.0;
+    assert!(
+        matches!(ended, Ended::Closed(1000) | Ended::Dropped),
+        "{ended:?}"
+    );
+
+    awake.send(&ClientFrame::Ping(Ping { nonce: 7 })).await;
+    match awake.next().await {
+        ServerFrame::Pong(pong) => assert_eq!(pong.nonce, 7),
+        other => panic!("expected a pong, got {other:?}"),
+    }
 }
