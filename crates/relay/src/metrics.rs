@@ -24,10 +24,12 @@ pub(crate) struct Metrics {
     pub(crate) connections: Gauge,
     pub(crate) rooms: Gauge,
     pub(crate) members: Gauge,
+    pub(crate) messages_relayed: Counter,
     pub(crate) messages_stored: Counter,
     pub(crate) messages_duplicate: Counter,
     pub(crate) messages_delivered: Counter,
     pub(crate) signals_relayed: Counter,
+    pub(crate) idle_disconnects: Counter,
     errors: Family<CodeLabel, Counter>,
     closes: Family<ReasonLabel, Counter>,
 }
@@ -40,10 +42,12 @@ impl Metrics {
             connections: Gauge::default(),
             rooms: Gauge::default(),
             members: Gauge::default(),
+            messages_relayed: Counter::default(),
             messages_stored: Counter::default(),
             messages_duplicate: Counter::default(),
             messages_delivered: Counter::default(),
             signals_relayed: Counter::default(),
+            idle_disconnects: Counter::default(),
             errors: Family::default(),
             closes: Family::default(),
             registry: Registry::default(),
@@ -64,6 +68,11 @@ impl Metrics {
             metrics.members.clone(),
         );
         registry.register(
+            "messages_relayed",
+            "Chat messages received from clients and passed to their room (retries included)",
+            metrics.messages_relayed.clone(),
+        );
+        registry.register(
             "messages_stored",
             "Chat messages stored and sequenced",
             metrics.messages_stored.clone(),
@@ -82,6 +91,11 @@ impl Metrics {
             "signals_relayed",
             "WebRTC signaling payloads passed between devices",
             metrics.signals_relayed.clone(),
+        );
+        registry.register(
+            "idle_disconnects",
+            "Connections dropped after sending nothing, not even a pong, for the idle timeout",
+            metrics.idle_disconnects.clone(),
         );
         registry.register(
             "errors",

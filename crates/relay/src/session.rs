@@ -120,7 +120,10 @@ impl Session {
                 next = tokio::time::timeout(idle, stream.next()) => next,
             };
             let message = match next {
-                Err(_idle) => return closer.close(CloseCode::Normal),
+                Err(_idle) => {
+                    self.hub.metrics.idle_disconnects.inc();
+                    return closer.close(CloseCode::Normal);
+                }
                 Ok(None) => return,
                 Ok(Some(Err(e))) => {
                     let e = e.into_inner();
@@ -265,6 +268,7 @@ impl Session {
                 let Some(tx) = self.rooms.get(&chat.room) else {
                     return Err(not_joined(&chat.room, Some(chat.id)));
                 };
+                self.hub.metrics.messages_relayed.inc();
                 let _ = tx
                     .send(RoomCmd::Chat {
                         conn: self.id,

@@ -4,7 +4,7 @@
 mod support;
 
 use festival_proto::{DeviceId, ErrorCode};
-use support::{Client, Ended, TestRelay, assert_code, spawn_relay, spawn_relay_with};
+use support::{Client, Ended, TestRelay, assert_code, metrics_show, spawn_relay, spawn_relay_with};
 
 const ROOM: &str = "Main Stage";
 
@@ -204,6 +204,11 @@ async fn repeated_abuse_closes_only_the_abuser() {
         abuser.send_text("garbage").await;
     }
     assert_eq!(abuser.until_closed().await.0, Ended::Closed(1008));
+    metrics_show(
+        relay.config.listen,
+        "festival_closes_total{reason=\"abuse\"} 1",
+    )
+    .await;
     assert_unaffected(&mut alice, &mut bob, "after the abuser was closed").await;
 }
 
@@ -244,6 +249,8 @@ async fn a_slow_reader_is_closed_while_a_fast_one_gets_everything() {
         received < total,
         "the slow reader was cut off ({received} of {total})"
     );
+    let slow_series = "festival_closes_total{reason=\"slow_consumer\"} 1";
+    metrics_show(relay.config.listen, slow_series).await;
     // The slow reader resumes from history when it comes back.
     let (mut back, _) = Client::hello_as(&relay.url(), slow.device, "Slow").await;
     let joined = back.join_since(ROOM, Some(0)).await;

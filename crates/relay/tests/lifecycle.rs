@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use festival_proto::{ClientFrame, Ping, ServerFrame};
-use support::{Client, Ended, http_get, spawn_relay, spawn_relay_with};
+use support::{Client, Ended, http_get, metrics_show, spawn_relay, spawn_relay_with};
 
 #[tokio::test]
 async fn healthz_answers_and_metrics_count_what_happened() {
@@ -28,6 +28,7 @@ async fn healthz_answers_and_metrics_count_what_happened() {
         "festival_connections 1",
         "festival_rooms 1",
         "festival_members 1",
+        "festival_messages_relayed_total 1",
         "festival_messages_stored_total 1",
         "festival_messages_delivered_total 1",
         "festival_errors_total{code=\"malformed\"} 1",
@@ -112,6 +113,7 @@ async fn a_silent_connection_is_dropped_while_one_that_answers_pings_stays() {
         matches!(ended, Ended::Closed(1000) | Ended::Dropped),
         "{ended:?}"
     );
+    metrics_show(relay.config.listen, "festival_idle_disconnects_total 1").await;
 
     awake.send(&ClientFrame::Ping(Ping { nonce: 7 })).await;
     match awake.next().await {

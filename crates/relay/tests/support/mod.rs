@@ -273,3 +273,20 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .to_owned();
     (status, body)
 }
+
+/// Waits until `/metrics` shows `series` (counters are bumped just after the event a client
+/// sees, so a test polls briefly rather than reading once).
+pub async fn metrics_show(addr: std::net::SocketAddr, series: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, text) = http_get(addr, "/metrics").await;
+        if text.contains(series) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "metrics never showed {series:?}:\n{text}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
