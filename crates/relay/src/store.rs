@@ -285,6 +285,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_file_and_its_folders_are_created_on_first_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new").join("folder").join("relay.db");
+        let store = Store::open(&path).await.unwrap();
+        assert!(path.exists());
+        assert_eq!(
+            store
+                .last_seq(&RoomName::parse("Camp").unwrap())
+                .await
+                .unwrap(),
+            0
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn a_retried_id_is_not_stored_twice() {
         let (_dir, store) = store().await;
         let room = RoomName::parse("Main Stage").unwrap();

@@ -3,7 +3,7 @@
 
 mod support;
 
-use festival_proto::{DeviceId, ErrorCode};
+use festival_proto::{ClientFrame, DeviceId, ErrorCode, Join, Leave, RoomName, ServerFrame};
 use support::{Client, Ended, TestRelay, assert_code, metrics_show, spawn_relay, spawn_relay_with};
 
 const ROOM: &str = "Main Stage";
@@ -255,4 +255,36 @@ async fn a_slow_reader_is_closed_while_a_fast_one_gets_everything() {
     let (mut back, _) = Client::hello_as(&relay.url(), slow.device, "Slow").await;
     let joined = back.join_since(ROOM, Some(0)).await;
     assert!(!joined.history.is_empty());
+}
+
+#[tokio::test]
+async fn joining_more_rooms_than_allowed_is_refused_until_one_is_left() {
+    let relay = spawn_relay_with(|c| c.limits.max_rooms = 2).await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    let (mut hoarder, _) = Client::hello(&relay.url(), "Hoarder").await;
+    hoarder.join("A").await;
+    hoarder.join("B").await;
+
+    let c = RoomName::parse("C").unwrap();
+    let join_c = ClientFrame::Join(Join {
+        room: c.clone(),
+        since: None,
+    });
+    hoarder.send(&join_c).await;
+    let error = hoarder.error().await;
+    assert_code(&error, ErrorCode::TooManyRooms);
+    assert_eq!(error.room, Some(c.clone()));
+    assert_unaffected(&mut alice, &mut bob, "after too many rooms").await;
+
+    // Joining a room it is already in is not a new room.
+    assert_eq!(hoarder.join("A").await.room.as_str(), "A");
+    hoarder
+        .send(&ClientFrame::Leave(Leave {
+            room: RoomName::parse("A").unwrap(),
+        }))
+        .await;
+    hoarder
+        .next_matching(|f| matches!(f, ServerFrame::Left(_)).then_some(()))
+        .await;
+    assert_eq!(hoarder.join("C").await.room, c);
 }
