@@ -3,7 +3,7 @@
 
 mod support;
 
-use festival_proto::{ClientFrame, Leave, PresenceChange, RoomName, ServerFrame};
+use festival_proto::{ClientFrame, Leave, PROTOCOL_VERSION, PresenceChange, RoomName, ServerFrame};
 use support::{Client, spawn_relay};
 
 fn presence(frame: ServerFrame) -> Option<festival_proto::Presence> {
@@ -32,6 +32,23 @@ async fn padded_duplicate_names_are_told_apart_and_counted_exactly() {
     assert_eq!(seen.member.name.as_str(), "John (2)");
     assert_eq!(seen.member.device, other.device);
     assert_eq!(seen.online, 2);
+
+    // The relay trims names itself: a raw hello with padding, as another client might send.
+    let mut third = Client::connect(&relay.url()).await;
+    let hello = format!(
+        r#"{{"type":"hello","v":{PROTOCOL_VERSION},"device":"{}","name":"   John  "}}"#,
+        third.device
+    );
+    third.send_text(&hello).await;
+    match third.next().await {
+        ServerFrame::Welcome(welcome) => assert_eq!(welcome.name.as_str(), "John"),
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    let joined = third.join("Main Stage").await;
+    assert_eq!(joined.name.as_str(), "John (3)");
+    assert_eq!(joined.members.len(), 3);
+    let seen = john.next_matching(presence).await;
+    assert_eq!((seen.member.name.as_str(), seen.online), ("John (3)", 3));
 }
 
 #[tokio::test]

@@ -1,9 +1,14 @@
-//! Signaling payloads reach only the device they are addressed to.
+//! Signaling payloads reach only the device they are addressed to, and `welcome` gives a
+//! client what it needs to start WebRTC.
 
 mod support;
 
-use festival_proto::{ClientFrame, ErrorCode, RoomName, ServerFrame, SignalSend};
-use support::{Client, assert_code, spawn_relay};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use festival_proto::{
+    ClientFrame, ErrorCode, IceServer, PROTOCOL_VERSION, RoomName, ServerFrame, SignalSend,
+};
+use support::{Client, assert_code, spawn_relay, spawn_relay_with};
 
 #[tokio::test]
 async fn a_signal_reaches_only_its_target_device() {
@@ -52,4 +57,34 @@ async fn a_signal_to_someone_not_in_the_room_is_refused() {
         }))
         .await;
     assert_code(&alice.error().await, ErrorCode::UnknownPeer);
+}
+
+#[tokio::test]
+async fn welcome_hands_out_a_peer_id_the_clock_the_limits_and_the_ice_servers() {
+    let stun = IceServer {
+        urls: vec!["stun:stun.example.org:3478".into()],
+        username: None,
+        credential: None,
+    };
+    let relay = spawn_relay_with(|c| c.ice_servers = vec![stun.clone()]).await;
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let (_alice, first) = Client::hello(&relay.url(), "Alice").await;
+    let (_bob, second) = Client::hello(&relay.url(), "Bob").await;
+
+    assert_ne!(first.peer_id, second.peer_id, "each connection is numbered");
+    assert_eq!(
+        second.name.as_str(),
+        "Bob",
+        "the name comes back normalised"
+    );
+    assert!(
+        first.server_time >= before,
+        "server_time is Unix milliseconds"
+    );
+    assert_eq!(first.limits, relay.config.limits);
+    assert_eq!(first.ice_servers, vec![stun]);
+    assert_eq!(first.v, PROTOCOL_VERSION);
 }
