@@ -26,11 +26,34 @@ enum Command {
     Tail(command::tail::TailArgs),
     /// Chat interactively: each line on stdin is sent, every event is printed.
     Chat(command::chat::ChatArgs),
+    /// Deliver the messages queued while the relay was unreachable.
+    Sync(command::sync::SyncArgs),
+    /// Print a room's local history, with no network.
+    History(command::history::HistoryArgs),
 }
 
-/// Where to connect and who to be; shared by every command.
+/// Where this device keeps its identity, history and outbox.
 #[derive(Debug, Args)]
-struct Common {
+struct DataDir {
+    /// The data directory (default: the platform's data directory).
+    #[arg(long, env = "FESTIVAL_DATA_DIR")]
+    data: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn path(&self) -> anyhow::Result<PathBuf> {
+        match &self.data {
+            Some(dir) => Ok(dir.clone()),
+            None => directories::ProjectDirs::from("org", "Festival Chat", "festival")
+                .map(|dirs| dirs.data_dir().to_path_buf())
+                .ok_or_else(|| anyhow::anyhow!("no home directory: pass --data DIR")),
+        }
+    }
+}
+
+/// Where to connect and who to be; shared by every command that goes online.
+#[derive(Debug, Args)]
+struct Online {
     /// The relay's WebSocket URL.
     #[arg(
         long,
@@ -38,33 +61,21 @@ struct Common {
         default_value = "ws://127.0.0.1:7878/ws"
     )]
     relay: String,
-    /// The room.
-    #[arg(long)]
-    room: String,
     /// Your display name (saved in the data directory; needed the first time).
     #[arg(long)]
     name: Option<String>,
-    /// Where this device's identity is kept (default: the platform's data directory).
-    #[arg(long, env = "FESTIVAL_DATA_DIR")]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataDir,
 }
 
-impl Common {
-    /// Starts the engine and joins the room.
+impl Online {
+    /// Starts the engine (which also takes up any messages still queued from earlier runs).
     async fn start(&self) -> anyhow::Result<(Engine, Events)> {
-        let data = match &self.data {
-            Some(dir) => dir.clone(),
-            None => directories::ProjectDirs::from("org", "Festival Chat", "festival")
-                .map(|dirs| dirs.data_dir().to_path_buf())
-                .ok_or_else(|| anyhow::anyhow!("no home directory: pass --data DIR"))?,
-        };
-        let mut config = EngineConfig::new(&self.relay, data);
+        let mut config = EngineConfig::new(&self.relay, self.data.path()?);
         if let Some(name) = &self.name {
             config = config.with_name(name);
         }
-        let (engine, events) = Engine::start(config).await?;
-        engine.join(&self.room).await?;
-        Ok((engine, events))
+        Ok(Engine::start(config).await?)
     }
 }
 
@@ -81,6 +92,8 @@ async fn main() -> ExitCode {
         Command::Send(args) => command::send::run(args).await,
         Command::Tail(args) => command::tail::run(args).await,
         Command::Chat(args) => command::chat::run(args).await,
+        Command::Sync(args) => command::sync::run(args).await,
+        Command::History(args) => command::history::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use festival_core::Event;
-use festival_proto::PresenceChange;
+use festival_proto::{DisplayName, PresenceChange};
 
 /// Prints events as text lines or JSON lines.
 #[derive(Debug, Clone, Copy)]
@@ -53,9 +53,16 @@ impl Printer {
                 *retry_in_ms as f64 / 1000.0
             ),
             Event::Error { code, message, .. } => format!("! {code}: {message}"),
+            Event::Failed { reason, .. } => format!("! not delivered: {reason}"),
+            Event::StorageFailed { reason } => format!("! local store: {reason}"),
             _ => return,
         };
         println_flush(&line);
+    }
+
+    /// A message as a person reads it: `[HH:MM] name: body`.
+    pub(crate) fn line(&self, from: &DisplayName, body: &str, at: i64) -> String {
+        format!("[{}] {from}: {body}", clock(at))
     }
 
     /// Prints any serialisable value as one JSON line.

@@ -8,15 +8,17 @@
 
 mod driver;
 
-use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use festival_proto::{ChatSend, Limits, Member, MessageId, RoomName, Seq, validate_body};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::outbox::AckWaiter;
-use crate::store::{Identity, Store};
+use crate::store::{Identity, LocalMessage, Store};
+use crate::sync::RoomSync;
 use crate::{EngineError, Event};
 
 /// Events waiting for the app before the engine pauses.
@@ -34,6 +36,12 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// The display name to use (and save); `None` uses the saved one.
     pub display_name: Option<String>,
+    /// Delivered messages kept per room in the local history.
+    pub history_max_messages: usize,
+    /// How long delivered messages are kept in the local history.
+    pub history_max_age: Duration,
+    /// How long a message may wait in the outbox before it is marked failed.
+    pub outbox_max_age: Duration,
 }
 
 impl EngineConfig {
@@ -43,6 +51,9 @@ impl EngineConfig {
             relay_url: relay_url.into(),
             data_dir: data_dir.into(),
             display_name: None,
+            history_max_messages: 5000,
+            history_max_age: Duration::from_secs(7 * 24 * 3600),
+            outbox_max_age: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -58,10 +69,13 @@ impl EngineConfig {
 pub struct Engine {
     commands: mpsc::Sender<Command>,
     identity: Identity,
+    store: Store,
     task: JoinHandle<()>,
 }
 
-/// The stream of [`Event`]s from an engine, in the order they happened.
+/// The stream of [`Event`]s from an engine, in the order they happened. The app must keep
+/// reading it: the queue is bounded, and a full queue makes the engine wait (rather than grow
+/// without bound or drop what the user should see).
 #[derive(Debug)]
 pub struct Events(mpsc::Receiver<Event>);
 
@@ -94,11 +108,14 @@ enum Command {
     Leave(RoomName),
     Send(ChatSend, AckWaiter),
     Members(RoomName, oneshot::Sender<Vec<Member>>),
+    Pending(oneshot::Sender<usize>),
     Shutdown,
 }
 
 impl Engine {
-    /// Opens the data directory, loads (or makes) the device identity and starts connecting.
+    /// Opens the data directory, loads (or makes) the device identity, takes up the outbox
+    /// where the last run left it (joining the rooms it has messages for) and starts
+    /// connecting.
     pub async fn start(config: EngineConfig) -> Result<(Engine, Events), EngineError> {
         let url = config.relay_url.trim().to_owned();
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
@@ -106,14 +123,31 @@ impl Engine {
         }
         let store = Store::open(&config.data_dir).await?;
         let identity = store.identity(config.display_name.as_deref()).await?;
+        let queued = store.queued().await?;
+        let mut rooms = BTreeMap::new();
+        for chat in &queued {
+            if !rooms.contains_key(&chat.room) {
+                let cursor = store.cursor(&chat.room).await?;
+                rooms.insert(chat.room.clone(), RoomSync::resume(cursor));
+            }
+        }
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
-        let driver = driver::Driver::new(url, identity.clone(), store, events);
+        let driver = driver::Driver::new(
+            url,
+            identity.clone(),
+            store.clone(),
+            events,
+            driver::Retention::from(&config),
+            rooms,
+            queued,
+        );
         let task = tokio::spawn(driver.run(command_rx));
         Ok((
             Engine {
                 commands,
                 identity,
+                store,
                 task,
             },
             Events(event_rx),
@@ -137,8 +171,9 @@ impl Engine {
         self.command(Command::Leave(RoomName::parse(room)?)).await
     }
 
-    /// Queues a message for a joined room. It is sent as soon as the relay is reachable and
-    /// retried (with the same id) until the relay confirms it.
+    /// Queues a message for a joined room. When this returns the message is on disk: it is
+    /// sent as soon as the relay is reachable and retried (with the same id, also after a
+    /// restart of the app) until the relay confirms it or it expires.
     pub async fn send(&self, room: &str, body: &str) -> Result<PendingSend, EngineError> {
         let room = RoomName::parse(room)?;
         validate_body(body, &Limits::default())?;
@@ -149,6 +184,9 @@ impl Engine {
             sent_at: unix_ms(),
         };
         let id = chat.id;
+        self.store
+            .enqueue(&chat, self.identity.device, &self.identity.name)
+            .await?;
         let (waiter, acked) = oneshot::channel();
         self.command(Command::Send(chat, waiter)).await?;
         Ok(PendingSend { id, acked })
@@ -160,6 +198,23 @@ impl Engine {
         self.command(Command::Members(RoomName::parse(room)?, reply))
             .await?;
         members.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// The newest `limit` messages of `room` from the local store, with no network: what was
+    /// received, and what was typed here (queued, sent or failed).
+    pub async fn history(
+        &self,
+        room: &str,
+        limit: usize,
+    ) -> Result<Vec<LocalMessage>, EngineError> {
+        self.store.history(&RoomName::parse(room)?, limit).await
+    }
+
+    /// How many messages typed here wait for the relay's confirmation.
+    pub async fn pending(&self) -> Result<usize, EngineError> {
+        let (reply, pending) = oneshot::channel();
+        self.command(Command::Pending(reply)).await?;
+        pending.await.map_err(|_| EngineError::Stopped)
     }
 
     /// Closes the link and the store, and waits for the engine to stop.
@@ -176,8 +231,21 @@ impl Engine {
     }
 }
 
+/// The local history of `room` in the data directory `dir`, read without starting an engine
+/// or touching the network.
+pub async fn local_history(
+    dir: &Path,
+    room: &str,
+    limit: usize,
+) -> Result<Vec<LocalMessage>, EngineError> {
+    let store = Store::open(dir).await?;
+    let history = store.history(&RoomName::parse(room)?, limit).await;
+    store.close().await;
+    history
+}
+
 /// The wall clock in Unix milliseconds.
-fn unix_ms() -> i64 {
+pub(crate) fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -34,6 +34,10 @@ pub enum EngineError {
         /// The relay's explanation.
         message: String,
     },
+    /// The message was not delivered and will not be retried (for example it expired in the
+    /// outbox); it is kept in the history, marked failed.
+    #[error("the message was not delivered: {0}")]
+    Failed(String),
     /// The engine has stopped; nothing more can be done with this handle.
     #[error("the engine has stopped")]
     Stopped,

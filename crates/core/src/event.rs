@@ -75,6 +75,28 @@ pub enum Event {
         /// Members now.
         online: u32,
     },
+    /// A message typed here is safely in the outbox (on disk) and will be sent.
+    Queued {
+        /// Its id.
+        id: MessageId,
+        /// Its room.
+        room: RoomName,
+    },
+    /// A message typed here will not be delivered (expired or refused); it stays in the
+    /// history, marked failed.
+    Failed {
+        /// Its id.
+        id: MessageId,
+        /// Its room.
+        room: RoomName,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The local store could not be written; what is shown may not survive a restart.
+    StorageFailed {
+        /// What went wrong.
+        reason: String,
+    },
     /// A message this device sent is stored by the relay.
     Acked {
         /// Its id.

@@ -17,7 +17,7 @@ mod store;
 pub mod sync;
 pub mod transport;
 
-pub use engine::{Engine, EngineConfig, Events, PendingSend};
+pub use engine::{Engine, EngineConfig, Events, PendingSend, local_history};
 pub use error::EngineError;
 pub use event::{Event, Route};
-pub use store::{DB_FILE, Identity};
+pub use store::{DB_FILE, DeliveryState, Identity, LocalMessage};

@@ -2,8 +2,8 @@
 //!
 //! A message keeps its id from the first attempt to the ack, whatever happens in between, so
 //! resending after a reconnect is safe: the relay recognises the id and neither stores nor
-//! delivers it twice. This one lives in memory; the persisted outbox (which survives a crash)
-//! replaces it behind the same operations.
+//! delivers it twice. This is the in-memory view for the link; the store holds the same
+//! messages on disk (state `queued`), so that a restart takes them up again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -17,17 +17,19 @@ use crate::EngineError;
 pub(crate) type AckWaiter = oneshot::Sender<Result<Seq, EngineError>>;
 
 struct Item {
+    position: u64,
     chat: ChatSend,
-    sent: bool,
     retry_at: Option<Instant>,
     waiter: Option<AckWaiter>,
 }
 
-/// Pending sends, oldest first.
+/// Pending sends, oldest first. Every operation is O(log n), so ten thousand messages queued
+/// offline flush without the outbox itself becoming the bottleneck.
 #[derive(Default)]
 pub(crate) struct Outbox {
-    order: BTreeMap<u64, MessageId>,
-    items: HashMap<MessageId, (u64, Item)>,
+    items: HashMap<MessageId, Item>,
+    /// Messages not on the wire, by the order they were queued.
+    unsent: BTreeMap<u64, MessageId>,
     next: u64,
 }
 
@@ -36,66 +38,74 @@ impl Outbox {
     pub(crate) fn push(&mut self, chat: ChatSend, waiter: Option<AckWaiter>) {
         let position = self.next;
         self.next += 1;
-        self.order.insert(position, chat.id);
+        self.unsent.insert(position, chat.id);
         let item = Item {
+            position,
             chat,
-            sent: false,
             retry_at: None,
             waiter,
         };
-        self.items.insert(item.chat.id, (position, item));
+        self.items.insert(item.chat.id, item);
     }
 
-    /// The oldest message that is due to be sent at `now`, if any.
+    /// The oldest unsent message, if it is due at `now`. A message waiting for its retry
+    /// holds back the ones after it, so that the relay receives them in the order typed.
     pub(crate) fn next_due(&self, now: Instant) -> Option<&ChatSend> {
-        self.order.values().find_map(|id| {
-            let (_, item) = self.items.get(id)?;
-            let due = !item.sent && item.retry_at.is_none_or(|at| at <= now);
-            due.then_some(&item.chat)
-        })
+        let item = self.first_unsent()?;
+        item.retry_at
+            .is_none_or(|at| at <= now)
+            .then_some(&item.chat)
     }
 
-    /// The earliest time a message waiting for a retry becomes due.
+    /// When the oldest unsent message becomes due, if it waits for a retry.
     pub(crate) fn next_retry(&self) -> Option<Instant> {
-        self.items
-            .values()
-            .filter(|(_, item)| !item.sent)
-            .filter_map(|(_, item)| item.retry_at)
-            .min()
+        self.first_unsent()?.retry_at
+    }
+
+    fn first_unsent(&self) -> Option<&Item> {
+        let (_, id) = self.unsent.first_key_value()?;
+        self.items.get(id)
     }
 
     /// Records that `id` went out on the current connection.
     pub(crate) fn mark_sent(&mut self, id: MessageId) {
-        if let Some((_, item)) = self.items.get_mut(&id) {
-            item.sent = true;
+        if let Some(item) = self.items.get(&id) {
+            self.unsent.remove(&item.position);
         }
     }
 
     /// The connection dropped: everything not acked goes out again on the next one.
     pub(crate) fn mark_all_unsent(&mut self) {
-        for (_, item) in self.items.values_mut() {
-            item.sent = false;
-        }
+        self.unsent = self
+            .items
+            .values()
+            .map(|item| (item.position, item.chat.id))
+            .collect();
     }
 
     /// The relay could not take `id` now (rate limit, a store hiccup): send it again at `at`.
     pub(crate) fn retry_at(&mut self, id: MessageId, at: Instant) {
-        if let Some((_, item)) = self.items.get_mut(&id) {
-            item.sent = false;
+        if let Some(item) = self.items.get_mut(&id) {
             item.retry_at = Some(at);
+            self.unsent.insert(item.position, id);
         }
     }
 
     /// Settles `id`: acked with a sequence number, or refused for good.
     pub(crate) fn settle(&mut self, id: MessageId, result: Result<Seq, EngineError>) -> bool {
-        let Some((position, item)) = self.items.remove(&id) else {
+        let Some(item) = self.items.remove(&id) else {
             return false;
         };
-        self.order.remove(&position);
+        self.unsent.remove(&item.position);
         if let Some(waiter) = item.waiter {
             let _ = waiter.send(result);
         }
         true
+    }
+
+    /// Messages not yet acked.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
     }
 }
 
@@ -152,15 +162,24 @@ mod tests {
     }
 
     #[test]
-    fn a_rate_limited_message_waits_for_its_retry_time() {
+    fn a_rate_limited_message_waits_and_holds_back_the_ones_after_it() {
         let now = Instant::now();
         let mut outbox = Outbox::default();
-        let a = chat("a");
+        let (a, b) = (chat("a"), chat("b"));
         outbox.push(a.clone(), None);
+        outbox.push(b.clone(), None);
         outbox.mark_sent(a.id);
+        outbox.mark_sent(b.id);
         outbox.retry_at(a.id, now + Duration::from_secs(1));
-        assert!(outbox.next_due(now).is_none());
+        outbox.retry_at(b.id, now);
+        assert!(
+            outbox.next_due(now).is_none(),
+            "b waits for a, to keep the typed order"
+        );
         assert_eq!(outbox.next_retry(), Some(now + Duration::from_secs(1)));
-        assert!(outbox.next_due(now + Duration::from_secs(1)).is_some());
+        assert_eq!(
+            outbox.next_due(now + Duration::from_secs(1)).map(|c| c.id),
+            Some(a.id)
+        );
     }
 }

@@ -37,6 +37,15 @@ impl RoomSync {
         Self::default()
     }
 
+    /// A room last synced up to `cursor` (kept in the store), so the next join asks only for
+    /// what followed.
+    pub fn resume(cursor: Option<Seq>) -> Self {
+        Self {
+            cursor,
+            ..Self::default()
+        }
+    }
+
     /// The `since` to join with: the last sequence number delivered, if any.
     pub fn since(&self) -> Option<Seq> {
         self.cursor

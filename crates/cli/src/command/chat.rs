@@ -10,7 +10,7 @@ use festival_proto::MessageId;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::Common;
+use crate::Online;
 use crate::output::{Printer, println_flush};
 
 /// How long `chat` waits, once stdin is closed, for what was sent to come back confirmed.
@@ -20,7 +20,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, clap::Args)]
 pub(crate) struct ChatArgs {
     #[command(flatten)]
-    common: Common,
+    online: Online,
+    /// The room.
+    #[arg(long)]
+    room: String,
     /// Print every event as one JSON object per line.
     #[arg(long)]
     json: bool,
@@ -28,9 +31,10 @@ pub(crate) struct ChatArgs {
 
 /// Runs until `/quit` or the end of stdin (after the relay confirmed what was sent).
 pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
-    let (engine, mut events) = args.common.start().await?;
+    let (engine, mut events) = args.online.start().await?;
+    engine.join(&args.room).await?;
     let printer = Printer { json: args.json };
-    let room = args.common.room.as_str();
+    let room = args.room.as_str();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut unconfirmed: HashSet<MessageId> = HashSet::new();
     let mut stdin_open = true;

@@ -1,18 +1,23 @@
-//! `festival send`: one message, confirmed by the relay, or a clear failure.
+//! `festival send`: one message. It is on disk before anything else happens; then either the
+//! relay confirms it, or it stays queued for the next `festival` command with this data
+//! directory (or `festival sync`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use festival_core::Event;
 
-use crate::Common;
+use crate::Online;
 
 /// Arguments of `festival send`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SendArgs {
     #[command(flatten)]
-    common: Common,
-    /// Seconds to wait for the relay to confirm the message.
+    online: Online,
+    /// The room.
+    #[arg(long)]
+    room: String,
+    /// Seconds to wait for the relay to confirm the message before leaving it queued.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
     /// The message (words are joined with spaces).
@@ -20,10 +25,11 @@ pub(crate) struct SendArgs {
     text: Vec<String>,
 }
 
-/// Exit codes: 0 stored by the relay, 1 refused by it, 3 not confirmed in time.
+/// Exit codes: 0 stored by the relay or safely queued, 1 refused by it.
 pub(crate) async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let (engine, mut events) = args.common.start().await?;
-    let pending = engine.send(&args.common.room, &args.text.join(" ")).await?;
+    let (engine, mut events) = args.online.start().await?;
+    engine.join(&args.room).await?;
+    let pending = engine.send(&args.room, &args.text.join(" ")).await?;
     let acked = pending.acked();
     tokio::pin!(acked);
     let deadline = tokio::time::sleep(Duration::from_secs(args.timeout));
@@ -33,7 +39,7 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         tokio::select! {
             result = &mut acked => match result {
                 Ok(seq) => {
-                    println!("sent to {} as #{seq}", args.common.room);
+                    println!("sent to {} as #{seq}", args.room);
                     break ExitCode::SUCCESS;
                 }
                 Err(e) => {
@@ -48,11 +54,12 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             },
             () = &mut deadline => {
                 let why = last_problem.unwrap_or_else(|| "no answer".into());
+                println!("queued: the relay did not confirm it within {} s ({why})", args.timeout);
                 eprintln!(
-                    "festival: the relay did not confirm the message within {} s ({why}); it was not sent",
-                    args.timeout
+                    "festival: the message is kept in the outbox and will be delivered by the next \
+                     festival command using this data directory, or by `festival sync`"
                 );
-                break ExitCode::from(3);
+                break ExitCode::SUCCESS;
             }
         }
     };

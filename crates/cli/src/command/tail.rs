@@ -1,18 +1,22 @@
-//! `festival tail`: a room's history, then new messages, until a count or a timeout.
+//! `festival tail`: a room's history (from the local store, then whatever the relay has that
+//! the store has not), then new messages, until a count or a timeout.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use festival_core::Event;
+use festival_core::{Event, local_history};
 
-use crate::Common;
-use crate::output::Printer;
+use crate::Online;
+use crate::output::{Printer, println_flush};
 
 /// Arguments of `festival tail`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct TailArgs {
     #[command(flatten)]
-    common: Common,
+    online: Online,
+    /// The room.
+    #[arg(long)]
+    room: String,
     /// Exit after this many messages.
     #[arg(long)]
     count: Option<usize>,
@@ -22,13 +26,33 @@ pub(crate) struct TailArgs {
     /// One JSON object per message (id, room, from, sender, body, seq, sent_at, route…).
     #[arg(long)]
     json: bool,
+    /// How many messages of the local history to print first.
+    #[arg(long, default_value_t = 50)]
+    history: usize,
 }
 
 /// Exit codes: 0 when the count was reached or the timeout ended a count-less tail, 3 when
 /// the timeout came before the count.
 pub(crate) async fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
-    let (engine, mut events) = args.common.start().await?;
     let printer = Printer { json: args.json };
+    // What this device already has, printed before going online. Messages still queued here
+    // are left out: they are printed when the relay delivers them.
+    let mut seen = 0;
+    let known = local_history(&args.online.data.path()?, &args.room, args.history).await?;
+    for message in known.iter().filter(|m| m.seq.is_some()) {
+        if args.count.is_some_and(|count| seen >= count) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if printer.json {
+            printer.json_line(message);
+        } else {
+            let at = message.stored_at.unwrap_or(message.sent_at);
+            println_flush(&printer.line(&message.from, &message.body, at));
+        }
+        seen += 1;
+    }
+    let (engine, mut events) = args.online.start().await?;
+    engine.join(&args.room).await?;
     let deadline = async {
         match args.timeout {
             Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
@@ -36,7 +60,6 @@ pub(crate) async fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
         }
     };
     tokio::pin!(deadline);
-    let mut seen = 0;
     let code = loop {
         if args.count.is_some_and(|count| seen >= count) {
             break ExitCode::SUCCESS;

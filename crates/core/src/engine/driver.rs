@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use festival_proto::{
-    ClientFrame, DeviceId, ErrorCode, Join, Leave, Limits, Member, Ping, PresenceChange, RoomName,
-    ServerFrame, TokenBucket,
+    ChatSend, ClientFrame, DeviceId, ErrorCode, Join, Leave, Limits, Member, MessageId, Ping,
+    PresenceChange, RoomName, ServerFrame, TokenBucket,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::Command;
+use super::{Command, EngineConfig, unix_ms};
 use crate::outbox::Outbox;
 use crate::store::{Identity, Store};
 use crate::sync::{RoomSync, SyncOutput};
@@ -27,6 +27,26 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 /// How long a message the relay could not take right now waits before it is sent again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How often expired outbox messages are marked failed and old history is pruned.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
+
+/// How much local history and how old an outbox the engine keeps.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Retention {
+    history_max_messages: usize,
+    history_max_age: Duration,
+    outbox_max_age: Duration,
+}
+
+impl From<&EngineConfig> for Retention {
+    fn from(config: &EngineConfig) -> Self {
+        Self {
+            history_max_messages: config.history_max_messages.max(1),
+            history_max_age: config.history_max_age,
+            outbox_max_age: config.outbox_max_age,
+        }
+    }
+}
 
 struct RoomState {
     sync: RoomSync,
@@ -48,23 +68,42 @@ pub(super) struct Driver {
     outbox: Outbox,
     backoff: Backoff,
     bucket: TokenBucket,
+    retention: Retention,
 }
 
 impl Driver {
+    /// A driver that takes up `queued` messages and resumes `rooms` from their cursors.
     pub(super) fn new(
         url: String,
         identity: Identity,
         store: Store,
         events: mpsc::Sender<Event>,
+        retention: Retention,
+        rooms: BTreeMap<RoomName, RoomSync>,
+        queued: Vec<ChatSend>,
     ) -> Self {
         let limits = Limits::default();
+        let mut outbox = Outbox::default();
+        for chat in queued {
+            outbox.push(chat, None);
+        }
         Self {
             url,
             identity,
             store,
             events,
-            rooms: BTreeMap::new(),
-            outbox: Outbox::default(),
+            rooms: rooms
+                .into_iter()
+                .map(|(room, sync)| {
+                    let state = RoomState {
+                        sync,
+                        members: BTreeMap::new(),
+                    };
+                    (room, state)
+                })
+                .collect(),
+            outbox,
+            retention,
             backoff: Backoff::default(),
             bucket: TokenBucket::new(
                 limits.rate_per_sec,
@@ -75,6 +114,7 @@ impl Driver {
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        self.maintain().await;
         loop {
             let reason = match relay::connect(&self.url, &self.identity).await {
                 Ok((sink, stream, welcome)) => {
@@ -128,9 +168,12 @@ impl Driver {
         commands: &mut mpsc::Receiver<Command>,
     ) -> bool {
         let until = Instant::now() + delay;
+        let mut maintain =
+            tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => return true,
+                _ = maintain.tick() => self.maintain().await,
                 command = commands.recv() => match command {
                     None | Some(Command::Shutdown) => return false,
                     Some(command) => {
@@ -154,6 +197,8 @@ impl Driver {
             Err(reason) => return Ended::Lost(reason),
         }
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut maintain =
+            tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
         let mut last_heard = Instant::now();
         let mut nonce = 0;
         loop {
@@ -185,6 +230,10 @@ impl Driver {
                     }
                 }
                 () = sleep_until_opt(wake) => Ok(()),
+                _ = maintain.tick() => {
+                    self.maintain().await;
+                    Ok(())
+                }
             };
             if let Err(reason) = step {
                 return Ended::Lost(reason);
@@ -245,10 +294,23 @@ impl Driver {
     ) -> Result<(), LinkError> {
         match command {
             Command::Join(room) => {
-                let state = self.rooms.entry(room.clone()).or_insert_with(|| RoomState {
-                    sync: RoomSync::new(),
-                    members: BTreeMap::new(),
-                });
+                if !self.rooms.contains_key(&room) {
+                    let cursor = match self.store.cursor(&room).await {
+                        Ok(cursor) => cursor,
+                        Err(e) => {
+                            self.storage_failed(e).await;
+                            None
+                        }
+                    };
+                    let state = RoomState {
+                        sync: RoomSync::resume(cursor),
+                        members: BTreeMap::new(),
+                    };
+                    self.rooms.insert(room.clone(), state);
+                }
+                let Some(state) = self.rooms.get_mut(&room) else {
+                    return Ok(());
+                };
                 if let Some(sink) = sink {
                     state.sync.on_join_sent();
                     let since = state.sync.since();
@@ -265,8 +327,17 @@ impl Driver {
             }
             Command::Send(chat, waiter) => {
                 if self.rooms.contains_key(&chat.room) {
+                    let event = Event::Queued {
+                        id: chat.id,
+                        room: chat.room.clone(),
+                    };
                     self.outbox.push(chat, Some(waiter));
+                    self.emit(event).await;
                 } else {
+                    let reason = "the room was not joined";
+                    if let Err(e) = self.store.mark_failed(chat.id, reason).await {
+                        self.storage_failed(e).await;
+                    }
                     let _ = waiter.send(Err(EngineError::NotJoined(chat.room.to_string())));
                 }
             }
@@ -277,6 +348,9 @@ impl Driver {
                     .map(|state| state.members.values().cloned().collect())
                     .unwrap_or_default();
                 let _ = reply.send(members);
+            }
+            Command::Pending(reply) => {
+                let _ = reply.send(self.outbox.len());
             }
             Command::Shutdown => {}
         }
@@ -312,6 +386,9 @@ impl Driver {
                 }
             }
             ServerFrame::Ack(ack) => {
+                if let Err(e) = self.store.mark_sent(ack.id, ack.seq).await {
+                    self.storage_failed(e).await;
+                }
                 if self.outbox.settle(ack.id, Ok(ack.seq)) {
                     self.emit(Event::Acked {
                         id: ack.id,
@@ -356,7 +433,11 @@ impl Driver {
                                 code,
                                 message: error.message.clone(),
                             };
-                            self.outbox.settle(id, Err(refused));
+                            let reason = refused.to_string();
+                            if self.outbox.settle(id, Err(refused)) {
+                                let room = error.room.clone();
+                                self.fail(id, room, reason).await;
+                            }
                         }
                     }
                 }
@@ -380,6 +461,15 @@ impl Driver {
         output: SyncOutput,
         sink: &mut RelaySink,
     ) -> Result<(), LinkError> {
+        let keep = self.retention.history_max_messages;
+        let me = self.identity.device;
+        let recorded = self
+            .store
+            .record_delivered(room, &output.deliver, me, Route::Relay, keep)
+            .await;
+        if let Err(e) = recorded {
+            self.storage_failed(e).await;
+        }
         for message in output.deliver {
             self.emit(Event::Message {
                 message,
@@ -398,6 +488,49 @@ impl Driver {
             self.send(sink, &join).await?;
         }
         Ok(())
+    }
+
+    /// Marks outbox messages past their age failed, and drops history past its age.
+    async fn maintain(&mut self) {
+        let now = unix_ms();
+        let age = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = now.saturating_sub(age(self.retention.outbox_max_age));
+        let reason = format!(
+            "not delivered within {} minutes",
+            self.retention.outbox_max_age.as_secs() / 60
+        );
+        match self.store.expire_queued(cutoff, &reason).await {
+            Ok(expired) => {
+                for (id, room) in expired {
+                    self.outbox
+                        .settle(id, Err(EngineError::Failed(reason.clone())));
+                    self.fail(id, Some(room), reason.clone()).await;
+                }
+            }
+            Err(e) => self.storage_failed(e).await,
+        }
+        let cutoff = now.saturating_sub(age(self.retention.history_max_age));
+        if let Err(e) = self.store.prune_older_than(cutoff).await {
+            self.storage_failed(e).await;
+        }
+    }
+
+    /// Records that a message will not be delivered, and tells the app.
+    async fn fail(&mut self, id: MessageId, room: Option<RoomName>, reason: String) {
+        if let Err(e) = self.store.mark_failed(id, &reason).await {
+            self.storage_failed(e).await;
+        }
+        if let Some(room) = room {
+            self.emit(Event::Failed { id, room, reason }).await;
+        }
+    }
+
+    async fn storage_failed(&self, error: EngineError) {
+        tracing::error!("local store: {error}");
+        self.emit(Event::StorageFailed {
+            reason: error.to_string(),
+        })
+        .await;
     }
 
     async fn emit(&self, event: Event) {

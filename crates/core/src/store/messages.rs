@@ -1,0 +1,418 @@
+//! Local history and the outbox, one table: what this device typed (queued, sent, failed) and
+//! what it received, with the sync cursor of each room.
+
+use std::str::FromStr;
+
+use festival_proto::{ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, RoomName, Seq};
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::Store;
+use crate::{EngineError, Route};
+
+/// Where a message stands, as the user sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Typed here, kept in the outbox, not yet confirmed by the relay.
+    Queued,
+    /// Typed here and stored by the relay.
+    Sent,
+    /// Typed here but expired or refused; it will not be sent.
+    Failed,
+    /// From someone else.
+    Received,
+}
+
+/// A message in the local history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalMessage {
+    /// The message id.
+    pub id: MessageId,
+    /// Its room.
+    pub room: RoomName,
+    /// Its sequence number, once the relay stored it.
+    pub seq: Option<Seq>,
+    /// The sending device.
+    pub sender: DeviceId,
+    /// The sender's name as shown in the room.
+    pub from: DisplayName,
+    /// The text.
+    pub body: String,
+    /// The sender's clock when it was sent, Unix milliseconds.
+    pub sent_at: i64,
+    /// The relay's clock when it stored it, once it did.
+    pub stored_at: Option<i64>,
+    /// How it arrived, once it did.
+    pub route: Option<Route>,
+    /// Queued, sent, failed or received.
+    pub state: DeliveryState,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: String,
+    room: String,
+    seq: Option<i64>,
+    sender: String,
+    sender_name: String,
+    body: String,
+    sent_at: i64,
+    stored_at: Option<i64>,
+    route: Option<String>,
+    state: String,
+    error: Option<String>,
+}
+
+impl Row {
+    fn into_message(self) -> Option<LocalMessage> {
+        Some(LocalMessage {
+            id: MessageId::from_str(&self.id).ok()?,
+            room: RoomName::parse(&self.room).ok()?,
+            seq: self.seq.and_then(|s| u64::try_from(s).ok()),
+            sender: DeviceId::from_str(&self.sender).ok()?,
+            from: DisplayName::from_trusted(self.sender_name),
+            body: self.body,
+            sent_at: self.sent_at,
+            stored_at: self.stored_at,
+            route: self
+                .route
+                .and_then(|r| (r == "relay").then_some(Route::Relay)),
+            state: match self.state.as_str() {
+                "queued" => DeliveryState::Queued,
+                "sent" => DeliveryState::Sent,
+                "failed" => DeliveryState::Failed,
+                _ => DeliveryState::Received,
+            },
+            error: self.error,
+        })
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Puts a message typed by `sender` into the outbox. When this returns, it is on disk.
+    pub(crate) async fn enqueue(
+        &self,
+        chat: &ChatSend,
+        sender: DeviceId,
+        from: &DisplayName,
+    ) -> Result<(), EngineError> {
+        sqlx::query(
+            "INSERT INTO messages (id, room, sender, sender_name, body, sent_at, state) \
+             VALUES (?, ?, ?, ?, ?, ?, 'queued')",
+        )
+        .bind(chat.id.to_string())
+        .bind(chat.room.as_str())
+        .bind(sender.to_string())
+        .bind(from.as_str())
+        .bind(&chat.body)
+        .bind(chat.sent_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    /// Every queued message, in the order it was typed.
+    pub(crate) async fn queued(&self) -> Result<Vec<ChatSend>, EngineError> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, room, body, sent_at FROM messages WHERE state = 'queued' \
+             ORDER BY local_order",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, room, body, sent_at)| {
+                Some(ChatSend {
+                    id: MessageId::from_str(&id).ok()?,
+                    room: RoomName::parse(&room).ok()?,
+                    body,
+                    sent_at,
+                })
+            })
+            .collect())
+    }
+
+    /// The relay stored a queued message under `seq`.
+    pub(crate) async fn mark_sent(&self, id: MessageId, seq: Seq) -> Result<(), EngineError> {
+        sqlx::query(
+            "UPDATE messages SET state = 'sent', seq = ?, attempts = attempts + 1 \
+             WHERE id = ? AND state IN ('queued', 'sent')",
+        )
+        .bind(to_i64(seq))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    /// A queued message will not be sent; `reason` says why, for the user.
+    pub(crate) async fn mark_failed(&self, id: MessageId, reason: &str) -> Result<(), EngineError> {
+        sqlx::query(
+            "UPDATE messages SET state = 'failed', error = ? WHERE id = ? AND state = 'queued'",
+        )
+        .bind(reason)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    /// Marks every message queued before `cutoff` (Unix ms) as failed; returns them.
+    pub(crate) async fn expire_queued(
+        &self,
+        cutoff: i64,
+        reason: &str,
+    ) -> Result<Vec<(MessageId, RoomName)>, EngineError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "UPDATE messages SET state = 'failed', error = ? \
+             WHERE state = 'queued' AND sent_at < ? RETURNING id, room",
+        )
+        .bind(reason)
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, room)| {
+                Some((MessageId::from_str(&id).ok()?, RoomName::parse(&room).ok()?))
+            })
+            .collect())
+    }
+
+    /// Records messages delivered from `room` and moves its cursor, in one transaction, then
+    /// keeps only the newest `keep` delivered messages of the room. A message already here
+    /// (our own, or one fetched twice) is updated, not added again.
+    pub(crate) async fn record_delivered(
+        &self,
+        room: &RoomName,
+        messages: &[ChatMessage],
+        me: DeviceId,
+        route: Route,
+        keep: usize,
+    ) -> Result<(), EngineError> {
+        let Some(last) = messages.iter().map(|m| m.seq).max() else {
+            return Ok(());
+        };
+        let route = match route {
+            Route::Relay => "relay",
+        };
+        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
+        for m in messages {
+            let state = if m.sender == me { "sent" } else { "received" };
+            sqlx::query(
+                "INSERT INTO messages (id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, stored_at = excluded.stored_at, \
+                 route = excluded.route, sender_name = excluded.sender_name, \
+                 state = CASE WHEN messages.state = 'failed' THEN 'failed' ELSE excluded.state END",
+            )
+            .bind(m.id.to_string())
+            .bind(room.as_str())
+            .bind(to_i64(m.seq))
+            .bind(m.sender.to_string())
+            .bind(m.from.as_str())
+            .bind(&m.body)
+            .bind(m.sent_at)
+            .bind(m.stored_at)
+            .bind(route)
+            .bind(state)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        }
+        sqlx::query(
+            "INSERT INTO cursors (room, last_seq) VALUES (?, ?) \
+             ON CONFLICT(room) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+        )
+        .bind(room.as_str())
+        .bind(to_i64(last))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.fail(e))?;
+        let keep = u64::try_from(keep).unwrap_or(u64::MAX);
+        if last > keep {
+            sqlx::query(
+                "DELETE FROM messages WHERE room = ? AND state IN ('sent', 'received') AND seq <= ?",
+            )
+            .bind(room.as_str())
+            .bind(to_i64(last - keep))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        }
+        tx.commit().await.map_err(|e| self.fail(e))
+    }
+
+    /// Drops delivered messages stored before `cutoff` (Unix ms). Queued and failed ones stay.
+    pub(crate) async fn prune_older_than(&self, cutoff: i64) -> Result<u64, EngineError> {
+        let done = sqlx::query(
+            "DELETE FROM messages WHERE state IN ('sent', 'received') AND stored_at < ?",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(done.rows_affected())
+    }
+
+    /// The last sequence number delivered from `room`, if any.
+    pub(crate) async fn cursor(&self, room: &RoomName) -> Result<Option<Seq>, EngineError> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM cursors WHERE room = ?")
+            .bind(room.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(last.and_then(|s| u64::try_from(s).ok()))
+    }
+
+    /// The newest `limit` messages of `room`, oldest first; queued ones last.
+    pub(crate) async fn history(
+        &self,
+        room: &RoomName,
+        limit: usize,
+    ) -> Result<Vec<LocalMessage>, EngineError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
+             error FROM messages WHERE room = ? \
+             ORDER BY seq IS NULL DESC, seq DESC, local_order DESC LIMIT ?",
+        )
+        .bind(room.as_str())
+        .bind(to_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        let mut messages: Vec<_> = rows.into_iter().filter_map(Row::into_message).collect();
+        messages.reverse();
+        Ok(messages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(room: &RoomName, body: &str) -> ChatSend {
+        ChatSend {
+            id: MessageId::new(),
+            room: room.clone(),
+            body: body.into(),
+            sent_at: 1_000,
+        }
+    }
+
+    fn delivered(chat: &ChatSend, seq: Seq, sender: DeviceId) -> ChatMessage {
+        ChatMessage {
+            room: chat.room.clone(),
+            id: chat.id,
+            seq,
+            sender,
+            from: DisplayName::parse("Me").unwrap(),
+            body: chat.body.clone(),
+            sent_at: chat.sent_at,
+            stored_at: 2_000,
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_queued_message_survives_a_reopen_and_becomes_sent_once() {
+        let (dir, store) = store().await;
+        let room = RoomName::parse("Camp").unwrap();
+        let me = DeviceId::random();
+        let name = DisplayName::parse("Me").unwrap();
+        let first = chat(&room, "one");
+        store.enqueue(&first, me, &name).await.unwrap();
+        store.close().await;
+
+        let store = Store::open(dir.path()).await.unwrap();
+        assert_eq!(store.queued().await.unwrap(), std::slice::from_ref(&first));
+        store.mark_sent(first.id, 4).await.unwrap();
+        // The echo arrives: same row, no duplicate.
+        store
+            .record_delivered(&room, &[delivered(&first, 4, me)], me, Route::Relay, 100)
+            .await
+            .unwrap();
+        let history = store.history(&room, 10).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(
+            (history[0].seq, history[0].state),
+            (Some(4), DeliveryState::Sent)
+        );
+        assert!(store.queued().await.unwrap().is_empty());
+        assert_eq!(store.cursor(&room).await.unwrap(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn history_lists_delivered_by_seq_and_queued_last() {
+        let (_dir, store) = store().await;
+        let room = RoomName::parse("Camp").unwrap();
+        let (me, other) = (DeviceId::random(), DeviceId::random());
+        let name = DisplayName::parse("Me").unwrap();
+        let mine = chat(&room, "typed offline");
+        store.enqueue(&mine, me, &name).await.unwrap();
+        let theirs: Vec<_> = (1..=3)
+            .map(|i| delivered(&chat(&room, &format!("r{i}")), i, other))
+            .collect();
+        store
+            .record_delivered(&room, &theirs, me, Route::Relay, 100)
+            .await
+            .unwrap();
+        let bodies: Vec<_> = store
+            .history(&room, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        assert_eq!(bodies, ["r1", "r2", "r3", "typed offline"]);
+    }
+
+    #[tokio::test]
+    async fn retention_never_drops_queued_or_failed_messages() {
+        let (_dir, store) = store().await;
+        let room = RoomName::parse("Camp").unwrap();
+        let (me, other) = (DeviceId::random(), DeviceId::random());
+        let name = DisplayName::parse("Me").unwrap();
+        for body in ["typed long ago", "also long ago"] {
+            store.enqueue(&chat(&room, body), me, &name).await.unwrap();
+        }
+        let expired = store.expire_queued(2_000, "expired").await.unwrap();
+        assert_eq!(
+            expired.len(),
+            2,
+            "both were typed at 1000, before the cutoff"
+        );
+        let theirs: Vec<_> = (1..=10)
+            .map(|i| delivered(&chat(&room, "r"), i, other))
+            .collect();
+        store
+            .record_delivered(&room, &theirs, me, Route::Relay, 3)
+            .await
+            .unwrap();
+        store.prune_older_than(i64::MAX).await.unwrap();
+        let left = store.history(&room, 100).await.unwrap();
+        assert_eq!(left.len(), 2);
+        assert!(
+            left.iter()
+                .all(|m| m.state == DeliveryState::Failed && m.error.is_some())
+        );
+    }
+}
