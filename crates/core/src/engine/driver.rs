@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use festival_proto::{
-    ChatSend, ClientFrame, DeviceId, ErrorCode, Join, Leave, Limits, Member, MessageId, Ping,
-    PresenceChange, RoomName, ServerFrame, TokenBucket,
+    ChatMessage, ChatSend, ClientFrame, DeviceId, ErrorCode, Join, Leave, Limits, Member,
+    MessageId, Ping, PresenceChange, RoomName, ServerFrame, TokenBucket,
 };
+use futures_util::FutureExt;
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -51,6 +52,38 @@ impl From<&EngineConfig> for Retention {
 struct RoomState {
     sync: RoomSync,
     members: BTreeMap<DeviceId, Member>,
+}
+
+/// Most frames handled as one batch.
+const MAX_BATCH: usize = 512;
+
+/// What a batch of frames asks for, applied together by [`Driver::apply`].
+#[derive(Default)]
+struct Batch {
+    len: usize,
+    /// Acks: message id and its sequence number.
+    sent: Vec<(MessageId, festival_proto::Seq)>,
+    /// Messages to deliver, in order.
+    delivered: Vec<ChatMessage>,
+    /// Events for the app, in order.
+    events: Vec<Event>,
+    /// Rooms to join again from a sequence number.
+    resync: Vec<(RoomName, festival_proto::Seq)>,
+}
+
+impl Batch {
+    fn synced(&mut self, room: RoomName, output: SyncOutput) {
+        for message in output.deliver {
+            self.delivered.push(message.clone());
+            self.events.push(Event::Message {
+                message,
+                route: Route::Relay,
+            });
+        }
+        if let Some(since) = output.resync {
+            self.resync.push((room, since));
+        }
+    }
 }
 
 /// Why serving a link ended.
@@ -210,7 +243,7 @@ impl Driver {
                 frame = stream.next() => match frame {
                     Ok(frame) => {
                         last_heard = Instant::now();
-                        self.frame(frame, &mut sink).await
+                        self.frames(frame, &mut stream, &mut sink).await
                     }
                     Err(reason) => Err(reason),
                 },
@@ -259,15 +292,20 @@ impl Driver {
         Ok(())
     }
 
-    /// Sends every queued message the rate budget allows now.
+    /// Sends every queued message the rate budget allows now, in one write.
     async fn flush(&mut self, sink: &mut RelaySink) -> Result<(), LinkError> {
         let now = std::time::Instant::now();
+        let mut fed = false;
         while let Some(chat) = self.outbox.next_due(now).cloned() {
             if !self.bucket.try_take(now) {
                 break;
             }
-            sink.send(&ClientFrame::Chat(chat.clone())).await?;
+            sink.feed(&ClientFrame::Chat(chat.clone())).await?;
             self.outbox.mark_sent(chat.id);
+            fed = true;
+        }
+        if fed {
+            sink.flush().await?;
         }
         Ok(())
     }
@@ -357,46 +395,70 @@ impl Driver {
         Ok(())
     }
 
-    async fn frame(&mut self, frame: ServerFrame, sink: &mut RelaySink) -> Result<(), LinkError> {
+    /// Handles `first` and every frame already waiting behind it as one batch: their store
+    /// writes go in one transaction, then their events go out in order. Under load this is
+    /// what keeps the store from costing one commit per message.
+    async fn frames(
+        &mut self,
+        first: ServerFrame,
+        stream: &mut RelayStream,
+        sink: &mut RelaySink,
+    ) -> Result<(), LinkError> {
+        let mut batch = Batch::default();
+        self.frame(first, &mut batch).await;
+        let mut lost = None;
+        while batch.len < MAX_BATCH {
+            match stream.next().now_or_never() {
+                Some(Ok(frame)) => self.frame(frame, &mut batch).await,
+                Some(Err(reason)) => {
+                    lost = Some(reason);
+                    break;
+                }
+                None => break,
+            }
+        }
+        self.apply(batch, sink).await?;
+        lost.map_or(Ok(()), Err)
+    }
+
+    /// Folds one frame into the batch: state changes now, writes and events later.
+    async fn frame(&mut self, frame: ServerFrame, batch: &mut Batch) {
+        batch.len += 1;
         match frame {
             ServerFrame::Joined(joined) => {
                 let room = joined.room.clone();
                 let Some(state) = self.rooms.get_mut(&room) else {
-                    return Ok(());
+                    return;
                 };
                 state.members = joined
                     .members
                     .iter()
                     .map(|m| (m.device, m.clone()))
                     .collect();
-                let event = Event::Joined {
+                batch.events.push(Event::Joined {
                     room: room.clone(),
                     name: joined.name.clone(),
                     members: joined.members.clone(),
-                };
+                });
                 let output = state.sync.on_joined(joined);
-                self.emit(event).await;
-                self.synced(&room, output, sink).await?;
+                batch.synced(room, output);
             }
             ServerFrame::Chat(message) => {
                 let room = message.room.clone();
                 if let Some(state) = self.rooms.get_mut(&room) {
                     let output = state.sync.on_live(message);
-                    self.synced(&room, output, sink).await?;
+                    batch.synced(room, output);
                 }
             }
             ServerFrame::Ack(ack) => {
-                if let Err(e) = self.store.mark_sent(ack.id, ack.seq).await {
-                    self.storage_failed(e).await;
-                }
+                batch.sent.push((ack.id, ack.seq));
                 if self.outbox.settle(ack.id, Ok(ack.seq)) {
-                    self.emit(Event::Acked {
+                    batch.events.push(Event::Acked {
                         id: ack.id,
                         room: ack.room,
                         seq: ack.seq,
                         duplicate: ack.duplicate,
-                    })
-                    .await;
+                    });
                 }
             }
             ServerFrame::Presence(presence) => {
@@ -412,15 +474,14 @@ impl Driver {
                         }
                     }
                 }
-                self.emit(Event::Presence {
+                batch.events.push(Event::Presence {
                     room: presence.room,
                     change: presence.change,
                     member: presence.member,
                     online: presence.online,
-                })
-                .await;
+                });
             }
-            ServerFrame::Left(left) => self.emit(Event::Left { room: left.room }).await,
+            ServerFrame::Left(left) => batch.events.push(Event::Left { room: left.room }),
             ServerFrame::Error(error) => {
                 if let Some(id) = error.id {
                     match error.code {
@@ -441,48 +502,41 @@ impl Driver {
                         }
                     }
                 }
-                self.emit(Event::Error {
+                batch.events.push(Event::Error {
                     code: error.code,
                     message: error.message,
                     id: error.id,
                     room: error.room,
-                })
-                .await;
+                });
             }
             ServerFrame::Welcome(_) | ServerFrame::Pong(_) | ServerFrame::Signal(_) => {}
         }
-        Ok(())
     }
 
-    /// Delivers what sync released and asks the relay for what is missing.
-    async fn synced(
-        &mut self,
-        room: &RoomName,
-        output: SyncOutput,
-        sink: &mut RelaySink,
-    ) -> Result<(), LinkError> {
+    /// Writes a batch to the store, then tells the app, then asks the relay for what is
+    /// missing. Writing first means that what the user sees is already on disk.
+    async fn apply(&mut self, batch: Batch, sink: &mut RelaySink) -> Result<(), LinkError> {
+        if let Err(e) = self.store.mark_sent(&batch.sent).await {
+            self.storage_failed(e).await;
+        }
         let keep = self.retention.history_max_messages;
         let me = self.identity.device;
         let recorded = self
             .store
-            .record_delivered(room, &output.deliver, me, Route::Relay, keep)
+            .record_delivered(&batch.delivered, me, Route::Relay, keep)
             .await;
         if let Err(e) = recorded {
             self.storage_failed(e).await;
         }
-        for message in output.deliver {
-            self.emit(Event::Message {
-                message,
-                route: Route::Relay,
-            })
-            .await;
+        for event in batch.events {
+            self.emit(event).await;
         }
-        if let Some(since) = output.resync {
-            if let Some(state) = self.rooms.get_mut(room) {
+        for (room, since) in batch.resync {
+            if let Some(state) = self.rooms.get_mut(&room) {
                 state.sync.on_join_sent();
             }
             let join = ClientFrame::Join(Join {
-                room: room.clone(),
+                room,
                 since: Some(since),
             });
             self.send(sink, &join).await?;

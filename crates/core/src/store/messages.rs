@@ -1,6 +1,7 @@
 //! Local history and the outbox, one table: what this device typed (queued, sent, failed) and
 //! what it received, with the sync cursor of each room.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use festival_proto::{ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, RoomName, Seq};
@@ -142,18 +143,24 @@ impl Store {
             .collect())
     }
 
-    /// The relay stored a queued message under `seq`.
-    pub(crate) async fn mark_sent(&self, id: MessageId, seq: Seq) -> Result<(), EngineError> {
-        sqlx::query(
-            "UPDATE messages SET state = 'sent', seq = ?, attempts = attempts + 1 \
-             WHERE id = ? AND state IN ('queued', 'sent')",
-        )
-        .bind(to_i64(seq))
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.fail(e))?;
-        Ok(())
+    /// The relay stored these queued messages under these sequence numbers.
+    pub(crate) async fn mark_sent(&self, acks: &[(MessageId, Seq)]) -> Result<(), EngineError> {
+        if acks.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
+        for (id, seq) in acks {
+            sqlx::query(
+                "UPDATE messages SET state = 'sent', seq = ?, attempts = attempts + 1 \
+                 WHERE id = ? AND state IN ('queued', 'sent')",
+            )
+            .bind(to_i64(*seq))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        }
+        tx.commit().await.map_err(|e| self.fail(e))
     }
 
     /// A queued message will not be sent; `reason` says why, for the user.
@@ -192,20 +199,24 @@ impl Store {
             .collect())
     }
 
-    /// Records messages delivered from `room` and moves its cursor, in one transaction, then
-    /// keeps only the newest `keep` delivered messages of the room. A message already here
-    /// (our own, or one fetched twice) is updated, not added again.
+    /// Records delivered messages and moves each room's cursor, in one transaction, then keeps
+    /// only the newest `keep` delivered messages of each room. A message already here (our
+    /// own, or one fetched twice) is updated, not added again.
     pub(crate) async fn record_delivered(
         &self,
-        room: &RoomName,
         messages: &[ChatMessage],
         me: DeviceId,
         route: Route,
         keep: usize,
     ) -> Result<(), EngineError> {
-        let Some(last) = messages.iter().map(|m| m.seq).max() else {
+        if messages.is_empty() {
             return Ok(());
-        };
+        }
+        let mut last: BTreeMap<&RoomName, Seq> = BTreeMap::new();
+        for m in messages {
+            let entry = last.entry(&m.room).or_default();
+            *entry = (*entry).max(m.seq);
+        }
         let route = match route {
             Route::Relay => "relay",
         };
@@ -220,7 +231,7 @@ impl Store {
                  state = CASE WHEN messages.state = 'failed' THEN 'failed' ELSE excluded.state END",
             )
             .bind(m.id.to_string())
-            .bind(room.as_str())
+            .bind(m.room.as_str())
             .bind(to_i64(m.seq))
             .bind(m.sender.to_string())
             .bind(m.from.as_str())
@@ -233,25 +244,27 @@ impl Store {
             .await
             .map_err(|e| self.fail(e))?;
         }
-        sqlx::query(
-            "INSERT INTO cursors (room, last_seq) VALUES (?, ?) \
-             ON CONFLICT(room) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
-        )
-        .bind(room.as_str())
-        .bind(to_i64(last))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.fail(e))?;
         let keep = u64::try_from(keep).unwrap_or(u64::MAX);
-        if last > keep {
+        for (room, last) in last {
             sqlx::query(
-                "DELETE FROM messages WHERE room = ? AND state IN ('sent', 'received') AND seq <= ?",
+                "INSERT INTO cursors (room, last_seq) VALUES (?, ?) \
+                 ON CONFLICT(room) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
             )
             .bind(room.as_str())
-            .bind(to_i64(last - keep))
+            .bind(to_i64(last))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.fail(e))?;
+            if last > keep {
+                sqlx::query(
+                    "DELETE FROM messages WHERE room = ? AND state IN ('sent', 'received') AND seq <= ?",
+                )
+                .bind(room.as_str())
+                .bind(to_i64(last - keep))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.fail(e))?;
+            }
         }
         tx.commit().await.map_err(|e| self.fail(e))
     }
@@ -344,10 +357,10 @@ mod tests {
 
         let store = Store::open(dir.path()).await.unwrap();
         assert_eq!(store.queued().await.unwrap(), std::slice::from_ref(&first));
-        store.mark_sent(first.id, 4).await.unwrap();
+        store.mark_sent(&[(first.id, 4)]).await.unwrap();
         // The echo arrives: same row, no duplicate.
         store
-            .record_delivered(&room, &[delivered(&first, 4, me)], me, Route::Relay, 100)
+            .record_delivered(&[delivered(&first, 4, me)], me, Route::Relay, 100)
             .await
             .unwrap();
         let history = store.history(&room, 10).await.unwrap();
@@ -372,7 +385,7 @@ mod tests {
             .map(|i| delivered(&chat(&room, &format!("r{i}")), i, other))
             .collect();
         store
-            .record_delivered(&room, &theirs, me, Route::Relay, 100)
+            .record_delivered(&theirs, me, Route::Relay, 100)
             .await
             .unwrap();
         let bodies: Vec<_> = store
@@ -404,7 +417,7 @@ mod tests {
             .map(|i| delivered(&chat(&room, "r"), i, other))
             .collect();
         store
-            .record_delivered(&room, &theirs, me, Route::Relay, 3)
+            .record_delivered(&theirs, me, Route::Relay, 3)
             .await
             .unwrap();
         store.prune_older_than(i64::MAX).await.unwrap();

@@ -68,6 +68,22 @@ impl RelaySink {
             .map_err(|e| format!("sending to the relay: {e}"))
     }
 
+    /// Queues one frame without flushing; [`RelaySink::flush`] sends what was queued.
+    pub(crate) async fn feed(&mut self, frame: &ClientFrame) -> Result<(), LinkError> {
+        self.0
+            .feed(Message::text(encode(frame)))
+            .await
+            .map_err(|e| format!("sending to the relay: {e}"))
+    }
+
+    /// Sends every queued frame.
+    pub(crate) async fn flush(&mut self) -> Result<(), LinkError> {
+        self.0
+            .flush()
+            .await
+            .map_err(|e| format!("sending to the relay: {e}"))
+    }
+
     /// Closes the link politely.
     pub(crate) async fn close(mut self) {
         let _ = self.0.close().await;
