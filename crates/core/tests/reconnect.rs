@@ -235,3 +235,28 @@ async fn a_refused_message_fails_its_sender_with_the_relay_code() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_wss_url_to_a_server_without_tls_fails_cleanly_and_keeps_retrying() {
+    // Something that accepts TCP and speaks no TLS: the handshake fails, nothing panics.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt;
+            let _ = socket.write_all(b"HTTP/1.1 400 no\r\n\r\n").await;
+        }
+    });
+    let dirs = tempfile::tempdir().unwrap();
+    let config =
+        EngineConfig::new(format!("wss://{addr}/ws"), dirs.path().join("a")).with_name("A");
+    let (_engine, mut events) = Engine::start(config).await.unwrap();
+    for _ in 0..2 {
+        let reason = wait_for(&mut events, |e| match e {
+            Event::Disconnected { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .await;
+        assert!(reason.contains("cannot reach the relay"), "{reason}");
+    }
+}
