@@ -368,3 +368,39 @@ async fn a_bad_data_directory_gives_a_clear_error() {
     assert!(err.contains("not a database"), "{err}");
     assert!(!err.contains("panicked"));
 }
+
+#[tokio::test]
+async fn a_read_only_data_directory_gives_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    // Root ignores permissions, so the client runs as `nobody` on a directory it cannot write.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let read_only = dir.path().join("read-only");
+    std::fs::create_dir(&read_only).unwrap();
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_festival"))
+        .args([
+            "send",
+            "--relay",
+            "ws://127.0.0.1:9/ws",
+            "--room",
+            "Camp",
+            "--name",
+            "A",
+            "hi",
+            "--data",
+        ])
+        .arg(&read_only)
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("data directory") && err.contains("read-only"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
