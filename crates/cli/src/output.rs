@@ -52,6 +52,16 @@ impl Printer {
                 "* offline: {reason}; retrying in {:.1} s",
                 *retry_in_ms as f64 / 1000.0
             ),
+            Event::Connected { name, .. } => format!("* connected as {name}"),
+            Event::RouteChanged { route: Some(route) } => {
+                format!(
+                    "* route: {}",
+                    serde_json::to_string(route)
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                )
+            }
+            Event::RouteChanged { route: None } => "* route: none (offline)".to_owned(),
             Event::Error { code, message, .. } => format!("! {code}: {message}"),
             Event::Failed { reason, .. } => format!("! not delivered: {reason}"),
             Event::StorageFailed { reason } => format!("! local store: {reason}"),
