@@ -12,8 +12,30 @@ use serde::Serialize;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Route {
+    /// A direct WebRTC data channel to the peer.
+    P2p,
     /// Through the relay's WebSocket.
     Relay,
+    /// Through the relay's HTTP long-poll endpoints, the last resort.
+    Poll,
+}
+
+impl Route {
+    /// The route's name on the wire and in the store: `p2p`, `relay` or `poll`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::P2p => "p2p",
+            Self::Relay => "relay",
+            Self::Poll => "poll",
+        }
+    }
+
+    /// The route named `name`, if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::P2p, Self::Relay, Self::Poll]
+            .into_iter()
+            .find(|r| r.as_str() == name)
+    }
 }
 
 /// Something the user can see happened.

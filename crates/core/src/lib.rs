@@ -13,6 +13,7 @@ mod engine;
 mod error;
 mod event;
 mod outbox;
+pub mod router;
 mod store;
 pub mod sync;
 pub mod transport;

@@ -217,9 +217,7 @@ impl Store {
             let entry = last.entry(&m.room).or_default();
             *entry = (*entry).max(m.seq);
         }
-        let route = match route {
-            Route::Relay => "relay",
-        };
+        let route = route.as_str();
         let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
         for m in messages {
             let state = if m.sender == me { "sent" } else { "received" };
