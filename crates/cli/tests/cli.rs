@@ -2,56 +2,19 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::process::Stdio;
-use std::time::Duration;
 
-use festival_relay::{Config, RelayHandle};
 use serde_json::Value;
+use support::{WAIT, festival, json_lines, relay_at, run};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn relay(dir: &tempfile::TempDir) -> RelayHandle {
-    let config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().join("relay.db"));
-    RelayHandle::start(config).await.unwrap()
-}
-
-/// `festival ARGS…` with its own data directory `data` under `dir`.
-fn festival(dir: &tempfile::TempDir, data: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_festival"));
-    command
-        .args(args)
-        .arg("--data")
-        .arg(dir.path().join(data))
-        .env_remove("FESTIVAL_RELAY_URL")
-        .kill_on_drop(true);
-    command
-}
-
-async fn run(mut command: Command) -> (i32, String, String) {
-    let out = tokio::time::timeout(WAIT, command.output())
-        .await
-        .expect("festival finishes in time")
-        .expect("festival runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
+use tokio::process::{Child, ChildStdout};
 
 #[tokio::test]
 async fn a_sent_message_shows_up_in_tail_json_with_every_field() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(&dir).await;
+    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
     let url = relay.ws_url();
     let (code, out, err) = run(festival(
         &dir,
@@ -111,7 +74,7 @@ async fn a_sent_message_shows_up_in_tail_json_with_every_field() {
 #[tokio::test]
 async fn tail_prints_history_then_live_messages() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(&dir).await;
+    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
     let url = relay.ws_url();
     for body in ["first", "second"] {
         let (code, _, err) = run(festival(
@@ -166,7 +129,7 @@ async fn tail_prints_history_then_live_messages() {
 #[tokio::test]
 async fn two_chats_talk_through_pipes_and_see_each_other() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(&dir).await;
+    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
     let url = relay.ws_url();
     let (mut alice, mut alice_out) = chat(&dir, &url, "Alice");
     wait_json(&mut alice_out, |v| v["event"] == "joined").await;
@@ -216,7 +179,7 @@ async fn two_chats_talk_through_pipes_and_see_each_other() {
 #[tokio::test]
 async fn the_first_run_needs_a_name_and_later_runs_keep_the_device() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(&dir).await;
+    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
     let url = relay.ws_url();
     let (code, _, err) = run(festival(
         &dir,
@@ -250,7 +213,7 @@ async fn the_first_run_needs_a_name_and_later_runs_keep_the_device() {
 #[tokio::test]
 async fn a_refused_message_exits_non_zero_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(&dir).await;
+    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
     let url = relay.ws_url();
     let long = "x".repeat(5000);
     let (code, _, err) = run(festival(

@@ -3,62 +3,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::process::Stdio;
-use std::time::Duration;
+mod support;
 
-use festival_relay::{Config, RelayHandle};
+use std::collections::HashSet;
+use std::process::Stdio;
+
 use serde_json::Value;
+use support::{WAIT, festival, free_addr, json_lines, relay_at, run};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// An address nothing listens on yet, where a relay can be started later.
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-async fn relay_at(addr: SocketAddr, dir: &tempfile::TempDir) -> RelayHandle {
-    let mut config = Config::new(addr, dir.path().join("relay.db"));
-    config.limits.rate_per_sec = 10_000;
-    config.limits.rate_burst = 10_000;
-    RelayHandle::start(config).await.unwrap()
-}
-
-fn festival(dir: &tempfile::TempDir, data: &str, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_festival"));
-    command
-        .args(args)
-        .arg("--data")
-        .arg(dir.path().join(data))
-        .env_remove("FESTIVAL_RELAY_URL")
-        .kill_on_drop(true);
-    command
-}
-
-async fn run(mut command: Command) -> (i32, String, String) {
-    let out = tokio::time::timeout(WAIT, command.output())
-        .await
-        .unwrap()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 async fn history(dir: &tempfile::TempDir, data: &str, room: &str) -> Vec<Value> {
     let (code, out, err) = run(festival(
