@@ -14,7 +14,6 @@ CREATE TABLE messages (
     stored_at       INTEGER,
     route           TEXT,
     state           TEXT    NOT NULL CHECK (state IN ('queued', 'sent', 'failed', 'received')),
-    attempts        INTEGER NOT NULL DEFAULT 0,
     error           TEXT
 );
 

@@ -151,7 +151,7 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
         for (id, seq) in acks {
             sqlx::query(
-                "UPDATE messages SET state = 'sent', seq = ?, attempts = attempts + 1 \
+                "UPDATE messages SET state = 'sent', seq = ? \
                  WHERE id = ? AND state IN ('queued', 'sent')",
             )
             .bind(to_i64(*seq))
