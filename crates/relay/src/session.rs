@@ -61,7 +61,8 @@ struct Identity {
     name: DisplayName,
 }
 
-struct Session {
+/// One client's protocol state, whatever carries its frames (a WebSocket, or HTTP long-poll).
+pub(crate) struct Session {
     hub: Arc<Hub>,
     id: ConnId,
     out: Outbound,
@@ -83,16 +84,7 @@ pub(crate) async fn serve(socket: WebSocket, hub: Arc<Hub>, id: ConnId, stop: Ca
         stop.clone(),
         hub.config.ping_interval,
     ));
-    let limits = hub.config.limits;
-    let mut session = Session {
-        id,
-        out,
-        identity: None,
-        bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now()),
-        abuse: AbuseCounter::new(hub.config.abuse_max_errors, hub.config.abuse_window),
-        rooms: HashMap::new(),
-        hub: Arc::clone(&hub),
-    };
+    let mut session = Session::new(Arc::clone(&hub), id, out);
     session.read(&mut stream, &closer, &stop).await;
     session.leave_all().await;
     match closer.reason() {
@@ -105,6 +97,39 @@ pub(crate) async fn serve(socket: WebSocket, hub: Arc<Hub>, id: ConnId, stop: Ca
 }
 
 impl Session {
+    /// A client that has not said hello yet, answered through `out`.
+    pub(crate) fn new(hub: Arc<Hub>, id: ConnId, out: Outbound) -> Self {
+        let limits = hub.config.limits;
+        Self {
+            id,
+            out,
+            identity: None,
+            bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now()),
+            abuse: AbuseCounter::new(hub.config.abuse_max_errors, hub.config.abuse_window),
+            rooms: HashMap::new(),
+            hub,
+        }
+    }
+
+    /// Handles one text frame from the client: validated, rate-limited, dispatched, or
+    /// refused with an error frame. `Some(code)` means the connection must now close.
+    pub(crate) async fn text(&mut self, text: &str) -> Option<CloseCode> {
+        match self.frame(text).await {
+            Ok(close) => close,
+            Err(refusal) => self.refuse(refusal),
+        }
+    }
+
+    /// Sends the refusal and counts it; `Some` when refusals have become abuse.
+    fn refuse(&mut self, refusal: Refusal) -> Option<CloseCode> {
+        let Refusal { error, id, room } = refusal;
+        self.hub
+            .refuse(&self.out, error.code, error.message, id, room);
+        self.abuse
+            .record(Instant::now())
+            .then_some(CloseCode::PolicyViolation)
+    }
+
     async fn read(
         &mut self,
         stream: &mut SplitStream<WebSocket>,
@@ -135,25 +160,17 @@ impl Session {
                 }
                 Ok(Some(Ok(message))) => message,
             };
-            let handled = match message {
-                Message::Text(text) => self.frame(&text).await,
-                Message::Binary(_) => Err(Refusal::new(
+            let close = match message {
+                Message::Text(text) => self.text(&text).await,
+                Message::Binary(_) => self.refuse(Refusal::new(
                     ErrorCode::Malformed,
                     "binary frames are not part of the protocol; send JSON text frames",
                 )),
-                Message::Ping(_) | Message::Pong(_) => Ok(None),
+                Message::Ping(_) | Message::Pong(_) => None,
                 Message::Close(_) => return,
             };
-            match handled {
-                Ok(None) => {}
-                Ok(Some(code)) => return closer.close(code),
-                Err(Refusal { error, id, room }) => {
-                    self.hub
-                        .refuse(&self.out, error.code, error.message, id, room);
-                    if self.abuse.record(Instant::now()) {
-                        return closer.close(CloseCode::PolicyViolation);
-                    }
-                }
+            if let Some(code) = close {
+                return closer.close(code);
             }
         }
     }
@@ -301,7 +318,7 @@ impl Session {
     }
 
     /// Leaves every room, as a connection that is gone.
-    async fn leave_all(&mut self) {
+    pub(crate) async fn leave_all(&mut self) {
         let Some(device) = self.identity.as_ref().map(|i| i.device) else {
             return;
         };
