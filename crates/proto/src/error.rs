@@ -44,6 +44,8 @@ pub enum ErrorCode {
     IdConflict,
     /// A signal addressed to a device that is not in the room.
     UnknownPeer,
+    /// A long-poll request named a session the relay does not have (expired or never made).
+    UnknownSession,
     /// The relay could not do it (for example its store failed); the frame may be retried.
     Internal,
     /// Any code this build does not know, so that newer relays do not break older clients.
@@ -72,13 +74,14 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::IdConflict => "id_conflict",
             Self::UnknownPeer => "unknown_peer",
+            Self::UnknownSession => "unknown_session",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }
     }
 
     /// Every code the relay can send, for metrics and documentation.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::UnsupportedVersion,
         Self::FrameTooLarge,
         Self::BodyTooLarge,
@@ -96,6 +99,7 @@ impl ErrorCode {
         Self::RateLimited,
         Self::IdConflict,
         Self::UnknownPeer,
+        Self::UnknownSession,
         Self::Internal,
     ];
 }

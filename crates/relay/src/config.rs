@@ -33,6 +33,10 @@ pub struct Config {
     pub ping_interval: Duration,
     /// STUN/TURN servers handed to clients in `welcome`.
     pub ice_servers: Vec<IceServer>,
+    /// Most HTTP long-poll sessions open at once.
+    pub max_poll_sessions: usize,
+    /// A long-poll session nobody polls for this long ends (its device leaves its rooms).
+    pub poll_idle_timeout: Duration,
 }
 
 impl Config {
@@ -50,6 +54,8 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(20),
             ice_servers: Vec::new(),
+            max_poll_sessions: 10_000,
+            poll_idle_timeout: Duration::from_secs(30),
         }
     }
 }

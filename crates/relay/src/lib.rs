@@ -19,6 +19,7 @@ mod config;
 mod hub;
 mod metrics;
 mod outbound;
+mod poll;
 mod room;
 mod server;
 mod session;

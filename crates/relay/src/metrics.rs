@@ -30,6 +30,7 @@ pub(crate) struct Metrics {
     pub(crate) messages_delivered: Counter,
     pub(crate) signals_relayed: Counter,
     pub(crate) idle_disconnects: Counter,
+    pub(crate) poll_sessions: Gauge,
     errors: Family<CodeLabel, Counter>,
     closes: Family<ReasonLabel, Counter>,
 }
@@ -48,6 +49,7 @@ impl Metrics {
             messages_delivered: Counter::default(),
             signals_relayed: Counter::default(),
             idle_disconnects: Counter::default(),
+            poll_sessions: Gauge::default(),
             errors: Family::default(),
             closes: Family::default(),
             registry: Registry::default(),
@@ -91,6 +93,11 @@ impl Metrics {
             "signals_relayed",
             "WebRTC signaling payloads passed between devices",
             metrics.signals_relayed.clone(),
+        );
+        registry.register(
+            "poll_sessions",
+            "Open HTTP long-poll sessions",
+            metrics.poll_sessions.clone(),
         );
         registry.register(
             "idle_disconnects",

@@ -7,16 +7,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Hub, unix_ms};
 use crate::metrics::Metrics;
+use crate::poll::{self, PollSessions};
 use crate::store::{Store, StoreError};
 use crate::{Config, session};
 
@@ -54,11 +56,13 @@ pub struct RelayHandle {
     hub: Arc<Hub>,
 }
 
+/// What every HTTP handler shares.
 #[derive(Clone)]
-struct AppState {
-    hub: Arc<Hub>,
-    stop: CancellationToken,
-    next_conn: Arc<AtomicU64>,
+pub(crate) struct AppState {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) stop: CancellationToken,
+    pub(crate) next_conn: Arc<AtomicU64>,
+    pub(crate) polls: Arc<PollSessions>,
 }
 
 impl std::fmt::Debug for RelayHandle {
@@ -90,18 +94,26 @@ impl RelayHandle {
             hub: Arc::clone(&hub),
             stop: stop.clone(),
             next_conn: Arc::new(AtomicU64::new(1)),
+            polls: Arc::new(PollSessions::default()),
         };
         let app = Router::new()
             .route("/ws", get(upgrade))
+            .route("/poll", post(poll::open))
+            .route(
+                "/poll/{token}",
+                get(poll::receive).post(poll::send).delete(poll::close),
+            )
+            .layer(DefaultBodyLimit::max(HARD_FRAME_CAP))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/metrics", get(metrics))
-            .with_state(state);
+            .with_state(state.clone());
         let server = tokio::spawn(
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop.clone().cancelled_owned())
                 .into_future(),
         );
         hub.tracker.spawn(retention(Arc::clone(&hub), stop.clone()));
+        hub.tracker.spawn(poll::reap(state));
         tracing::info!(%addr, "relay listening");
         Ok(Self {
             addr,

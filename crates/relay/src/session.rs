@@ -120,6 +120,11 @@ impl Session {
         }
     }
 
+    /// Whether the client said a valid hello.
+    pub(crate) fn said_hello(&self) -> bool {
+        self.identity.is_some()
+    }
+
     /// Sends the refusal and counts it; `Some` when refusals have become abuse.
     fn refuse(&mut self, refusal: Refusal) -> Option<CloseCode> {
         let Refusal { error, id, room } = refusal;

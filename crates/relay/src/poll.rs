@@ -1,0 +1,295 @@
+//! HTTP long-poll: the route of last resort, for networks where no WebSocket can be opened
+//! (a proxy that blocks upgrades, a captive portal). It carries the same frames as the socket
+//! and runs them through the same [`Session`], so validation, limits, presence and history are
+//! identical; only the carrier differs.
+//!
+//! - `POST /poll` with a `hello` frame opens a session: `{"session": TOKEN, "frames": [...]}`.
+//! - `POST /poll/TOKEN` with any client frame sends it; answers come on the next poll.
+//! - `GET /poll/TOKEN?wait_ms=N` returns `{"frames": [...], "closed": null}` as soon as there
+//!   are frames, or after at most N ms (capped) with none. `closed` carries a close code once
+//!   the relay ended the session (abuse, slow reader, shutdown).
+//! - `DELETE /poll/TOKEN` ends the session. A session not polled for a while ends by itself.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use festival_proto::{CloseCode, ErrorCode, ErrorFrame, ServerFrame, encode};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::Hub;
+use crate::outbound::{Closer, Outbound};
+use crate::server::AppState;
+use crate::session::Session;
+
+/// Longest a poll waits for frames before answering with none.
+const MAX_WAIT: Duration = Duration::from_secs(25);
+/// Most frames returned by one poll.
+const MAX_FRAMES: usize = 256;
+/// How often sessions nobody polls any more are ended.
+const REAP_EVERY: Duration = Duration::from_secs(5);
+
+/// The open long-poll sessions, by token.
+#[derive(Default)]
+pub(crate) struct PollSessions {
+    sessions: Mutex<HashMap<String, Arc<PollSession>>>,
+}
+
+struct PollSession {
+    session: tokio::sync::Mutex<Session>,
+    queue: tokio::sync::Mutex<mpsc::Receiver<Utf8Bytes>>,
+    closer: Closer,
+    last_seen: Mutex<Instant>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PollQuery {
+    wait_ms: Option<u64>,
+}
+
+impl PollSessions {
+    fn get(&self, token: &str) -> Option<Arc<PollSession>> {
+        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.get(token).cloned()
+    }
+
+    fn remove(&self, token: &str) -> Option<Arc<PollSession>> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.remove(token)
+    }
+
+    fn len(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl PollSession {
+    fn touch(&self) {
+        *self
+            .last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
+    }
+
+    /// Frames queued for the client: at once if there are some, else after up to `wait`.
+    async fn frames(&self, wait: Duration, stop: &CancellationToken) -> Vec<Utf8Bytes> {
+        let mut queue = self.queue.lock().await;
+        let mut frames = Vec::new();
+        if queue.is_empty() && !wait.is_zero() {
+            tokio::select! {
+                received = tokio::time::timeout(wait, queue.recv_many(&mut frames, MAX_FRAMES)) => {
+                    let _ = received;
+                }
+                () = self.closer.closed() => {}
+                () = stop.cancelled() => {}
+            }
+        }
+        while frames.len() < MAX_FRAMES {
+            match queue.try_recv() {
+                Ok(frame) => frames.push(frame),
+                Err(_) => break,
+            }
+        }
+        frames
+    }
+}
+
+/// `{"session": …, "frames": [...], "closed": …}`, with frames already encoded once.
+fn body(session: Option<&str>, frames: &[Utf8Bytes], closed: Option<CloseCode>) -> String {
+    let mut text = String::from("{");
+    if let Some(token) = session {
+        text.push_str(&format!("\"session\":\"{token}\","));
+    }
+    text.push_str("\"frames\":[");
+    for (i, frame) in frames.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(frame.as_str());
+    }
+    text.push_str("],\"closed\":");
+    match closed {
+        Some(code) => text.push_str(&code.code().to_string()),
+        None => text.push_str("null"),
+    }
+    text.push('}');
+    text
+}
+
+fn json(status: StatusCode, text: String) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        text,
+    )
+        .into_response()
+}
+
+fn refused(hub: &Hub, status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    hub.metrics.error(code);
+    let frame = ServerFrame::Error(ErrorFrame {
+        code,
+        message: message.into(),
+        id: None,
+        room: None,
+    });
+    json(status, encode(&frame))
+}
+
+/// `POST /poll`: opens a session with a `hello` frame.
+pub(crate) async fn open(State(state): State<AppState>, hello: String) -> Response {
+    let hub = &state.hub;
+    if state.polls.len() >= hub.config.max_poll_sessions {
+        let message = "too many long-poll sessions; retry later or use the WebSocket";
+        return refused(
+            hub,
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal,
+            message,
+        );
+    }
+    let id = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (out, queue, closer) = Outbound::new(hub.config.send_queue_frames);
+    let mut session = Session::new(Arc::clone(hub), id, out);
+    let close = session.text(&hello).await;
+    if !session.said_hello() || close.is_some() {
+        // Not a valid hello: answer with what the session said, and keep nothing.
+        let mut queue = queue;
+        let mut frames = Vec::new();
+        while let Ok(frame) = queue.try_recv() {
+            frames.push(frame);
+        }
+        session.leave_all().await;
+        return json(StatusCode::BAD_REQUEST, body(None, &frames, close));
+    }
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let poll = Arc::new(PollSession {
+        session: tokio::sync::Mutex::new(session),
+        queue: tokio::sync::Mutex::new(queue),
+        closer,
+        last_seen: Mutex::new(Instant::now()),
+    });
+    let frames = poll.frames(Duration::ZERO, &state.stop).await;
+    state
+        .polls
+        .sessions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(token.clone(), poll);
+    hub.metrics.poll_sessions.inc();
+    json(StatusCode::OK, body(Some(&token), &frames, None))
+}
+
+/// `POST /poll/TOKEN`: one client frame.
+pub(crate) async fn send(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    frame: String,
+) -> Response {
+    let Some(poll) = state.polls.get(&token) else {
+        return unknown(&state.hub);
+    };
+    poll.touch();
+    let close = poll.session.lock().await.text(&frame).await;
+    if let Some(code) = close {
+        poll.closer.close(code);
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+/// `GET /poll/TOKEN?wait_ms=N`: the frames waiting for the client.
+pub(crate) async fn receive(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(query): Query<PollQuery>,
+) -> Response {
+    let Some(poll) = state.polls.get(&token) else {
+        return unknown(&state.hub);
+    };
+    poll.touch();
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
+    let frames = poll.frames(wait, &state.stop).await;
+    let closed = poll.closer.reason();
+    if closed.is_some() {
+        end(&state, &token).await;
+    }
+    json(StatusCode::OK, body(None, &frames, closed))
+}
+
+/// `DELETE /poll/TOKEN`: the client is done.
+pub(crate) async fn close(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    if state.polls.get(&token).is_none() {
+        return unknown(&state.hub);
+    }
+    end(&state, &token).await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn unknown(hub: &Hub) -> Response {
+    let message = "no such long-poll session (it expired or was closed); open a new one";
+    refused(
+        hub,
+        StatusCode::NOT_FOUND,
+        ErrorCode::UnknownSession,
+        message,
+    )
+}
+
+/// Ends a session: it leaves its rooms, as a connection that went away.
+async fn end(state: &AppState, token: &str) {
+    if let Some(poll) = state.polls.remove(token) {
+        poll.closer.close(CloseCode::Normal);
+        poll.session.lock().await.leave_all().await;
+        state.hub.metrics.poll_sessions.dec();
+    }
+}
+
+/// Ends sessions nobody polled for `poll_idle_timeout`, until the relay stops; then ends all.
+pub(crate) async fn reap(state: AppState) {
+    let idle = state.hub.config.poll_idle_timeout;
+    let mut tick = tokio::time::interval(REAP_EVERY.min(idle));
+    loop {
+        let stopping = tokio::select! {
+            () = state.stop.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        let tokens: Vec<String> = {
+            let sessions = state
+                .polls
+                .sessions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            sessions
+                .iter()
+                .filter(|(_, poll)| stopping || poll.idle_for() > idle)
+                .map(|(token, _)| token.clone())
+                .collect()
+        };
+        for token in tokens {
+            if !stopping {
+                state.hub.metrics.idle_disconnects.inc();
+            }
+            end(&state, &token).await;
+        }
+        if stopping {
+            return;
+        }
+    }
+}
