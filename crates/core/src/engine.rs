@@ -7,6 +7,7 @@
 //! was, and sends again — with the same message ids, so nothing arrives twice.
 
 mod driver;
+mod link;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,8 @@ pub struct EngineConfig {
     pub history_max_age: Duration,
     /// How long a message may wait in the outbox before it is marked failed.
     pub outbox_max_age: Duration,
+    /// While on the long-poll route, how often a WebSocket is tried again.
+    pub socket_retry_while_polling: Duration,
 }
 
 impl EngineConfig {
@@ -54,6 +57,7 @@ impl EngineConfig {
             history_max_messages: 5000,
             history_max_age: Duration::from_secs(7 * 24 * 3600),
             outbox_max_age: Duration::from_secs(24 * 3600),
+            socket_retry_while_polling: Duration::from_secs(30),
         }
     }
 
@@ -121,6 +125,9 @@ impl Engine {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(EngineError::BadUrl(url));
         }
+        // TLS for wss:// and https:// long-poll: one process-wide provider (ring). Installing
+        // it again is a no-op that reports the one already there.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = Store::open(&config.data_dir).await?;
         let identity = store.identity(config.display_name.as_deref()).await?;
         let queued = store.queued().await?;

@@ -2,4 +2,5 @@
 //! decided by the engine's state machines.
 
 pub mod backoff;
+pub(crate) mod poll;
 pub(crate) mod relay;

@@ -7,19 +7,20 @@ use std::time::Duration;
 
 use festival_proto::{
     ChatMessage, ChatSend, ClientFrame, DeviceId, ErrorCode, Join, Leave, Limits, Member,
-    MessageId, Ping, PresenceChange, RoomName, ServerFrame, TokenBucket,
+    MessageId, Ping, PresenceChange, RoomName, ServerFrame, TokenBucket, Welcome,
 };
-use futures_util::FutureExt;
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::link::{Incoming, Link};
 use super::{Command, EngineConfig, unix_ms};
 use crate::outbox::Outbox;
 use crate::store::{Identity, Store};
 use crate::sync::{RoomSync, SyncOutput};
 use crate::transport::backoff::Backoff;
-use crate::transport::relay::{self, LinkError, RelaySink, RelayStream};
+use crate::transport::poll::{PollLink, poll_url};
+use crate::transport::relay::{self, LinkError};
 use crate::{EngineError, Event, Route};
 
 /// How often the relay is pinged, and how long it may stay silent before the link counts as
@@ -30,6 +31,8 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often expired outbox messages are marked failed and old history is pruned.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
+/// Failed WebSocket attempts in a row before the long-poll route is tried.
+const POLL_AFTER_FAILURES: u32 = 2;
 
 /// How much local history and how old an outbox the engine keeps.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +40,7 @@ pub(super) struct Retention {
     history_max_messages: usize,
     history_max_age: Duration,
     outbox_max_age: Duration,
+    socket_retry: Duration,
 }
 
 impl From<&EngineConfig> for Retention {
@@ -45,6 +49,9 @@ impl From<&EngineConfig> for Retention {
             history_max_messages: config.history_max_messages.max(1),
             history_max_age: config.history_max_age,
             outbox_max_age: config.outbox_max_age,
+            socket_retry: config
+                .socket_retry_while_polling
+                .max(Duration::from_millis(100)),
         }
     }
 }
@@ -54,13 +61,10 @@ struct RoomState {
     members: BTreeMap<DeviceId, Member>,
 }
 
-/// Most frames handled as one batch.
-const MAX_BATCH: usize = 512;
-
 /// What a batch of frames asks for, applied together by [`Driver::apply`].
-#[derive(Default)]
 struct Batch {
-    len: usize,
+    /// The route the frames came by.
+    route: Route,
     /// Acks: message id and its sequence number.
     sent: Vec<(MessageId, festival_proto::Seq)>,
     /// Messages to deliver, in order.
@@ -72,12 +76,22 @@ struct Batch {
 }
 
 impl Batch {
+    fn new(route: Route) -> Self {
+        Self {
+            route,
+            sent: Vec::new(),
+            delivered: Vec::new(),
+            events: Vec::new(),
+            resync: Vec::new(),
+        }
+    }
+
     fn synced(&mut self, room: RoomName, output: SyncOutput) {
         for message in output.deliver {
             self.delivered.push(message.clone());
             self.events.push(Event::Message {
                 message,
-                route: Route::Relay,
+                route: self.route,
             });
         }
         if let Some(since) = output.resync {
@@ -90,6 +104,8 @@ impl Batch {
 enum Ended {
     Lost(LinkError),
     Shutdown,
+    /// While on long-poll, a WebSocket could be opened again: serve it instead.
+    Upgraded(Link, Incoming, Welcome),
 }
 
 pub(super) struct Driver {
@@ -148,38 +164,43 @@ impl Driver {
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         self.maintain().await;
+        let mut socket_failures = 0;
         loop {
-            let reason = match relay::connect(&self.url, &self.identity).await {
-                Ok((sink, stream, welcome)) => {
-                    self.backoff.reset();
-                    let limits = welcome.limits;
-                    // Stay a little under the relay's budget: its clock sees our frames
-                    // bunched up by the network.
-                    self.bucket = TokenBucket::new(
-                        limits.rate_per_sec,
-                        (limits.rate_burst * 4 / 5).max(1),
-                        std::time::Instant::now(),
-                    );
-                    self.emit(Event::Connected {
-                        peer_id: welcome.peer_id,
-                        device: welcome.device,
-                        name: welcome.name,
-                    })
-                    .await;
-                    self.emit(Event::RouteChanged {
-                        route: Some(Route::Relay),
-                    })
-                    .await;
-                    match self.serve(sink, stream, &mut commands).await {
-                        Ended::Shutdown => break,
+            let mut attempt = self.open_socket().await;
+            if attempt.is_err() {
+                socket_failures += 1;
+            }
+            if let Err(reason) = &attempt {
+                if socket_failures >= POLL_AFTER_FAILURES {
+                    attempt = self
+                        .open_poll()
+                        .await
+                        .map_err(|poll| format!("{reason}; {poll}"));
+                }
+            }
+            let reason = match attempt {
+                Err(reason) => reason,
+                Ok(mut link) => loop {
+                    let (link_tx, incoming, welcome) = link;
+                    if matches!(link_tx, Link::Ws(_)) {
+                        socket_failures = 0;
+                    }
+                    self.connected(welcome, link_tx.route()).await;
+                    match self.serve(link_tx, incoming, &mut commands).await {
+                        Ended::Shutdown => {
+                            self.store.close().await;
+                            return;
+                        }
+                        Ended::Upgraded(link_tx, incoming, welcome) => {
+                            link = (link_tx, incoming, welcome);
+                        }
                         Ended::Lost(reason) => {
                             self.outbox.mark_all_unsent();
                             self.emit(Event::RouteChanged { route: None }).await;
-                            reason
+                            break reason;
                         }
                     }
-                }
-                Err(reason) => reason,
+                },
             };
             let delay = self.backoff.next_delay(rand::rng().random());
             self.emit(Event::Disconnected {
@@ -192,6 +213,41 @@ impl Driver {
             }
         }
         self.store.close().await;
+    }
+
+    async fn open_socket(&self) -> Result<(Link, Incoming, Welcome), LinkError> {
+        let (sink, stream, welcome) = relay::connect(&self.url, &self.identity).await?;
+        Ok((Link::Ws(sink), Incoming::Ws(stream), welcome))
+    }
+
+    async fn open_poll(&self) -> Result<(Link, Incoming, Welcome), LinkError> {
+        let url = poll_url(&self.url).ok_or("no long-poll URL for this relay URL")?;
+        let (link, frames) = PollLink::open(&url, &self.identity).await?;
+        let Some(ServerFrame::Welcome(welcome)) = frames.into_iter().next() else {
+            link.close().await;
+            return Err("the relay's long-poll did not welcome us".into());
+        };
+        Ok((Link::Poll(link.clone()), Incoming::poll(link), welcome))
+    }
+
+    /// A link is up: reset the backoff, pace to its limits, tell the app.
+    async fn connected(&mut self, welcome: Welcome, route: Route) {
+        self.backoff.reset();
+        let limits = welcome.limits;
+        // Stay a little under the relay's budget: its clock sees our frames bunched up by
+        // the network.
+        self.bucket = TokenBucket::new(
+            limits.rate_per_sec,
+            (limits.rate_burst * 4 / 5).max(1),
+            std::time::Instant::now(),
+        );
+        self.emit(Event::Connected {
+            peer_id: welcome.peer_id,
+            device: welcome.device,
+            name: welcome.name,
+        })
+        .await;
+        self.emit(Event::RouteChanged { route: Some(route) }).await;
     }
 
     /// Handles commands while the link is down, until `delay` passed. False on shutdown.
@@ -218,49 +274,60 @@ impl Driver {
         }
     }
 
-    /// Serves one connected link until it drops or the engine shuts down.
+    /// Serves one link until it drops, the engine shuts down, or (on long-poll) a WebSocket
+    /// can be opened again.
     async fn serve(
         &mut self,
-        mut sink: RelaySink,
-        mut stream: RelayStream,
+        mut link: Link,
+        mut incoming: Incoming,
         commands: &mut mpsc::Receiver<Command>,
     ) -> Ended {
-        match self.rejoin_all(&mut sink).await {
-            Ok(()) => {}
-            Err(reason) => return Ended::Lost(reason),
+        if let Err(reason) = self.rejoin_all(&mut link).await {
+            return Ended::Lost(reason);
         }
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut maintain =
             tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
+        let retry = self.retention.socket_retry;
+        let mut socket_retry = tokio::time::interval_at(Instant::now() + retry, retry);
+        let polling = matches!(link, Link::Poll(_));
         let mut last_heard = Instant::now();
         let mut nonce = 0;
         loop {
-            if let Err(reason) = self.flush(&mut sink).await {
+            if let Err(reason) = self.flush(&mut link).await {
                 return Ended::Lost(reason);
             }
             let wake = self.next_flush();
             let step = tokio::select! {
-                frame = stream.next() => match frame {
-                    Ok(frame) => {
+                frames = incoming.next() => match frames {
+                    Ok(frames) => {
                         last_heard = Instant::now();
-                        self.frames(frame, &mut stream, &mut sink).await
+                        self.frames(frames, &mut link).await
                     }
                     Err(reason) => Err(reason),
                 },
                 command = commands.recv() => match command {
                     None | Some(Command::Shutdown) => {
-                        sink.close().await;
+                        link.close().await;
                         return Ended::Shutdown;
                     }
-                    Some(command) => self.command(command, Some(&mut sink)).await,
+                    Some(command) => self.command(command, Some(&mut link)).await,
                 },
-                _ = ping.tick() => {
+                _ = ping.tick(), if !polling => {
                     if last_heard.elapsed() > SILENCE_LIMIT {
                         Err("the relay stopped answering".to_owned())
                     } else {
                         nonce += 1;
-                        self.send(&mut sink, &ClientFrame::Ping(Ping { nonce })).await
+                        self.send(&mut link, &ClientFrame::Ping(Ping { nonce })).await
                     }
+                }
+                _ = socket_retry.tick(), if polling => {
+                    if let Ok(socket) = self.open_socket().await {
+                        self.outbox.mark_all_unsent();
+                        link.close().await;
+                        return Ended::Upgraded(socket.0, socket.1, socket.2);
+                    }
+                    Ok(())
                 }
                 () = sleep_until_opt(wake) => Ok(()),
                 _ = maintain.tick() => {
@@ -274,7 +341,7 @@ impl Driver {
         }
     }
 
-    async fn rejoin_all(&mut self, sink: &mut RelaySink) -> Result<(), LinkError> {
+    async fn rejoin_all(&mut self, link: &mut Link) -> Result<(), LinkError> {
         let joins: Vec<_> = self
             .rooms
             .iter_mut()
@@ -287,25 +354,25 @@ impl Driver {
             })
             .collect();
         for join in joins {
-            self.send(sink, &join).await?;
+            self.send(link, &join).await?;
         }
         Ok(())
     }
 
     /// Sends every queued message the rate budget allows now, in one write.
-    async fn flush(&mut self, sink: &mut RelaySink) -> Result<(), LinkError> {
+    async fn flush(&mut self, link: &mut Link) -> Result<(), LinkError> {
         let now = std::time::Instant::now();
         let mut fed = false;
         while let Some(chat) = self.outbox.next_due(now).cloned() {
             if !self.bucket.try_take(now) {
                 break;
             }
-            sink.feed(&ClientFrame::Chat(chat.clone())).await?;
+            link.feed(&ClientFrame::Chat(chat.clone())).await?;
             self.outbox.mark_sent(chat.id);
             fed = true;
         }
         if fed {
-            sink.flush().await?;
+            link.flush().await?;
         }
         Ok(())
     }
@@ -320,15 +387,15 @@ impl Driver {
     }
 
     /// Sends a control frame, counting it against the rate budget.
-    async fn send(&mut self, sink: &mut RelaySink, frame: &ClientFrame) -> Result<(), LinkError> {
+    async fn send(&mut self, link: &mut Link, frame: &ClientFrame) -> Result<(), LinkError> {
         self.bucket.try_take(std::time::Instant::now());
-        sink.send(frame).await
+        link.send(frame).await
     }
 
     async fn command(
         &mut self,
         command: Command,
-        sink: Option<&mut RelaySink>,
+        link: Option<&mut Link>,
     ) -> Result<(), LinkError> {
         match command {
             Command::Join(room) => {
@@ -349,17 +416,17 @@ impl Driver {
                 let Some(state) = self.rooms.get_mut(&room) else {
                     return Ok(());
                 };
-                if let Some(sink) = sink {
+                if let Some(link) = link {
                     state.sync.on_join_sent();
                     let since = state.sync.since();
-                    self.send(sink, &ClientFrame::Join(Join { room, since }))
+                    self.send(link, &ClientFrame::Join(Join { room, since }))
                         .await?;
                 }
             }
             Command::Leave(room) => {
                 if self.rooms.remove(&room).is_some() {
-                    if let Some(sink) = sink {
-                        self.send(sink, &ClientFrame::Leave(Leave { room })).await?;
+                    if let Some(link) = link {
+                        self.send(link, &ClientFrame::Leave(Leave { room })).await?;
                     }
                 }
             }
@@ -395,35 +462,19 @@ impl Driver {
         Ok(())
     }
 
-    /// Handles `first` and every frame already waiting behind it as one batch: their store
-    /// writes go in one transaction, then their events go out in order. Under load this is
-    /// what keeps the store from costing one commit per message.
-    async fn frames(
-        &mut self,
-        first: ServerFrame,
-        stream: &mut RelayStream,
-        sink: &mut RelaySink,
-    ) -> Result<(), LinkError> {
-        let mut batch = Batch::default();
-        self.frame(first, &mut batch).await;
-        let mut lost = None;
-        while batch.len < MAX_BATCH {
-            match stream.next().now_or_never() {
-                Some(Ok(frame)) => self.frame(frame, &mut batch).await,
-                Some(Err(reason)) => {
-                    lost = Some(reason);
-                    break;
-                }
-                None => break,
-            }
+    /// Handles a batch of frames: their store writes go in one transaction, then their
+    /// events go out in order. Under load this is what keeps the store from costing one
+    /// commit per message.
+    async fn frames(&mut self, frames: Vec<ServerFrame>, link: &mut Link) -> Result<(), LinkError> {
+        let mut batch = Batch::new(link.route());
+        for frame in frames {
+            self.frame(frame, &mut batch).await;
         }
-        self.apply(batch, sink).await?;
-        lost.map_or(Ok(()), Err)
+        self.apply(batch, link).await
     }
 
     /// Folds one frame into the batch: state changes now, writes and events later.
     async fn frame(&mut self, frame: ServerFrame, batch: &mut Batch) {
-        batch.len += 1;
         match frame {
             ServerFrame::Joined(joined) => {
                 let room = joined.room.clone();
@@ -515,7 +566,7 @@ impl Driver {
 
     /// Writes a batch to the store, then tells the app, then asks the relay for what is
     /// missing. Writing first means that what the user sees is already on disk.
-    async fn apply(&mut self, batch: Batch, sink: &mut RelaySink) -> Result<(), LinkError> {
+    async fn apply(&mut self, batch: Batch, link: &mut Link) -> Result<(), LinkError> {
         if let Err(e) = self.store.mark_sent(&batch.sent).await {
             self.storage_failed(e).await;
         }
@@ -523,7 +574,7 @@ impl Driver {
         let me = self.identity.device;
         let recorded = self
             .store
-            .record_delivered(&batch.delivered, me, Route::Relay, keep)
+            .record_delivered(&batch.delivered, me, batch.route, keep)
             .await;
         if let Err(e) = recorded {
             self.storage_failed(e).await;
@@ -539,7 +590,7 @@ impl Driver {
                 room,
                 since: Some(since),
             });
-            self.send(sink, &join).await?;
+            self.send(link, &join).await?;
         }
         Ok(())
     }

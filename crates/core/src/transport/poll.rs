@@ -1,0 +1,171 @@
+//! The long-poll route: the relay's `/poll` endpoints over plain HTTP, for networks where no
+//! WebSocket can be opened. Same frames as the socket; one request per frame sent, one long
+//! `GET` per batch received.
+
+use std::time::Duration;
+
+use festival_proto::{
+    ClientFrame, CloseCode, Hello, PROTOCOL_VERSION, ServerFrame, decode_server, encode,
+};
+use serde::Deserialize;
+
+use super::relay::LinkError;
+use crate::store::Identity;
+
+/// How long one poll waits at the relay for frames.
+const POLL_WAIT: Duration = Duration::from_secs(20);
+/// A request that takes longer than this counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    session: Option<String>,
+    frames: Vec<serde_json::Value>,
+    closed: Option<u16>,
+}
+
+/// An open long-poll session; clones share it.
+#[derive(Clone)]
+pub(crate) struct PollLink {
+    client: reqwest::Client,
+    session_url: String,
+}
+
+/// `ws://host:port/ws` → `http://host:port/poll` (and `wss` → `https`).
+pub(crate) fn poll_url(ws_url: &str) -> Option<String> {
+    let (scheme, rest) = ws_url.split_once("://")?;
+    let scheme = match scheme {
+        "ws" => "http",
+        "wss" => "https",
+        _ => return None,
+    };
+    let host = rest.split('/').next()?;
+    Some(format!("{scheme}://{host}/poll"))
+}
+
+impl PollLink {
+    /// Opens a session at `url` (the relay's `/poll`) with a hello; returns the frames that
+    /// came with it (the welcome).
+    pub(crate) async fn open(
+        url: &str,
+        identity: &Identity,
+    ) -> Result<(PollLink, Vec<ServerFrame>), LinkError> {
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| format!("long-poll client: {e}"))?;
+        let hello = ClientFrame::Hello(Hello {
+            v: PROTOCOL_VERSION,
+            device: identity.device,
+            name: identity.name.clone(),
+        });
+        let answer = client
+            .post(url)
+            .body(encode(&hello))
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the relay's long-poll at {url}: {e}"))?;
+        let status = answer.status();
+        let answer: Answer = parse(answer).await?;
+        let frames = decode(&answer)?;
+        match (status.is_success(), answer.session) {
+            (true, Some(session)) => Ok((
+                PollLink {
+                    client,
+                    session_url: format!("{url}/{session}"),
+                },
+                frames,
+            )),
+            _ => Err(format!(
+                "the relay refused the long-poll session ({status})"
+            )),
+        }
+    }
+
+    /// Sends one frame.
+    pub(crate) async fn send(&self, frame: &ClientFrame) -> Result<(), LinkError> {
+        let answer = self
+            .client
+            .post(&self.session_url)
+            .body(encode(frame))
+            .send()
+            .await
+            .map_err(|e| format!("long-poll send: {e}"))?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("long-poll send refused ({})", answer.status()))
+        }
+    }
+
+    /// Waits (up to the poll time) for frames from the relay.
+    pub(crate) async fn receive(&self) -> Result<Vec<ServerFrame>, LinkError> {
+        let url = format!("{}?wait_ms={}", self.session_url, POLL_WAIT.as_millis());
+        let answer = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("long-poll: {e}"))?;
+        if !answer.status().is_success() {
+            return Err(format!(
+                "the relay ended the long-poll session ({})",
+                answer.status()
+            ));
+        }
+        let answer: Answer = parse(answer).await?;
+        let frames = decode(&answer)?;
+        match answer.closed.and_then(CloseCode::from_code) {
+            Some(code) if frames.is_empty() => Err(format!(
+                "the relay closed the long-poll session: {}",
+                code.reason()
+            )),
+            _ => Ok(frames),
+        }
+    }
+
+    /// Ends the session politely.
+    pub(crate) async fn close(self) {
+        let _ = self.client.delete(&self.session_url).send().await;
+    }
+}
+
+async fn parse(answer: reqwest::Response) -> Result<Answer, LinkError> {
+    let text = answer
+        .text()
+        .await
+        .map_err(|e| format!("long-poll answer: {e}"))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("the relay sent an invalid long-poll answer: {e}"))
+}
+
+fn decode(answer: &Answer) -> Result<Vec<ServerFrame>, LinkError> {
+    answer
+        .frames
+        .iter()
+        .filter_map(|frame| match decode_server(&frame.to_string()) {
+            Ok(frame) => Some(Ok(frame)),
+            Err(e) if e.code == festival_proto::ErrorCode::UnknownType => None,
+            Err(e) => Some(Err(format!("the relay sent an invalid frame: {e}"))),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_poll_url_sits_beside_the_websocket() {
+        assert_eq!(
+            poll_url("ws://10.0.0.1:7878/ws").as_deref(),
+            Some("http://10.0.0.1:7878/poll")
+        );
+        assert_eq!(
+            poll_url("wss://relay.example/ws").as_deref(),
+            Some("https://relay.example/poll")
+        );
+        assert_eq!(poll_url("http://x/ws"), None);
+    }
+}
