@@ -163,6 +163,29 @@ async fn two_chats_talk_through_pipes_and_see_each_other() {
         .unwrap();
     let members = wait_json(&mut bob_out, |v| v["event"] == "members").await;
     assert_eq!(members["online"], 2);
+    bob.stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"/stats\n")
+        .await
+        .unwrap();
+    let stats = wait_json(&mut bob_out, |v| v["event"] == "stats").await;
+    assert_eq!(stats["stats"]["route"], "relay");
+    assert!(stats["stats"]["rtt_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{stats}");
+    assert_eq!(stats["stats"]["delivered"]["relay"], 1, "Alice's message");
+    bob.stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"/diag\n")
+        .await
+        .unwrap();
+    let diag = wait_json(&mut bob_out, |v| v["event"] == "diagnostics").await;
+    assert_eq!(
+        diag["diagnostics"]["rooms"][0]["members"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
 
     // End of input: each chat exits 0 once what it sent is confirmed.
     drop(alice.stdin.take());

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::outbox::AckWaiter;
+use crate::stats::{Diagnostics, Stats};
 use crate::store::{Identity, LocalMessage, Store};
 use crate::sync::RoomSync;
 use crate::{EngineError, Event};
@@ -113,6 +114,8 @@ enum Command {
     Send(ChatSend, AckWaiter),
     Members(RoomName, oneshot::Sender<Vec<Member>>),
     Pending(oneshot::Sender<usize>),
+    Stats(oneshot::Sender<Stats>),
+    Diagnostics(oneshot::Sender<Diagnostics>),
     Shutdown,
 }
 
@@ -222,6 +225,21 @@ impl Engine {
         let (reply, pending) = oneshot::channel();
         self.command(Command::Pending(reply)).await?;
         pending.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Counters since the engine started: messages by route, duplicates filtered, fallbacks,
+    /// reconnects, the last measured round trip.
+    pub async fn stats(&self) -> Result<Stats, EngineError> {
+        let (reply, stats) = oneshot::channel();
+        self.command(Command::Stats(reply)).await?;
+        stats.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// A snapshot of the engine's state (rooms, cursors, members, counters).
+    pub async fn diagnostics(&self) -> Result<Diagnostics, EngineError> {
+        let (reply, diagnostics) = oneshot::channel();
+        self.command(Command::Diagnostics(reply)).await?;
+        diagnostics.await.map_err(|_| EngineError::Stopped)
     }
 
     /// Closes the link and the store, and waits for the engine to stop.

@@ -21,6 +21,9 @@ pub struct SyncOutput {
     pub deliver: Vec<ChatMessage>,
     /// Join again with this `since` to fetch what is missing.
     pub resync: Option<Seq>,
+    /// Messages dropped because they were already delivered (seen twice, e.g. by two routes
+    /// or a replay).
+    pub duplicates: u64,
 }
 
 /// One room's sync state.
@@ -87,6 +90,7 @@ impl RoomSync {
             return out;
         };
         if message.seq <= cursor {
+            out.duplicates += 1;
             return out;
         }
         if message.seq == cursor + 1 && !self.catching_up {
@@ -122,6 +126,8 @@ impl RoomSync {
             out.deliver.push(message);
         } else if message.seq > next {
             self.ahead.insert(message.seq, message);
+        } else {
+            out.duplicates += 1;
         }
     }
 
@@ -132,6 +138,7 @@ impl RoomSync {
             let seq = *entry.key();
             if seq <= cursor {
                 entry.remove();
+                out.duplicates += 1;
             } else if seq == cursor + 1 {
                 let message = entry.remove();
                 self.cursor = Some(seq);
@@ -202,14 +209,17 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_from_history_and_live_are_delivered_once() {
+    fn duplicates_from_history_and_live_are_delivered_once_and_counted() {
         let mut sync = RoomSync::new();
         sync.on_join_sent();
         sync.on_joined(page(1..=3, 3, false));
-        assert!(sync.on_live(message(3)).deliver.is_empty());
+        let out = sync.on_live(message(3));
+        assert!(out.deliver.is_empty());
+        assert_eq!(out.duplicates, 1);
         sync.on_join_sent();
         let out = sync.on_joined(page(2..=5, 5, false));
         assert_eq!(seqs(&out), [4, 5]);
+        assert_eq!(out.duplicates, 2, "2 and 3 were already delivered");
     }
 
     #[test]

@@ -116,6 +116,12 @@ async fn with_websockets_blocked_the_engine_chats_over_long_poll_and_returns_to_
     })
     .await;
     assert_eq!(route, Route::Poll);
+    let stats = alice.stats().await.unwrap();
+    assert_eq!((stats.route, stats.fallbacks), (Some(Route::Poll), 1));
+    assert!(
+        stats.delivered.poll >= 2 && stats.delivered.relay == 0,
+        "{stats:?}"
+    );
 
     // The proxy lets WebSockets through again: Alice moves back to the socket by herself.
     block.store(false, Ordering::SeqCst);

@@ -100,7 +100,43 @@ async fn typed(
     match line {
         "" => {}
         "/quit" => return false,
-        "/help" => println_flush("commands: /members  /quit  (anything else is sent)"),
+        "/help" => {
+            println_flush("commands: /members  /stats  /diag  /quit  (anything else is sent)")
+        }
+        "/stats" => match engine.stats().await {
+            Ok(stats) if printer.json => {
+                printer.json_line(&json!({"event": "stats", "stats": stats}))
+            }
+            Ok(stats) => {
+                let route = stats.route.map_or("offline", |r| r.as_str());
+                let rtt = stats
+                    .rtt_ms
+                    .map_or("-".to_owned(), |ms| format!("{ms:.1} ms"));
+                let d = stats.delivered;
+                println_flush(&format!(
+                    "* route {route}, rtt {rtt}; delivered relay {} poll {} p2p {}; duplicates filtered {}; acked {}, queued {}; reconnects {}, fallbacks {}",
+                    d.relay,
+                    d.poll,
+                    d.p2p,
+                    stats.duplicates_filtered,
+                    stats.acked,
+                    stats.queued,
+                    stats.reconnects,
+                    stats.fallbacks
+                ));
+            }
+            Err(e) => report(printer, &e),
+        },
+        "/diag" => match engine.diagnostics().await {
+            Ok(diagnostics) if printer.json => {
+                printer.json_line(&json!({"event": "diagnostics", "diagnostics": diagnostics}));
+            }
+            Ok(diagnostics) => match serde_json::to_string_pretty(&diagnostics) {
+                Ok(text) => println_flush(&text),
+                Err(e) => println_flush(&format!("! {e}")),
+            },
+            Err(e) => report(printer, &e),
+        },
         "/members" => match engine.members(room).await {
             Ok(members) if printer.json => printer.json_line(&json!({
                 "event": "members", "room": room, "online": members.len(), "members": members,

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::link::{Incoming, Link};
 use super::{Command, EngineConfig, unix_ms};
 use crate::outbox::Outbox;
+use crate::stats::{Diagnostics, RoomDiagnostics, Stats};
 use crate::store::{Identity, Store};
 use crate::sync::{RoomSync, SyncOutput};
 use crate::transport::backoff::Backoff;
@@ -73,6 +74,8 @@ struct Batch {
     events: Vec<Event>,
     /// Rooms to join again from a sequence number.
     resync: Vec<(RoomName, festival_proto::Seq)>,
+    /// Messages sync dropped as already delivered.
+    duplicates: u64,
 }
 
 impl Batch {
@@ -83,10 +86,12 @@ impl Batch {
             delivered: Vec::new(),
             events: Vec::new(),
             resync: Vec::new(),
+            duplicates: 0,
         }
     }
 
     fn synced(&mut self, room: RoomName, output: SyncOutput) {
+        self.duplicates += output.duplicates;
         for message in output.deliver {
             self.delivered.push(message.clone());
             self.events.push(Event::Message {
@@ -118,6 +123,10 @@ pub(super) struct Driver {
     backoff: Backoff,
     bucket: TokenBucket,
     retention: Retention,
+    stats: Stats,
+    links_opened: u64,
+    /// The last ping sent on the WebSocket, to time its pong.
+    ping_sent: Option<(u64, std::time::Instant)>,
 }
 
 impl Driver {
@@ -153,6 +162,9 @@ impl Driver {
                 .collect(),
             outbox,
             retention,
+            stats: Stats::default(),
+            links_opened: 0,
+            ping_sent: None,
             backoff: Backoff::default(),
             bucket: TokenBucket::new(
                 limits.rate_per_sec,
@@ -196,6 +208,7 @@ impl Driver {
                         }
                         Ended::Lost(reason) => {
                             self.outbox.mark_all_unsent();
+                            self.stats.route = None;
                             self.emit(Event::RouteChanged { route: None }).await;
                             break reason;
                         }
@@ -233,6 +246,14 @@ impl Driver {
     /// A link is up: reset the backoff, pace to its limits, tell the app.
     async fn connected(&mut self, welcome: Welcome, route: Route) {
         self.backoff.reset();
+        if self.links_opened > 0 {
+            self.stats.reconnects += 1;
+        }
+        self.links_opened += 1;
+        if route == Route::Poll {
+            self.stats.fallbacks += 1;
+        }
+        self.stats.route = Some(route);
         let limits = welcome.limits;
         // Stay a little under the relay's budget: its clock sees our frames bunched up by
         // the network.
@@ -285,7 +306,8 @@ impl Driver {
         if let Err(reason) = self.rejoin_all(&mut link).await {
             return Ended::Lost(reason);
         }
-        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        // The first ping goes out at once, so the round trip is known from the start.
+        let mut ping = tokio::time::interval(PING_EVERY);
         let mut maintain =
             tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
         let retry = self.retention.socket_retry;
@@ -318,6 +340,7 @@ impl Driver {
                         Err("the relay stopped answering".to_owned())
                     } else {
                         nonce += 1;
+                        self.ping_sent = Some((nonce, std::time::Instant::now()));
                         self.send(&mut link, &ClientFrame::Ping(Ping { nonce })).await
                     }
                 }
@@ -457,6 +480,27 @@ impl Driver {
             Command::Pending(reply) => {
                 let _ = reply.send(self.outbox.len());
             }
+            Command::Stats(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            Command::Diagnostics(reply) => {
+                let rooms = self
+                    .rooms
+                    .iter()
+                    .map(|(room, state)| RoomDiagnostics {
+                        room: room.clone(),
+                        cursor: state.sync.since(),
+                        members: state.members.values().cloned().collect(),
+                    })
+                    .collect();
+                let _ = reply.send(Diagnostics {
+                    relay_url: self.url.clone(),
+                    device: self.identity.device,
+                    name: self.identity.name.clone(),
+                    rooms,
+                    stats: self.snapshot(),
+                });
+            }
             Command::Shutdown => {}
         }
         Ok(())
@@ -504,6 +548,7 @@ impl Driver {
             ServerFrame::Ack(ack) => {
                 batch.sent.push((ack.id, ack.seq));
                 if self.outbox.settle(ack.id, Ok(ack.seq)) {
+                    self.stats.acked += 1;
                     batch.events.push(Event::Acked {
                         id: ack.id,
                         room: ack.room,
@@ -560,13 +605,24 @@ impl Driver {
                     room: error.room,
                 });
             }
-            ServerFrame::Welcome(_) | ServerFrame::Pong(_) | ServerFrame::Signal(_) => {}
+            ServerFrame::Pong(pong) => {
+                if let Some((nonce, sent)) = self.ping_sent.take() {
+                    if nonce == pong.nonce {
+                        self.stats.rtt_ms = Some(sent.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+            }
+            ServerFrame::Welcome(_) | ServerFrame::Signal(_) => {}
         }
     }
 
     /// Writes a batch to the store, then tells the app, then asks the relay for what is
     /// missing. Writing first means that what the user sees is already on disk.
     async fn apply(&mut self, batch: Batch, link: &mut Link) -> Result<(), LinkError> {
+        self.stats
+            .delivered
+            .add(batch.route, batch.delivered.len() as u64);
+        self.stats.duplicates_filtered += batch.duplicates;
         if let Err(e) = self.store.mark_sent(&batch.sent).await {
             self.storage_failed(e).await;
         }
@@ -593,6 +649,13 @@ impl Driver {
             self.send(link, &join).await?;
         }
         Ok(())
+    }
+
+    fn snapshot(&self) -> Stats {
+        Stats {
+            queued: self.outbox.len(),
+            ..self.stats.clone()
+        }
     }
 
     /// Marks outbox messages past their age failed, and drops history past its age.
