@@ -171,7 +171,10 @@ async fn two_chats_talk_through_pipes_and_see_each_other() {
         .unwrap();
     let stats = wait_json(&mut bob_out, |v| v["event"] == "stats").await;
     assert_eq!(stats["stats"]["route"], "relay");
-    assert!(stats["stats"]["rtt_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{stats}");
+    assert!(
+        stats["stats"]["rtt_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{stats}"
+    );
     assert_eq!(stats["stats"]["delivered"]["relay"], 1, "Alice's message");
     bob.stdin
         .as_mut()
