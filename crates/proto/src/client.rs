@@ -63,6 +63,11 @@ pub struct ChatSend {
     pub body: String,
     /// When the person sent it, by the client's clock, in Unix milliseconds.
     pub sent_at: i64,
+    /// Devices the sender already delivered it to over a direct (P2P) link. The relay stores
+    /// it as usual but sends these devices only a `sequenced` notice instead of the whole
+    /// message, so that a room whose members are all linked directly costs the relay little.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub direct: Vec<DeviceId>,
 }
 
 /// `signal`: an opaque payload (SDP offer or answer, ICE candidate) for one device in a room.

@@ -16,8 +16,17 @@ use crate::{
 /// The frame types a client may send, in protocol version 1.
 const CLIENT_TYPES: [&str; 6] = ["hello", "join", "leave", "chat", "signal", "ping"];
 /// The frame types a relay may send, in protocol version 1.
-const SERVER_TYPES: [&str; 9] = [
-    "welcome", "joined", "left", "presence", "chat", "ack", "signal", "error", "pong",
+const SERVER_TYPES: [&str; 10] = [
+    "welcome",
+    "joined",
+    "left",
+    "presence",
+    "chat",
+    "sequenced",
+    "ack",
+    "signal",
+    "error",
+    "pong",
 ];
 
 #[derive(Deserialize)]
@@ -140,6 +149,16 @@ fn validate(frame: &mut ClientFrame, limits: &Limits) -> Result<(), ProtoError> 
             }
             chat.room = RoomName::parse(chat.room.as_str())?;
             validate_body(&chat.body, limits)?;
+            if chat.direct.len() > Limits::MAX_DIRECT {
+                return Err(ProtoError::new(
+                    ErrorCode::InvalidField,
+                    format!(
+                        "chat names {} devices in \"direct\"; at most {} are allowed",
+                        chat.direct.len(),
+                        Limits::MAX_DIRECT
+                    ),
+                ));
+            }
         }
         ClientFrame::Signal(signal) => {
             if signal.to.is_nil() {
@@ -239,6 +258,7 @@ mod tests {
             room: RoomName::parse("Main Stage").unwrap(),
             body: "see you at the bar".into(),
             sent_at: 1_700_000_000_000,
+            direct: Vec::new(),
         });
         assert_eq!(
             decode_client(&encode(&frame), &Limits::default()).unwrap(),
@@ -279,6 +299,7 @@ mod tests {
                 room: RoomName::parse(&room).unwrap(),
                 body: body.clone(),
                 sent_at: 0,
+                direct: Vec::new(),
             });
             prop_assert_eq!(decode_client(&encode(&frame), &Limits::default()).unwrap(), frame);
         }

@@ -15,6 +15,7 @@ mod error;
 mod ids;
 mod limits;
 mod names;
+mod peer;
 mod rate;
 mod server;
 mod text;
@@ -26,10 +27,11 @@ pub use error::{ErrorCode, ProtoError};
 pub use ids::{DeviceId, MessageId, PeerId, Seq};
 pub use limits::Limits;
 pub use names::{DisplayName, RoomName};
+pub use peer::{PeerChat, PeerFrame, PeerSignal, decode_peer};
 pub use rate::TokenBucket;
 pub use server::{
     Ack, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence, PresenceChange,
-    ServerFrame, SignalRelayed, Welcome,
+    Sequenced, ServerFrame, SignalRelayed, Welcome,
 };
 pub use text::validate_body;
 

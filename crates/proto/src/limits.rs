@@ -27,6 +27,9 @@ impl Limits {
     pub const MAX_NAME_CHARS: usize = 32;
     /// Longest room name, in characters, after normalisation.
     pub const MAX_ROOM_CHARS: usize = 64;
+    /// Most devices a chat may name as already reached directly (`direct`): more than any
+    /// device keeps P2P links to.
+    pub const MAX_DIRECT: usize = 32;
 }
 
 impl Default for Limits {

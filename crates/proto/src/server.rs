@@ -18,6 +18,9 @@ pub enum ServerFrame {
     Presence(Presence),
     /// A stored chat message, with the sequence number the relay assigned.
     Chat(ChatMessage),
+    /// A message this device already got directly from its sender, now numbered: it takes
+    /// its place in the room's sequence without being sent again.
+    Sequenced(Sequenced),
     /// The sender's confirmation that its message is stored.
     Ack(Ack),
     /// A signaling payload from another device.
@@ -140,6 +143,19 @@ pub struct ChatMessage {
     pub sent_at: i64,
     /// The relay's clock when it was stored, in Unix milliseconds.
     pub stored_at: i64,
+}
+
+/// `sequenced`: the relay stored a message whose sender said it reached this device directly
+/// (`chat.direct`). A client that has it records its sequence number; one that does not (the
+/// direct copy was lost) fetches it by joining again with `since`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequenced {
+    /// The room.
+    pub room: RoomName,
+    /// The message id.
+    pub id: MessageId,
+    /// Its sequence number in the room.
+    pub seq: Seq,
 }
 
 /// `ack`: the message with this id is stored under this sequence number.

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use festival_proto::{ErrorCode, Limits, decode_client, decode_server};
+use festival_proto::{
+    ErrorCode, Limits, PeerFrame, PeerSignal, decode_client, decode_peer, decode_server,
+};
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
 
@@ -42,7 +44,16 @@ fn protocol_doc_examples_decode() {
     let server_kinds: BTreeSet<_> = server.iter().map(|f| kind(f)).collect();
     let all_client = ["hello", "join", "leave", "chat", "signal", "ping"];
     let all_server = [
-        "welcome", "joined", "left", "presence", "chat", "ack", "signal", "error", "pong",
+        "welcome",
+        "joined",
+        "left",
+        "presence",
+        "chat",
+        "sequenced",
+        "ack",
+        "signal",
+        "error",
+        "pong",
     ];
     assert_eq!(
         client_kinds,
@@ -52,6 +63,26 @@ fn protocol_doc_examples_decode() {
         server_kinds,
         all_server.into_iter().map(String::from).collect()
     );
+}
+
+#[test]
+fn protocol_doc_peer_examples_decode() {
+    let lines: Vec<&str> = examples("## Peer to peer")
+        .into_iter()
+        .flat_map(str::lines)
+        .collect();
+    let signals: Vec<PeerSignal> = lines
+        .iter()
+        .filter(|l| l.contains("\"kind\""))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(signals.len(), 4, "request, offer, answer, decline");
+    let frames: Vec<PeerFrame> = lines
+        .iter()
+        .filter(|l| l.contains("\"type\""))
+        .map(|l| decode_peer(l, &Limits::default()).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(frames.len(), 3, "chat, ping, pong");
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub(crate) struct Metrics {
     pub(crate) messages_stored: Counter,
     pub(crate) messages_duplicate: Counter,
     pub(crate) messages_delivered: Counter,
+    pub(crate) messages_sequenced: Counter,
+    pub(crate) fanout_bytes: Counter,
     pub(crate) signals_relayed: Counter,
     pub(crate) idle_disconnects: Counter,
     pub(crate) poll_sessions: Gauge,
@@ -47,6 +49,8 @@ impl Metrics {
             messages_stored: Counter::default(),
             messages_duplicate: Counter::default(),
             messages_delivered: Counter::default(),
+            messages_sequenced: Counter::default(),
+            fanout_bytes: Counter::default(),
             signals_relayed: Counter::default(),
             idle_disconnects: Counter::default(),
             poll_sessions: Gauge::default(),
@@ -88,6 +92,16 @@ impl Metrics {
             "messages_delivered",
             "Chat frames queued to member connections (fan-out)",
             metrics.messages_delivered.clone(),
+        );
+        registry.register(
+            "messages_sequenced",
+            "Short `sequenced` notices sent instead of a chat frame to members its sender reached directly",
+            metrics.messages_sequenced.clone(),
+        );
+        registry.register(
+            "fanout_bytes",
+            "Bytes of chat and sequenced frames queued to member connections",
+            metrics.fanout_bytes.clone(),
         );
         registry.register(
             "signals_relayed",

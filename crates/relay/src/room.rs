@@ -114,6 +114,13 @@ impl Room {
         self.members.values().flat_map(|e| e.conns.iter().copied())
     }
 
+    /// Every connection of every member, with its device.
+    pub(crate) fn conns_by_device(&self) -> impl Iterator<Item = (DeviceId, ConnId)> + '_ {
+        self.members
+            .iter()
+            .flat_map(|(device, e)| e.conns.iter().map(move |&conn| (*device, conn)))
+    }
+
     /// `name` if no member shows it, else the first free `name (n)` from 2 on.
     fn free_name(&self, name: &DisplayName) -> DisplayName {
         let taken = |candidate: &DisplayName| self.members.values().any(|e| &e.shown == candidate);

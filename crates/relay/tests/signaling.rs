@@ -88,3 +88,47 @@ async fn welcome_hands_out_a_peer_id_the_clock_the_limits_and_the_ice_servers() 
     assert_eq!(first.ice_servers, vec![stun]);
     assert_eq!(first.v, PROTOCOL_VERSION);
 }
+
+#[tokio::test]
+async fn members_reached_directly_get_only_the_number() {
+    let relay = spawn_relay().await;
+    let (mut alice, _) = Client::hello(&relay.url(), "Alice").await;
+    let (mut bob, _) = Client::hello(&relay.url(), "Bob").await;
+    let (mut carol, _) = Client::hello(&relay.url(), "Carol").await;
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.join("Camp").await;
+    }
+    let mut chat = support::chat_frame("Camp", "also sent directly to Bob");
+    chat.direct = vec![bob.device];
+    alice.send(&ClientFrame::Chat(chat.clone())).await;
+
+    let notice = bob
+        .next_matching(|f| match f {
+            ServerFrame::Sequenced(s) => Some(s),
+            ServerFrame::Chat(c) => panic!("Bob got the whole message again: {c:?}"),
+            _ => None,
+        })
+        .await;
+    let full = carol.next_chat().await;
+    assert_eq!((notice.id, notice.seq), (chat.id, full.seq));
+    assert_eq!(
+        full.body, chat.body,
+        "Carol, not reached directly, gets it all"
+    );
+    let own = alice.next_chat().await;
+    assert_eq!(own.id, chat.id, "the sender still gets its own copy");
+    support::metrics_show(relay.config.listen, "festival_messages_sequenced_total 1").await;
+}
+
+#[tokio::test]
+async fn a_chat_naming_too_many_direct_devices_is_refused() {
+    let relay = spawn_relay().await;
+    let (mut alice, _) = Client::hello(&relay.url(), "Alice").await;
+    alice.join("Camp").await;
+    let mut chat = support::chat_frame("Camp", "hi");
+    chat.direct = (0..=festival_proto::Limits::MAX_DIRECT)
+        .map(|_| festival_proto::DeviceId::random())
+        .collect();
+    alice.send(&ClientFrame::Chat(chat)).await;
+    assert_code(&alice.error().await, ErrorCode::InvalidField);
+}

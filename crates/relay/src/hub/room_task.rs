@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use festival_proto::{
-    Ack, ChatMessage, ErrorCode, Joined, Left, Presence, PresenceChange, RoomName, Seq,
+    Ack, ChatMessage, ErrorCode, Joined, Left, Presence, PresenceChange, RoomName, Seq, Sequenced,
     ServerFrame, SignalRelayed, encode,
 };
 use tokio::sync::mpsc;
@@ -250,7 +250,7 @@ impl RoomTask {
                         duplicate: false,
                     }));
                 }
-                self.fan_out(&message);
+                self.fan_out(&message, &p.chat.direct);
             }
             Stored::Existing { room, seq, sender } if room == self.name && sender == p.device => {
                 self.hub.metrics.messages_duplicate.inc();
@@ -278,17 +278,42 @@ impl RoomTask {
         }
     }
 
-    fn fan_out(&self, message: &ChatMessage) {
+    /// Sends the stored message to every member connection, except that devices its sender
+    /// reached directly get only its sequence number. Each frame is encoded once.
+    fn fan_out(&self, message: &ChatMessage, direct: &[festival_proto::DeviceId]) {
         let frame = shared(&ServerFrame::Chat(message.clone()));
-        let mut delivered = 0;
-        for conn in self.room.all_conns() {
-            if let Some(out) = self.conns.get(&conn) {
-                if out.push(frame.clone()) {
-                    delivered += 1;
+        let notice = (!direct.is_empty()).then(|| {
+            shared(&ServerFrame::Sequenced(Sequenced {
+                room: message.room.clone(),
+                id: message.id,
+                seq: message.seq,
+            }))
+        });
+        let (mut delivered, mut sequenced, mut bytes) = (0, 0, 0);
+        for (device, conn) in self.room.conns_by_device() {
+            let Some(out) = self.conns.get(&conn) else {
+                continue;
+            };
+            let reached_directly = device != message.sender && direct.contains(&device);
+            match &notice {
+                Some(notice) if reached_directly => {
+                    if out.push(notice.clone()) {
+                        sequenced += 1;
+                        bytes += notice.len();
+                    }
+                }
+                _ => {
+                    if out.push(frame.clone()) {
+                        delivered += 1;
+                        bytes += frame.len();
+                    }
                 }
             }
         }
-        self.hub.metrics.messages_delivered.inc_by(delivered);
+        let metrics = &self.hub.metrics;
+        metrics.messages_delivered.inc_by(delivered);
+        metrics.messages_sequenced.inc_by(sequenced);
+        metrics.fanout_bytes.inc_by(bytes as u64);
     }
 
     fn broadcast_presence(

@@ -241,6 +241,7 @@ pub fn chat_frame(room: &str, body: &str) -> ChatSend {
         room: RoomName::parse(room).unwrap(),
         body: body.into(),
         sent_at: 0,
+        direct: Vec::new(),
     }
 }
 

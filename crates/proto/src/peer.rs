@@ -1,0 +1,153 @@
+//! What two devices say to each other directly: the signaling payloads they pass through the
+//! relay to open a WebRTC data channel, and the frames they then send on it.
+//!
+//! Both are as untrusted as anything from the relay: a peer frame is size-checked and
+//! validated like a client frame before the engine acts on it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ErrorCode, Limits, MessageId, ProtoError, RoomName, validate_body};
+
+/// A signaling payload, carried opaquely by the relay's `signal` frames.
+///
+/// The device with the lower id always offers, so two devices never offer to each other at
+/// once; the other one asks it to with `request`. Every attempt has a `session` number so
+/// that an answer to an abandoned attempt is recognised and ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PeerSignal {
+    /// "Please offer me a link": sent by the higher id.
+    Request,
+    /// A session description offer with every ICE candidate gathered (no trickle: two
+    /// signaling frames per link instead of dozens, which matters on a rate-limited relay).
+    Offer {
+        /// The attempt.
+        session: u64,
+        /// The SDP.
+        sdp: String,
+    },
+    /// The answer to `offer`.
+    Answer {
+        /// The attempt answered.
+        session: u64,
+        /// The SDP.
+        sdp: String,
+    },
+    /// "No link now" (P2P is off here, or this device has as many links as it keeps). The
+    /// offerer backs off as after a failure.
+    Decline {
+        /// The attempt declined (0 for a request).
+        session: u64,
+    },
+}
+
+/// A frame on a data channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PeerFrame {
+    /// A chat message, sent directly to a member of the room.
+    Chat(PeerChat),
+    /// Asks for a `pong` with the same nonce, to time the link.
+    Ping {
+        /// Any number; echoed back.
+        nonce: u64,
+    },
+    /// Answer to `ping`.
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+}
+
+/// A chat message sent over a data channel. The sender is the device at the other end of
+/// the channel (authenticated by the DTLS fingerprint exchanged through the relay), so the
+/// frame does not name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerChat {
+    /// The sender's message id, the same on every route.
+    pub id: MessageId,
+    /// The room.
+    pub room: RoomName,
+    /// The text.
+    pub body: String,
+    /// The sender's clock when it was sent, in Unix milliseconds.
+    pub sent_at: i64,
+}
+
+/// Decodes and validates a frame from a peer.
+pub fn decode_peer(text: &str, limits: &Limits) -> Result<PeerFrame, ProtoError> {
+    if text.len() > limits.max_frame_bytes {
+        return Err(ProtoError::new(
+            ErrorCode::FrameTooLarge,
+            format!(
+                "peer frame is {} bytes; the limit is {} bytes",
+                text.len(),
+                limits.max_frame_bytes
+            ),
+        ));
+    }
+    let mut frame: PeerFrame = serde_json::from_str(text)
+        .map_err(|e| ProtoError::new(ErrorCode::Malformed, format!("invalid peer frame: {e}")))?;
+    if let PeerFrame::Chat(chat) = &mut frame {
+        if chat.id.is_nil() {
+            return Err(ProtoError::new(
+                ErrorCode::InvalidId,
+                "message id is the nil UUID",
+            ));
+        }
+        chat.room = RoomName::parse(chat.room.as_str())?;
+        validate_body(&chat.body, limits)?;
+    }
+    Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode;
+
+    #[test]
+    fn a_chat_round_trips_and_its_room_is_normalised() {
+        let chat = PeerChat {
+            id: MessageId::new(),
+            room: RoomName::parse("Camp").unwrap(),
+            body: "over here".into(),
+            sent_at: 1,
+        };
+        let text = encode(&PeerFrame::Chat(chat.clone())).replace("Camp", "  Camp ");
+        let decoded = decode_peer(&text, &Limits::default()).unwrap();
+        assert_eq!(decoded, PeerFrame::Chat(chat));
+    }
+
+    #[test]
+    fn bad_peer_frames_get_their_codes() {
+        let limits = Limits::default();
+        let code = |text: &str| decode_peer(text, &limits).unwrap_err().code;
+        assert_eq!(code("not json"), ErrorCode::Malformed);
+        assert_eq!(code(r#"{"type":"shout"}"#), ErrorCode::Malformed);
+        let nil = r#"{"type":"chat","id":"00000000-0000-0000-0000-000000000000","room":"Camp","body":"x","sent_at":0}"#;
+        assert_eq!(code(nil), ErrorCode::InvalidId);
+        let big = encode(&PeerFrame::Chat(PeerChat {
+            id: MessageId::new(),
+            room: RoomName::parse("Camp").unwrap(),
+            body: "x".repeat(limits.max_body_bytes + 1),
+            sent_at: 0,
+        }));
+        assert_eq!(code(&big), ErrorCode::BodyTooLarge);
+        assert_eq!(
+            code(&"x".repeat(limits.max_frame_bytes + 1)),
+            ErrorCode::FrameTooLarge
+        );
+    }
+
+    #[test]
+    fn signals_are_tagged_by_kind() {
+        let offer = PeerSignal::Offer {
+            session: 7,
+            sdp: "v=0".into(),
+        };
+        let value = serde_json::to_value(&offer).unwrap();
+        assert_eq!(value["kind"], "offer");
+        assert_eq!(serde_json::from_value::<PeerSignal>(value).unwrap(), offer);
+    }
+}
