@@ -177,6 +177,7 @@ async fn bare_websocket_flush(dir: &tempfile::TempDir, n: usize) -> f64 {
             room: room.clone(),
             body: body(i),
             sent_at: 0,
+            direct: Vec::new(),
         });
         sink.feed(Message::text(encode(&chat))).await.unwrap();
     }

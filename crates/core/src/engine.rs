@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::outbox::AckWaiter;
+use crate::router::links::LinkPolicy;
+use crate::router::{NetworkType, PreferredRoute};
 use crate::stats::{Diagnostics, Stats};
 use crate::store::{Identity, LocalMessage, Store};
 use crate::sync::RoomSync;
@@ -46,6 +48,44 @@ pub struct EngineConfig {
     pub outbox_max_age: Duration,
     /// While on the long-poll route, how often a WebSocket is tried again.
     pub socket_retry_while_polling: Duration,
+    /// Direct (P2P) links: when, how many, how often.
+    pub p2p: P2pConfig,
+}
+
+/// When and how the engine opens direct WebRTC links to other members.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct P2pConfig {
+    /// The user's route override (auto, p2p, relay). `Relay`: no link is ever attempted.
+    pub preferred: PreferredRoute,
+    /// Largest room (members, this device included) in which links open automatically.
+    pub max_group: usize,
+    /// Link cap, cooldowns, timeouts and the breaker's recovery.
+    pub links: LinkPolicy,
+    /// The network the device is on (P2P is not automatic on cellular).
+    pub network: NetworkType,
+    /// Gather only loopback ICE candidates: for tests and benchmarks on one machine.
+    pub loopback_only: bool,
+}
+
+impl P2pConfig {
+    /// Desktop defaults: automatic in rooms of at most 8, at most 8 links.
+    pub fn desktop() -> Self {
+        Self {
+            preferred: PreferredRoute::Auto,
+            max_group: 8,
+            links: LinkPolicy::default(),
+            network: NetworkType::Unknown,
+            loopback_only: false,
+        }
+    }
+
+    /// Mobile defaults: as desktop, but at most 3 links (each one costs battery).
+    pub fn mobile() -> Self {
+        let mut config = Self::desktop();
+        config.links.max_links = 3;
+        config
+    }
 }
 
 impl EngineConfig {
@@ -59,6 +99,7 @@ impl EngineConfig {
             history_max_age: Duration::from_secs(7 * 24 * 3600),
             outbox_max_age: Duration::from_secs(24 * 3600),
             socket_retry_while_polling: Duration::from_secs(30),
+            p2p: P2pConfig::desktop(),
         }
     }
 
@@ -116,6 +157,10 @@ enum Command {
     Pending(oneshot::Sender<usize>),
     Stats(oneshot::Sender<Stats>),
     Diagnostics(oneshot::Sender<Diagnostics>),
+    Prefer(PreferredRoute),
+    Upgrade(RoomName),
+    Reconnect,
+    ResetBreakers,
     Shutdown,
 }
 
@@ -143,14 +188,16 @@ impl Engine {
         }
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
+        let unsequenced = store.unsequenced(driver::UNSEQUENCED_KEPT).await?;
         let driver = driver::Driver::new(
             url,
             identity.clone(),
             store.clone(),
             events,
-            driver::Retention::from(&config),
+            &config,
             rooms,
             queued,
+            unsequenced,
         );
         let task = tokio::spawn(driver.run(command_rx));
         Ok((
@@ -192,6 +239,7 @@ impl Engine {
             room,
             body: body.to_owned(),
             sent_at: unix_ms(),
+            direct: Vec::new(),
         };
         let id = chat.id;
         self.store
@@ -240,6 +288,30 @@ impl Engine {
         let (reply, diagnostics) = oneshot::channel();
         self.command(Command::Diagnostics(reply)).await?;
         diagnostics.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// Sets the user's route override: `Relay` closes every direct link and attempts none;
+    /// `P2p` links to every member of every room (within the link cap); `Auto` links in small
+    /// rooms only.
+    pub async fn set_preferred_route(&self, preferred: PreferredRoute) -> Result<(), EngineError> {
+        self.command(Command::Prefer(preferred)).await
+    }
+
+    /// Opens direct links to the members of `room` even if it is larger than the automatic
+    /// limit (the debug panel's "upgrade to P2P"). Cooldowns and the link cap still apply.
+    pub async fn p2p_upgrade(&self, room: &str) -> Result<(), EngineError> {
+        self.command(Command::Upgrade(RoomName::parse(room)?)).await
+    }
+
+    /// Drops the relay link and connects again at once.
+    pub async fn reconnect(&self) -> Result<(), EngineError> {
+        self.command(Command::Reconnect).await
+    }
+
+    /// Closes every circuit breaker and ends every cooldown, so that each route is tried
+    /// again now.
+    pub async fn reset_breakers(&self) -> Result<(), EngineError> {
+        self.command(Command::ResetBreakers).await
     }
 
     /// Closes the link and the store, and waits for the engine to stop.

@@ -78,13 +78,25 @@ pub enum Event {
         /// The room.
         room: RoomName,
     },
-    /// A chat message, delivered once, in order per room.
+    /// A chat message, delivered once. Messages that come by the relay are in the room's
+    /// order; one that comes directly from its sender (`route` p2p) is shown at once, before
+    /// the relay numbered it: its `seq` and `stored_at` are then 0.
     Message {
         /// The message.
         #[serde(flatten)]
         message: ChatMessage,
         /// How it arrived.
         route: Route,
+    },
+    /// A direct link to a device opened or closed.
+    Peer {
+        /// The device.
+        device: DeviceId,
+        /// Whether the link is open now.
+        open: bool,
+        /// Why it closed or failed, in words.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// Someone came or went.
     Presence {

@@ -9,6 +9,7 @@
 //! Decisions are pure state machines ([`sync::RoomSync`], [`transport::backoff::Backoff`], the
 //! outbox) that take time as an input; the async driver only moves bytes.
 
+mod dedup;
 mod engine;
 mod error;
 mod event;
@@ -19,8 +20,8 @@ mod store;
 pub mod sync;
 pub mod transport;
 
-pub use engine::{Engine, EngineConfig, Events, PendingSend, local_history};
+pub use engine::{Engine, EngineConfig, Events, P2pConfig, PendingSend, local_history};
 pub use error::EngineError;
 pub use event::{Event, Route};
-pub use stats::{ByRoute, Diagnostics, RoomDiagnostics, Stats};
+pub use stats::{Breakers, ByRoute, Diagnostics, PeerDiagnostics, RoomDiagnostics, Stats};
 pub use store::{DB_FILE, DeliveryState, Identity, LocalMessage};

@@ -123,6 +123,7 @@ mod tests {
             room: RoomName::parse("Camp").unwrap(),
             body: body.into(),
             sent_at: 0,
+            direct: Vec::new(),
         }
     }
 

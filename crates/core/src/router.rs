@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod cooldown;
+pub mod links;
 mod plan;
 
 pub use plan::{NetworkType, PreferredRoute, RouteInputs, plan};

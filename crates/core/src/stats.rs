@@ -5,6 +5,9 @@ use festival_proto::{DeviceId, DisplayName, Member, RoomName, Seq};
 use serde::Serialize;
 
 use crate::Route;
+use crate::router::breaker::BreakerState;
+use crate::router::links::{LinkCounters, LinkState};
+use crate::router::{NetworkType, PreferredRoute};
 
 /// Messages delivered, by the route they came by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -18,6 +21,7 @@ pub struct ByRoute {
 }
 
 impl ByRoute {
+    /// Adds `n` to `route`'s count.
     pub(crate) fn add(&mut self, route: Route, n: u64) {
         match route {
             Route::P2p => self.p2p += n,
@@ -34,6 +38,9 @@ pub struct Stats {
     pub route: Option<Route>,
     /// Messages delivered to the user, by route.
     pub delivered: ByRoute,
+    /// Messages typed here, by route: one per direct link it was sent on, one per relay
+    /// frame (retries included).
+    pub sent: ByRoute,
     /// Messages dropped because they had already been delivered.
     pub duplicates_filtered: u64,
     /// Messages typed here and confirmed by the relay.
@@ -46,6 +53,12 @@ pub struct Stats {
     pub fallbacks: u64,
     /// The last ping round trip to the relay over the WebSocket, in milliseconds.
     pub rtt_ms: Option<f64>,
+    /// The median of the last ping round trips over each open direct link, in milliseconds.
+    pub p2p_rtt_ms: Option<f64>,
+    /// Direct links: attempts started here, links opened, failures.
+    pub p2p: LinkCounters,
+    /// Direct links open now.
+    pub p2p_links: usize,
 }
 
 /// One room as the engine sees it.
@@ -57,6 +70,32 @@ pub struct RoomDiagnostics {
     pub cursor: Option<Seq>,
     /// Its members, as last reported.
     pub members: Vec<Member>,
+}
+
+/// One device this one has (or tries to have) a direct link with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeerDiagnostics {
+    /// The device.
+    pub device: DeviceId,
+    /// Its name, if it is a member of a joined room.
+    pub name: Option<DisplayName>,
+    /// Where the link stands (`None`: no link, e.g. cooling down after a failure).
+    pub link: Option<LinkState>,
+    /// The last ICE connection state reported (new, checking, connected, failed…).
+    pub ice: Option<String>,
+    /// The last ping round trip over the link, in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Milliseconds until the next attempt is allowed, while cooling down.
+    pub cooldown_ms: Option<u64>,
+}
+
+/// The circuit breakers of the routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Breakers {
+    /// The relay WebSocket: open after repeated failures to connect (long-poll stands in).
+    pub relay: BreakerState,
+    /// Direct links: open after repeated failed attempts (no attempts until it recovers).
+    pub p2p: BreakerState,
 }
 
 /// A snapshot of the engine's state, for a debug panel.
@@ -72,4 +111,12 @@ pub struct Diagnostics {
     pub rooms: Vec<RoomDiagnostics>,
     /// The counters.
     pub stats: Stats,
+    /// The user's route override.
+    pub preferred: PreferredRoute,
+    /// The network the device is on, as configured.
+    pub network: NetworkType,
+    /// The routes' circuit breakers.
+    pub breakers: Breakers,
+    /// Every device with a link, an attempt or a cooldown.
+    pub peers: Vec<PeerDiagnostics>,
 }

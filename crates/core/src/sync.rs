@@ -6,7 +6,7 @@
 //! (each message once, in order) and whether to ask the relay again (`resync`): when a page
 //! says more follows, or when a live message arrives ahead of a gap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use festival_proto::{ChatMessage, Joined, Seq};
 
@@ -32,6 +32,9 @@ pub struct RoomSync {
     cursor: Option<Seq>,
     ahead: BTreeMap<Seq, ChatMessage>,
     catching_up: bool,
+    /// Numbers whose message is on its way over a direct link: a gap made only of these is
+    /// waited for, not fetched.
+    expected: BTreeSet<Seq>,
 }
 
 impl RoomSync {
@@ -99,10 +102,43 @@ impl RoomSync {
             return out;
         }
         self.hold(message, &mut out);
-        if !self.catching_up {
+        if !self.catching_up && !self.gap_is_expected() {
             // A gap on a live connection: ask for it.
             self.catching_up = true;
             out.resync = self.cursor;
+        }
+        out
+    }
+
+    /// The relay numbered `seq` a message that its sender also sent here directly, and that
+    /// copy has not arrived yet: later messages wait behind it, without asking the relay,
+    /// until it comes ([`RoomSync::on_live`] with its number) or is given up
+    /// ([`RoomSync::on_missing`]).
+    pub fn on_expected(&mut self, seq: Seq) {
+        if self.cursor.is_some_and(|cursor| seq > cursor) {
+            self.expected.insert(seq);
+        }
+    }
+
+    /// Whether every number between the cursor and the last held message is either held or
+    /// expected over a direct link.
+    fn gap_is_expected(&self) -> bool {
+        let (Some(cursor), Some(last)) = (self.cursor, self.ahead.keys().next_back()) else {
+            return false;
+        };
+        (cursor + 1..*last).all(|seq| self.ahead.contains_key(&seq) || self.expected.contains(&seq))
+    }
+
+    /// The relay numbered `seq` a message this device should have had directly but does not
+    /// (the direct copy was lost): fetch it from history.
+    pub fn on_missing(&mut self, seq: Seq) -> SyncOutput {
+        self.expected.remove(&seq);
+        let mut out = SyncOutput::default();
+        if let Some(cursor) = self.cursor {
+            if seq > cursor && !self.catching_up {
+                self.catching_up = true;
+                out.resync = Some(cursor);
+            }
         }
         out
     }
@@ -123,6 +159,7 @@ impl RoomSync {
         let is_next = self.cursor.is_none() || message.seq == next || (jump && message.seq > next);
         if is_next {
             self.cursor = Some(message.seq);
+            self.expected.remove(&message.seq);
             out.deliver.push(message);
         } else if message.seq > next {
             self.ahead.insert(message.seq, message);
@@ -142,7 +179,11 @@ impl RoomSync {
             } else if seq == cursor + 1 {
                 let message = entry.remove();
                 self.cursor = Some(seq);
+                self.expected.remove(&seq);
                 out.deliver.push(message);
+            } else if self.gap_is_expected() {
+                // Waiting for a direct copy.
+                return;
             } else {
                 // Still a gap (the page did not reach it): ask for it.
                 self.catching_up = true;
@@ -186,6 +227,35 @@ mod tests {
 
     fn seqs(out: &SyncOutput) -> Vec<Seq> {
         out.deliver.iter().map(|m| m.seq).collect()
+    }
+
+    #[test]
+    fn a_gap_expected_over_a_direct_link_is_waited_for_then_filled() {
+        let mut sync = RoomSync::resume(Some(4));
+        sync.on_expected(5);
+        let out = sync.on_live(message(6));
+        assert_eq!(
+            (seqs(&out), out.resync),
+            (vec![], None),
+            "held, not fetched"
+        );
+        let out = sync.on_live(message(5));
+        assert_eq!(seqs(&out), [5, 6]);
+        // Given up: the next gap is fetched.
+        sync.on_expected(7);
+        assert_eq!(sync.on_live(message(8)).resync, None);
+        assert_eq!(sync.on_missing(7).resync, Some(6));
+    }
+
+    #[test]
+    fn a_message_numbered_but_missing_is_fetched_once() {
+        let mut sync = RoomSync::resume(Some(4));
+        assert_eq!(sync.on_missing(5).resync, Some(4));
+        // While that fetch is under way, more missing numbers ask for nothing more.
+        assert_eq!(sync.on_missing(6).resync, None);
+        let out = sync.on_joined(page(5..=6, 6, false));
+        assert_eq!(seqs(&out), [5, 6]);
+        assert_eq!(sync.on_missing(3).resync, None);
     }
 
     #[test]

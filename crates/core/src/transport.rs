@@ -4,3 +4,4 @@
 pub mod backoff;
 pub(crate) mod poll;
 pub(crate) mod relay;
+pub(crate) mod webrtc;

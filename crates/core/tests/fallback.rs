@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use festival_core::router::PreferredRoute;
 use festival_core::{Engine, EngineConfig, Event, Events, Route};
 use festival_relay::{Config, RelayHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,15 +72,16 @@ async fn with_websockets_blocked_the_engine_chats_over_long_poll_and_returns_to_
     let block = Arc::new(AtomicBool::new(true));
     let proxy = upgrade_blocking_proxy(relay.local_addr(), Arc::clone(&block)).await;
 
-    // Bob is on the relay directly; Alice only reaches it through the proxy.
-    let (bob, mut bob_events) =
-        Engine::start(EngineConfig::new(relay.ws_url(), dir.path().join("bob")).with_name("Bob"))
-            .await
-            .unwrap();
+    // Bob is on the relay directly; Alice only reaches it through the proxy. Both stay off
+    // P2P, which would otherwise carry their messages around the relay.
+    let mut config = EngineConfig::new(relay.ws_url(), dir.path().join("bob")).with_name("Bob");
+    config.p2p.preferred = PreferredRoute::Relay;
+    let (bob, mut bob_events) = Engine::start(config).await.unwrap();
     bob.join("Camp").await.unwrap();
     let mut config =
         EngineConfig::new(format!("ws://{proxy}/ws"), dir.path().join("alice")).with_name("Alice");
     config.socket_retry_while_polling = Duration::from_millis(300);
+    config.p2p.preferred = PreferredRoute::Relay;
     let (alice, mut alice_events) = Engine::start(config).await.unwrap();
     alice.join("Camp").await.unwrap();
 

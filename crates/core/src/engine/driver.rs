@@ -2,6 +2,8 @@
 //! frames and events. Decisions are made by the pure parts ([`RoomSync`], [`Outbox`],
 //! [`Backoff`], [`TokenBucket`]); this file only moves data between them and the socket.
 
+mod p2p;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -15,13 +17,16 @@ use tokio::time::Instant;
 
 use super::link::{Incoming, Link};
 use super::{Command, EngineConfig, unix_ms};
+use crate::dedup::Release;
 use crate::outbox::Outbox;
-use crate::stats::{Diagnostics, RoomDiagnostics, Stats};
+use crate::router::breaker::Breaker;
+use crate::stats::{Breakers, Diagnostics, RoomDiagnostics, Stats};
 use crate::store::{Identity, Store};
 use crate::sync::{RoomSync, SyncOutput};
 use crate::transport::backoff::Backoff;
 use crate::transport::poll::{PollLink, poll_url};
 use crate::transport::relay::{self, LinkError};
+use crate::transport::webrtc::PeerEvent;
 use crate::{EngineError, Event, Route};
 
 /// How often the relay is pinged, and how long it may stay silent before the link counts as
@@ -32,8 +37,12 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often expired outbox messages are marked failed and old history is pruned.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
-/// Failed WebSocket attempts in a row before the long-poll route is tried.
-const POLL_AFTER_FAILURES: u32 = 2;
+/// Direct-link bookkeeping (attempts, timeouts, pings) runs this often.
+const P2P_TICK: Duration = Duration::from_millis(500);
+/// Messages received directly and not yet numbered by the relay, kept to match its notices.
+pub(super) const UNSEQUENCED_KEPT: usize = 4096;
+
+pub(super) use p2p::P2p;
 
 /// How much local history and how old an outbox the engine keeps.
 #[derive(Debug, Clone, Copy)]
@@ -59,11 +68,16 @@ impl From<&EngineConfig> for Retention {
 
 struct RoomState {
     sync: RoomSync,
+    /// The members as the relay last reported them.
     members: BTreeMap<DeviceId, Member>,
+    /// Everyone seen in the room while this device was in it, with their names: a direct
+    /// link outlives the relay's view (a relay going down reports everyone leaving), and a
+    /// message over it is accepted from, and sent to, these.
+    known: BTreeMap<DeviceId, festival_proto::DisplayName>,
 }
 
 /// What a batch of frames asks for, applied together by [`Driver::apply`].
-struct Batch {
+pub(super) struct Batch {
     /// The route the frames came by.
     route: Route,
     /// Acks: message id and its sequence number.
@@ -76,10 +90,16 @@ struct Batch {
     resync: Vec<(RoomName, festival_proto::Seq)>,
     /// Messages sync dropped as already delivered.
     duplicates: u64,
+    /// Messages shown to the user.
+    shown: u64,
+    /// Signaling from other devices, handled once the batch is applied.
+    signals: Vec<festival_proto::SignalRelayed>,
+    /// Someone came or went, or a room was (re)joined: direct links may need to change.
+    membership_changed: bool,
 }
 
 impl Batch {
-    fn new(route: Route) -> Self {
+    pub(super) fn new(route: Route) -> Self {
         Self {
             route,
             sent: Vec::new(),
@@ -87,13 +107,32 @@ impl Batch {
             events: Vec::new(),
             resync: Vec::new(),
             duplicates: 0,
+            shown: 0,
+            signals: Vec::new(),
+            membership_changed: false,
         }
     }
 
-    fn synced(&mut self, room: RoomName, output: SyncOutput) {
+    /// Takes what sync decided: every message is recorded, but one already shown (it came
+    /// directly from its sender) is not shown again.
+    pub(super) fn synced(
+        &mut self,
+        room: RoomName,
+        output: SyncOutput,
+        seen: &mut crate::dedup::Seen,
+    ) {
         self.duplicates += output.duplicates;
         for message in output.deliver {
             self.delivered.push(message.clone());
+            match seen.release(message.id) {
+                Release::Show => {}
+                Release::Numbered => continue,
+                Release::Duplicate => {
+                    self.duplicates += 1;
+                    continue;
+                }
+            }
+            self.shown += 1;
             self.events.push(Event::Message {
                 message,
                 route: self.route,
@@ -111,6 +150,8 @@ enum Ended {
     Shutdown,
     /// While on long-poll, a WebSocket could be opened again: serve it instead.
     Upgraded(Link, Incoming, Welcome),
+    /// The user asked to reconnect now.
+    Reconnect,
 }
 
 pub(super) struct Driver {
@@ -127,19 +168,31 @@ pub(super) struct Driver {
     links_opened: u64,
     /// The last ping sent on the WebSocket, to time its pong.
     ping_sent: Option<(u64, std::time::Instant)>,
+    /// The relay link's route while it is up.
+    relay_route: Option<Route>,
+    /// Open after repeated failures to open a WebSocket: long-poll is used until it recovers.
+    relay_breaker: Breaker,
+    /// Direct links and what came over them.
+    p2p: P2p,
+    /// The P2P transport's reports, taken by `run`.
+    peer_events: Option<mpsc::Receiver<PeerEvent>>,
 }
 
 impl Driver {
     /// A driver that takes up `queued` messages and resumes `rooms` from their cursors.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         url: String,
         identity: Identity,
         store: Store,
         events: mpsc::Sender<Event>,
-        retention: Retention,
+        config: &EngineConfig,
         rooms: BTreeMap<RoomName, RoomSync>,
         queued: Vec<ChatSend>,
+        unsequenced: Vec<ChatMessage>,
     ) -> Self {
+        let (peer_tx, peer_rx) = mpsc::channel(1024);
+        let p2p = P2p::new(identity.device, config.p2p, peer_tx, unsequenced);
         let limits = Limits::default();
         let mut outbox = Outbox::default();
         for chat in queued {
@@ -156,15 +209,20 @@ impl Driver {
                     let state = RoomState {
                         sync,
                         members: BTreeMap::new(),
+                        known: BTreeMap::new(),
                     };
                     (room, state)
                 })
                 .collect(),
             outbox,
-            retention,
+            retention: Retention::from(config),
             stats: Stats::default(),
             links_opened: 0,
             ping_sent: None,
+            relay_route: None,
+            relay_breaker: Breaker::new(),
+            p2p,
+            peer_events: Some(peer_rx),
             backoff: Backoff::default(),
             bucket: TokenBucket::new(
                 limits.rate_per_sec,
@@ -175,42 +233,36 @@ impl Driver {
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let Some(mut peers) = self.peer_events.take() else {
+            return;
+        };
         self.maintain().await;
-        let mut socket_failures = 0;
         loop {
-            let mut attempt = self.open_socket().await;
-            if attempt.is_err() {
-                socket_failures += 1;
-            }
-            if let Err(reason) = &attempt {
-                if socket_failures >= POLL_AFTER_FAILURES {
-                    attempt = self
-                        .open_poll()
-                        .await
-                        .map_err(|poll| format!("{reason}; {poll}"));
-                }
-            }
+            let attempt = self.open_relay().await;
             let reason = match attempt {
                 Err(reason) => reason,
                 Ok(mut link) => loop {
                     let (link_tx, incoming, welcome) = link;
-                    if matches!(link_tx, Link::Ws(_)) {
-                        socket_failures = 0;
-                    }
                     self.connected(welcome, link_tx.route()).await;
-                    match self.serve(link_tx, incoming, &mut commands).await {
+                    match self
+                        .serve(link_tx, incoming, &mut commands, &mut peers)
+                        .await
+                    {
                         Ended::Shutdown => {
-                            self.store.close().await;
+                            self.stop().await;
                             return;
                         }
                         Ended::Upgraded(link_tx, incoming, welcome) => {
                             link = (link_tx, incoming, welcome);
                         }
                         Ended::Lost(reason) => {
-                            self.outbox.mark_all_unsent();
-                            self.stats.route = None;
-                            self.emit(Event::RouteChanged { route: None }).await;
+                            self.relay_lost().await;
                             break reason;
+                        }
+                        Ended::Reconnect => {
+                            self.relay_lost().await;
+                            self.backoff.reset();
+                            break "reconnecting, as asked".to_owned();
                         }
                     }
                 },
@@ -221,10 +273,58 @@ impl Driver {
                 retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             })
             .await;
-            if !self.wait_offline(delay, &mut commands).await {
+            if !self.wait_offline(delay, &mut commands, &mut peers).await {
                 break;
             }
         }
+        self.stop().await;
+    }
+
+    /// Opens the relay WebSocket, or the long-poll when the WebSocket's breaker is open (it
+    /// failed three times in a row); a half-open breaker lets one WebSocket attempt through.
+    async fn open_relay(&mut self) -> Result<(Link, Incoming, Welcome), LinkError> {
+        let now = std::time::Instant::now();
+        let socket_error = if self.relay_breaker.try_use(now) {
+            match self.open_socket().await {
+                Ok(socket) => {
+                    self.relay_breaker.on_success();
+                    return Ok(socket);
+                }
+                Err(reason) => {
+                    self.relay_breaker.on_failure(std::time::Instant::now());
+                    reason
+                }
+            }
+        } else {
+            "the WebSocket's breaker is open".to_owned()
+        };
+        let now = std::time::Instant::now();
+        if matches!(
+            self.relay_breaker.state(now),
+            crate::router::breaker::BreakerState::Closed { .. }
+        ) {
+            return Err(socket_error);
+        }
+        match self.open_poll().await {
+            Ok(poll) => Ok(poll),
+            Err(poll) => {
+                // Neither route answers: the relay is down or out of reach, which says nothing
+                // against the WebSocket. Try it first again when the relay is back.
+                self.relay_breaker.reset();
+                Err(format!("{socket_error}; {poll}"))
+            }
+        }
+    }
+
+    /// The relay link dropped: unacked messages go out again on the next one.
+    async fn relay_lost(&mut self) {
+        self.outbox.mark_all_unsent();
+        self.relay_route = None;
+        self.update_route().await;
+    }
+
+    async fn stop(&mut self) {
+        self.p2p.close_all().await;
         self.store.close().await;
     }
 
@@ -253,7 +353,8 @@ impl Driver {
         if route == Route::Poll {
             self.stats.fallbacks += 1;
         }
-        self.stats.route = Some(route);
+        self.relay_route = Some(route);
+        self.p2p.set_ice_servers(&welcome.ice_servers);
         let limits = welcome.limits;
         // Stay a little under the relay's budget: its clock sees our frames bunched up by
         // the network.
@@ -268,7 +369,7 @@ impl Driver {
             name: welcome.name,
         })
         .await;
-        self.emit(Event::RouteChanged { route: Some(route) }).await;
+        self.update_route().await;
     }
 
     /// Handles commands while the link is down, until `delay` passed. False on shutdown.
@@ -276,21 +377,31 @@ impl Driver {
         &mut self,
         delay: Duration,
         commands: &mut mpsc::Receiver<Command>,
+        peers: &mut mpsc::Receiver<PeerEvent>,
     ) -> bool {
         let until = Instant::now() + delay;
         let mut maintain =
             tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
+        let mut p2p_tick = tokio::time::interval(P2P_TICK);
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => return true,
                 _ = maintain.tick() => self.maintain().await,
                 command = commands.recv() => match command {
                     None | Some(Command::Shutdown) => return false,
+                    Some(Command::Reconnect) => return true,
                     Some(command) => {
-                        // Nothing is sent offline; joins and sends wait for the link.
+                        // Nothing goes to the relay offline; joins and sends wait for it.
+                        // Open direct links still carry new messages.
                         let _ = self.command(command, None).await;
                     }
                 },
+                Some(event) = peers.recv() => {
+                    let _ = self.peer_event(event, None).await;
+                }
+                _ = p2p_tick.tick() => {
+                    let _ = self.p2p_tick(None).await;
+                }
             }
         }
     }
@@ -302,6 +413,7 @@ impl Driver {
         mut link: Link,
         mut incoming: Incoming,
         commands: &mut mpsc::Receiver<Command>,
+        peers: &mut mpsc::Receiver<PeerEvent>,
     ) -> Ended {
         if let Err(reason) = self.rejoin_all(&mut link).await {
             return Ended::Lost(reason);
@@ -313,6 +425,7 @@ impl Driver {
         let retry = self.retention.socket_retry;
         let mut socket_retry = tokio::time::interval_at(Instant::now() + retry, retry);
         let polling = matches!(link, Link::Poll(_));
+        let mut p2p_tick = tokio::time::interval(P2P_TICK);
         let mut last_heard = Instant::now();
         let mut nonce = 0;
         loop {
@@ -333,8 +446,14 @@ impl Driver {
                         link.close().await;
                         return Ended::Shutdown;
                     }
+                    Some(Command::Reconnect) => {
+                        link.close().await;
+                        return Ended::Reconnect;
+                    }
                     Some(command) => self.command(command, Some(&mut link)).await,
                 },
+                Some(event) = peers.recv() => self.peer_event(event, Some(&mut link)).await,
+                _ = p2p_tick.tick() => self.p2p_tick(Some(&mut link)).await,
                 _ = ping.tick(), if !polling => {
                     if last_heard.elapsed() > SILENCE_LIMIT {
                         Err("the relay stopped answering".to_owned())
@@ -392,6 +511,7 @@ impl Driver {
             }
             link.feed(&ClientFrame::Chat(chat.clone())).await?;
             self.outbox.mark_sent(chat.id);
+            self.stats.sent.add(link.route(), 1);
             fed = true;
         }
         if fed {
@@ -433,6 +553,7 @@ impl Driver {
                     let state = RoomState {
                         sync: RoomSync::resume(cursor),
                         members: BTreeMap::new(),
+                        known: BTreeMap::new(),
                     };
                     self.rooms.insert(room.clone(), state);
                 }
@@ -447,14 +568,19 @@ impl Driver {
                 }
             }
             Command::Leave(room) => {
+                self.p2p.upgraded.remove(&room);
                 if self.rooms.remove(&room).is_some() {
                     if let Some(link) = link {
                         self.send(link, &ClientFrame::Leave(Leave { room })).await?;
+                        self.reconcile(Some(link)).await?;
+                    } else {
+                        self.reconcile(None).await?;
                     }
                 }
             }
-            Command::Send(chat, waiter) => {
+            Command::Send(mut chat, waiter) => {
                 if self.rooms.contains_key(&chat.room) {
+                    self.send_direct(&mut chat).await;
                     let event = Event::Queued {
                         id: chat.id,
                         room: chat.room.clone(),
@@ -493,15 +619,44 @@ impl Driver {
                         members: state.members.values().cloned().collect(),
                     })
                     .collect();
+                let now = std::time::Instant::now();
                 let _ = reply.send(Diagnostics {
                     relay_url: self.url.clone(),
                     device: self.identity.device,
                     name: self.identity.name.clone(),
                     rooms,
                     stats: self.snapshot(),
+                    preferred: self.p2p.config.preferred,
+                    network: self.p2p.config.network,
+                    breakers: Breakers {
+                        relay: self.relay_breaker.state(now),
+                        p2p: self.p2p.links.breaker(now),
+                    },
+                    peers: self.peer_diagnostics(now),
                 });
             }
-            Command::Shutdown => {}
+            Command::Prefer(preferred) => {
+                self.p2p.config.preferred = preferred;
+                if preferred == crate::router::PreferredRoute::Relay {
+                    let closing = self.p2p.links.close_all();
+                    self.act(closing, None).await?;
+                }
+                self.reconcile(link).await?;
+                self.update_route().await;
+            }
+            Command::Upgrade(room) => {
+                if self.rooms.contains_key(&room) {
+                    self.p2p.upgraded.insert(room);
+                    self.p2p.links.reset_discovery();
+                    self.reconcile(link).await?;
+                }
+            }
+            Command::ResetBreakers => {
+                self.relay_breaker.reset();
+                self.p2p.links.reset();
+                self.reconcile(link).await?;
+            }
+            Command::Reconnect | Command::Shutdown => {}
         }
         Ok(())
     }
@@ -514,7 +669,7 @@ impl Driver {
         for frame in frames {
             self.frame(frame, &mut batch).await;
         }
-        self.apply(batch, link).await
+        self.apply(batch, Some(link)).await
     }
 
     /// Folds one frame into the batch: state changes now, writes and events later.
@@ -530,20 +685,45 @@ impl Driver {
                     .iter()
                     .map(|m| (m.device, m.clone()))
                     .collect();
+                state
+                    .known
+                    .extend(joined.members.iter().map(|m| (m.device, m.name.clone())));
                 batch.events.push(Event::Joined {
                     room: room.clone(),
                     name: joined.name.clone(),
                     members: joined.members.clone(),
                 });
+                batch.membership_changed = true;
                 let output = state.sync.on_joined(joined);
-                batch.synced(room, output);
+                batch.synced(room, output, &mut self.p2p.seen);
             }
             ServerFrame::Chat(message) => {
                 let room = message.room.clone();
                 if let Some(state) = self.rooms.get_mut(&room) {
                     let output = state.sync.on_live(message);
-                    batch.synced(room, output);
+                    batch.synced(room, output, &mut self.p2p.seen);
                 }
+            }
+            ServerFrame::Sequenced(notice) => {
+                let room = notice.room.clone();
+                let Some(state) = self.rooms.get_mut(&room) else {
+                    return;
+                };
+                let output = match self.p2p.take_unsequenced(notice.id) {
+                    Some(mut message) => {
+                        message.seq = notice.seq;
+                        self.p2p.seen.numbering(message.id);
+                        state.sync.on_live(message)
+                    }
+                    None if self.p2p.open_links() > 0 => {
+                        // The direct copy may still be on its way: wait a moment for it.
+                        state.sync.on_expected(notice.seq);
+                        self.p2p.await_direct(notice);
+                        return;
+                    }
+                    None => state.sync.on_missing(notice.seq),
+                };
+                batch.synced(room, output, &mut self.p2p.seen);
             }
             ServerFrame::Ack(ack) => {
                 batch.sent.push((ack.id, ack.seq));
@@ -564,12 +744,16 @@ impl Driver {
                             state
                                 .members
                                 .insert(presence.member.device, presence.member.clone());
+                            state
+                                .known
+                                .insert(presence.member.device, presence.member.name.clone());
                         }
                         PresenceChange::Left => {
                             state.members.remove(&presence.member.device);
                         }
                     }
                 }
+                batch.membership_changed = true;
                 batch.events.push(Event::Presence {
                     room: presence.room,
                     change: presence.change,
@@ -612,16 +796,17 @@ impl Driver {
                     }
                 }
             }
-            ServerFrame::Welcome(_) | ServerFrame::Signal(_) => {}
+            ServerFrame::Signal(signal) => batch.signals.push(signal),
+            ServerFrame::Welcome(_) => {}
         }
     }
 
     /// Writes a batch to the store, then tells the app, then asks the relay for what is
     /// missing. Writing first means that what the user sees is already on disk.
-    async fn apply(&mut self, batch: Batch, link: &mut Link) -> Result<(), LinkError> {
-        self.stats
-            .delivered
-            .add(batch.route, batch.delivered.len() as u64);
+    /// Without a relay link (a direct message numbered while the relay went away), what
+    /// needs the relay waits for the next join.
+    async fn apply(&mut self, batch: Batch, link: Option<&mut Link>) -> Result<(), LinkError> {
+        self.stats.delivered.add(batch.route, batch.shown);
         self.stats.duplicates_filtered += batch.duplicates;
         if let Err(e) = self.store.mark_sent(&batch.sent).await {
             self.storage_failed(e).await;
@@ -638,6 +823,9 @@ impl Driver {
         for event in batch.events {
             self.emit(event).await;
         }
+        let Some(link) = link else {
+            return Ok(());
+        };
         for (room, since) in batch.resync {
             if let Some(state) = self.rooms.get_mut(&room) {
                 state.sync.on_join_sent();
@@ -648,12 +836,21 @@ impl Driver {
             });
             self.send(link, &join).await?;
         }
+        for signal in batch.signals {
+            self.on_signal(signal, link).await?;
+        }
+        if batch.membership_changed {
+            self.reconcile(Some(link)).await?;
+        }
         Ok(())
     }
 
     fn snapshot(&self) -> Stats {
         Stats {
             queued: self.outbox.len(),
+            p2p: self.p2p.links.counters(),
+            p2p_links: self.p2p.open_links(),
+            p2p_rtt_ms: self.p2p.median_rtt(),
             ..self.stats.clone()
         }
     }

@@ -28,6 +28,7 @@ pub enum BreakerState {
 /// One route's breaker.
 #[derive(Debug, Clone)]
 pub struct Breaker {
+    recovery: Duration,
     failures: u32,
     opened_at: Option<Instant>,
     probing: bool,
@@ -40,9 +41,15 @@ impl Default for Breaker {
 }
 
 impl Breaker {
-    /// A closed breaker.
+    /// A closed breaker that recovers after [`RECOVERY`].
     pub fn new() -> Self {
+        Self::with_recovery(RECOVERY)
+    }
+
+    /// A closed breaker that recovers after `recovery` (tests shorten it).
+    pub fn with_recovery(recovery: Duration) -> Self {
         Self {
+            recovery,
             failures: 0,
             opened_at: None,
             probing: false,
@@ -55,7 +62,9 @@ impl Breaker {
             None => BreakerState::Closed {
                 failures: self.failures,
             },
-            Some(at) if now.saturating_duration_since(at) >= RECOVERY => BreakerState::HalfOpen,
+            Some(at) if now.saturating_duration_since(at) >= self.recovery => {
+                BreakerState::HalfOpen
+            }
             Some(_) => BreakerState::Open,
         }
     }
@@ -76,7 +85,7 @@ impl Breaker {
 
     /// The route delivered: the breaker closes.
     pub fn on_success(&mut self) {
-        *self = Self::new();
+        self.reset();
     }
 
     /// The route failed at `now`: count it, and open (or reopen after a failed probe).
@@ -94,7 +103,12 @@ impl Breaker {
 
     /// Closes the breaker by hand (the debug panel's reset).
     pub fn reset(&mut self) {
-        *self = Self::new();
+        *self = Self::with_recovery(self.recovery);
+    }
+
+    /// When an open breaker lets a probe through.
+    pub fn reopens_at(&self) -> Option<Instant> {
+        self.opened_at.map(|at| at + self.recovery)
     }
 }
 

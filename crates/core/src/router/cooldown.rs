@@ -13,6 +13,27 @@ pub const ATTEMPT_EVERY: Duration = Duration::from_secs(5);
 /// Longest wait before trying a failing peer again.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// How long the cooldowns are: the defaults are the constants above; tests shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    /// Least time between two peer discoveries.
+    pub discovery_every: Duration,
+    /// Least time between two connection attempts to one peer.
+    pub attempt_every: Duration,
+    /// Longest wait before trying a failing peer again.
+    pub max_backoff: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            discovery_every: DISCOVERY_EVERY,
+            attempt_every: ATTEMPT_EVERY,
+            max_backoff: MAX_BACKOFF,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct PeerCooldown {
     next_allowed: Instant,
@@ -22,27 +43,39 @@ struct PeerCooldown {
 /// The cooldown state of one device's P2P attempts, keyed by peer.
 #[derive(Debug)]
 pub struct Cooldowns<P> {
+    timings: Timings,
     next_discovery: Option<Instant>,
     peers: HashMap<P, PeerCooldown>,
 }
 
-impl<P> Default for Cooldowns<P> {
+impl<P: Eq + Hash + Clone> Default for Cooldowns<P> {
     fn default() -> Self {
-        Self {
-            next_discovery: None,
-            peers: HashMap::new(),
-        }
+        Self::new(Timings::default())
     }
 }
 
 impl<P: Eq + Hash + Clone> Cooldowns<P> {
+    /// Cooldowns of these lengths.
+    pub fn new(timings: Timings) -> Self {
+        Self {
+            timings,
+            next_discovery: None,
+            peers: HashMap::new(),
+        }
+    }
+
     /// Whether a discovery may run at `now`; if so, it is recorded.
     pub fn try_discover(&mut self, now: Instant) -> bool {
         if self.next_discovery.is_some_and(|at| now < at) {
             return false;
         }
-        self.next_discovery = Some(now + DISCOVERY_EVERY);
+        self.next_discovery = Some(now + self.timings.discovery_every);
         true
+    }
+
+    /// Lets the next discovery run at once (the user asked for P2P now).
+    pub fn allow_discovery(&mut self) {
+        self.next_discovery = None;
     }
 
     /// Whether an attempt to `peer` may start at `now`; if so, it is recorded.
@@ -56,7 +89,7 @@ impl<P: Eq + Hash + Clone> Cooldowns<P> {
         self.peers.insert(
             peer.clone(),
             PeerCooldown {
-                next_allowed: now + ATTEMPT_EVERY,
+                next_allowed: now + self.timings.attempt_every,
                 failures,
             },
         );
@@ -66,9 +99,11 @@ impl<P: Eq + Hash + Clone> Cooldowns<P> {
     /// The attempt to `peer` failed at `now`: wait longer before the next one.
     pub fn on_failed(&mut self, peer: &P, now: Instant) {
         let failures = self.peers.get(peer).map_or(0, |c| c.failures) + 1;
-        let backoff = ATTEMPT_EVERY
+        let backoff = self
+            .timings
+            .attempt_every
             .saturating_mul(1 << (failures - 1).min(8))
-            .min(MAX_BACKOFF);
+            .min(self.timings.max_backoff);
         self.peers.insert(
             peer.clone(),
             PeerCooldown {

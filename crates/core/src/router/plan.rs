@@ -26,7 +26,7 @@ pub enum NetworkType {
     Wifi,
     /// Cellular: P2P costs battery and data; the relay is preferred.
     Cellular,
-    /// Not known.
+    /// Not known (a desktop usually cannot tell): treated like Wi-Fi.
     #[default]
     Unknown,
 }
@@ -38,7 +38,8 @@ pub struct RouteInputs {
     pub relay_up: bool,
     /// The HTTP long-poll fallback answers.
     pub poll_up: bool,
-    /// A direct data channel is open to every other member of the room.
+    /// A direct data channel is open to at least one other member of the room (members
+    /// without one get the relay's copy).
     pub p2p_up: bool,
     /// Members in the room, this device included.
     pub members: usize,
@@ -57,7 +58,7 @@ pub fn plan(inputs: &RouteInputs, mut usable: impl FnMut(Route) -> bool) -> Vec<
         PreferredRoute::Relay => false,
         PreferredRoute::P2p => true,
         PreferredRoute::Auto => {
-            inputs.network == NetworkType::Wifi && inputs.members <= inputs.max_p2p_group
+            inputs.network != NetworkType::Cellular && inputs.members <= inputs.max_p2p_group
         }
     };
     let order: &[Route] = if p2p_is_best || !inputs.relay_up {

@@ -79,9 +79,7 @@ impl Row {
             body: self.body,
             sent_at: self.sent_at,
             stored_at: self.stored_at,
-            route: self
-                .route
-                .and_then(|r| (r == "relay").then_some(Route::Relay)),
+            route: self.route.as_deref().and_then(Route::from_name),
             state: match self.state.as_str() {
                 "queued" => DeliveryState::Queued,
                 "sent" => DeliveryState::Sent,
@@ -138,6 +136,7 @@ impl Store {
                     room: RoomName::parse(&room).ok()?,
                     body,
                     sent_at,
+                    direct: Vec::new(),
                 })
             })
             .collect())
@@ -212,8 +211,10 @@ impl Store {
         if messages.is_empty() {
             return Ok(());
         }
+        // Seq 0: a message that came directly from its sender and is not numbered yet. It
+        // gets its number (and moves the cursor) when the relay's notice or copy arrives.
         let mut last: BTreeMap<&RoomName, Seq> = BTreeMap::new();
-        for m in messages {
+        for m in messages.iter().filter(|m| m.seq > 0) {
             let entry = last.entry(&m.room).or_default();
             *entry = (*entry).max(m.seq);
         }
@@ -224,18 +225,19 @@ impl Store {
             sqlx::query(
                 "INSERT INTO messages (id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, stored_at = excluded.stored_at, \
-                 route = excluded.route, sender_name = excluded.sender_name, \
+                 ON CONFLICT(id) DO UPDATE SET seq = coalesce(excluded.seq, messages.seq), \
+                 stored_at = coalesce(excluded.stored_at, messages.stored_at), \
+                 route = coalesce(messages.route, excluded.route), sender_name = excluded.sender_name, \
                  state = CASE WHEN messages.state = 'failed' THEN 'failed' ELSE excluded.state END",
             )
             .bind(m.id.to_string())
             .bind(m.room.as_str())
-            .bind(to_i64(m.seq))
+            .bind((m.seq > 0).then(|| to_i64(m.seq)))
             .bind(m.sender.to_string())
             .bind(m.from.as_str())
             .bind(&m.body)
             .bind(m.sent_at)
-            .bind(m.stored_at)
+            .bind((m.stored_at > 0).then_some(m.stored_at))
             .bind(route)
             .bind(state)
             .execute(&mut *tx)
@@ -289,6 +291,46 @@ impl Store {
         Ok(last.and_then(|s| u64::try_from(s).ok()))
     }
 
+    /// Messages received directly from their senders that the relay has not numbered yet,
+    /// newest last (at most `limit`): the engine matches them with the relay's notices.
+    pub(crate) async fn unsequenced(&self, limit: usize) -> Result<Vec<ChatMessage>, EngineError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
+             error FROM messages WHERE state = 'received' AND seq IS NULL \
+             ORDER BY local_order DESC LIMIT ?",
+        )
+        .bind(to_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        let mut messages: Vec<_> = rows
+            .into_iter()
+            .filter_map(Row::into_message)
+            .map(|m| ChatMessage {
+                room: m.room,
+                id: m.id,
+                seq: 0,
+                sender: m.sender,
+                from: m.from,
+                body: m.body,
+                sent_at: m.sent_at,
+                stored_at: 0,
+            })
+            .collect();
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// Whether a message with this id is in the store (delivered, or typed here).
+    pub(crate) async fn contains(&self, id: MessageId) -> Result<bool, EngineError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(found.is_some())
+    }
+
     /// The newest `limit` messages of `room`, oldest first; queued ones last.
     pub(crate) async fn history(
         &self,
@@ -321,6 +363,7 @@ mod tests {
             room: room.clone(),
             body: body.into(),
             sent_at: 1_000,
+            direct: Vec::new(),
         }
     }
 

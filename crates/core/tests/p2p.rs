@@ -1,0 +1,491 @@
+//! The hybrid transport with real WebRTC peers on loopback and a real relay: direct links in
+//! small rooms, each message shown once whatever route it took, fallback to the relay when a
+//! link goes, the breaker, members chatting directly while the relay is down, and the relay's
+//! history complete afterwards.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use festival_core::router::PreferredRoute;
+use festival_core::router::breaker::BreakerState;
+use festival_core::router::cooldown::Timings;
+use festival_core::{Engine, EngineConfig, Event, Route};
+use festival_proto::{DeviceId, MessageId};
+use festival_relay::{Config, RelayHandle};
+use tokio::sync::Notify;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Every event one engine reported, read as they come (as an app does).
+#[derive(Default)]
+struct Log {
+    events: Mutex<Vec<Event>>,
+    changed: Notify,
+}
+
+struct Member {
+    engine: Engine,
+    log: Arc<Log>,
+}
+
+impl Member {
+    async fn start(url: &str, dir: &std::path::Path, name: &str) -> Self {
+        Self::start_with(url, dir, name, |_| {}).await
+    }
+
+    async fn start_with(
+        url: &str,
+        dir: &std::path::Path,
+        name: &str,
+        tune: impl FnOnce(&mut EngineConfig),
+    ) -> Self {
+        let mut config = EngineConfig::new(url, dir.join(name)).with_name(name);
+        config.p2p.loopback_only = true;
+        tune(&mut config);
+        let (engine, mut events) = Engine::start(config).await.unwrap();
+        let log = Arc::new(Log::default());
+        let writer = Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                writer.events.lock().unwrap().push(event);
+                writer.changed.notify_waiters();
+            }
+        });
+        Self { engine, log }
+    }
+
+    fn device(&self) -> DeviceId {
+        self.engine.identity().device
+    }
+
+    /// Waits until `found` finds what it looks for in the events so far.
+    async fn until<T>(&self, what: &str, found: impl Fn(&[Event]) -> Option<T>) -> T {
+        self.until_within(WAIT, what, found).await
+    }
+
+    async fn until_within<T>(
+        &self,
+        within: Duration,
+        what: &str,
+        found: impl Fn(&[Event]) -> Option<T>,
+    ) -> T {
+        let waiting = async {
+            loop {
+                let changed = self.log.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if let Some(result) = found(&self.log.events.lock().unwrap()) {
+                    return result;
+                }
+                changed.await;
+            }
+        };
+        match tokio::time::timeout(within, waiting).await {
+            Ok(result) => result,
+            Err(_) => {
+                let events = self.log.events.lock().unwrap();
+                let tail = &events[events.len().saturating_sub(40)..];
+                panic!("timed out after {within:?} waiting for {what}; last events: {tail:#?}")
+            }
+        }
+    }
+
+    /// The devices with an open direct link, from the Peer events so far.
+    fn linked(events: &[Event]) -> Vec<DeviceId> {
+        let mut open = BTreeMap::new();
+        for event in events {
+            if let Event::Peer {
+                device, open: o, ..
+            } = event
+            {
+                open.insert(*device, *o);
+            }
+        }
+        open.into_iter()
+            .filter(|(_, o)| *o)
+            .map(|(d, _)| d)
+            .collect()
+    }
+
+    /// Chat messages shown so far: (sender, body, route).
+    fn messages(events: &[Event]) -> Vec<(DeviceId, String, Route, MessageId)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message { message, route } => {
+                    Some((message.sender, message.body.clone(), *route, message.id))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn wait_links(&self, peers: &[&Member], within: Duration) {
+        let want: Vec<DeviceId> = peers.iter().map(|p| p.device()).collect();
+        self.until_within(within, "direct links to every peer", |events| {
+            let linked = Self::linked(events);
+            want.iter().all(|d| linked.contains(d)).then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until the relay numbered `n` messages in `room` here (the cursor reached n),
+    /// so that every notice and copy from the relay has been handled.
+    async fn wait_cursor(&self, room: &str, n: u64) {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let diagnostics = self.engine.diagnostics().await.unwrap();
+                let cursor = diagnostics
+                    .rooms
+                    .iter()
+                    .find(|r| r.room.as_str() == room)
+                    .and_then(|r| r.cursor);
+                if cursor == Some(n) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("cursor of {room} never reached {n}"));
+    }
+}
+
+/// Short cooldowns and breaker recovery, so that a test sees several attempts.
+fn fast(config: &mut EngineConfig) {
+    config.p2p.links.timings = Timings {
+        discovery_every: Duration::from_millis(100),
+        attempt_every: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(200),
+    };
+    config.p2p.links.recovery = Duration::from_millis(1500);
+}
+
+async fn relay(dir: &std::path::Path) -> RelayHandle {
+    RelayHandle::start(Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.join("relay.db"),
+    ))
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_link_directly_and_each_message_arrives_once_over_p2p() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let url = relay.ws_url();
+    let ann = Member::start(&url, dir.path(), "Ann").await;
+    let bo = Member::start(&url, dir.path(), "Bo").await;
+    let cy = Member::start(&url, dir.path(), "Cy").await;
+    for m in [&ann, &bo, &cy] {
+        m.engine.join("Camp").await.unwrap();
+    }
+    // Links are up within 2 s of everyone having joined.
+    let within = Duration::from_secs(2);
+    ann.wait_links(&[&bo, &cy], within).await;
+    bo.wait_links(&[&ann, &cy], within).await;
+    cy.wait_links(&[&ann, &bo], within).await;
+
+    const EACH: usize = 20;
+    let mut pending = Vec::new();
+    for i in 0..EACH {
+        for (m, name) in [(&ann, "ann"), (&bo, "bo"), (&cy, "cy")] {
+            pending.push(m.engine.send("Camp", &format!("{name} {i}")).await.unwrap());
+        }
+    }
+    for p in pending {
+        tokio::time::timeout(WAIT, p.acked())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let total = 3 * EACH as u64;
+    for m in [&ann, &bo, &cy] {
+        // Every relay notice has been handled once the cursor reached the last number.
+        m.wait_cursor("Camp", total).await;
+        let events = m.log.events.lock().unwrap().clone();
+        let others: Vec<_> = Member::messages(&events)
+            .into_iter()
+            .filter(|(sender, ..)| *sender != m.device())
+            .collect();
+        assert_eq!(others.len(), 2 * EACH, "each message exactly once");
+        assert!(
+            others.iter().all(|(.., route, _)| *route == Route::P2p),
+            "all came directly: {others:?}"
+        );
+        for sender in [&ann, &bo, &cy].iter().filter(|s| s.device() != m.device()) {
+            let bodies: Vec<_> = others
+                .iter()
+                .filter(|(s, ..)| *s == sender.device())
+                .map(|(_, body, ..)| body.split(' ').nth(1).unwrap().parse::<usize>().unwrap())
+                .collect();
+            assert_eq!(
+                bodies,
+                (0..EACH).collect::<Vec<_>>(),
+                "in the sender's order"
+            );
+        }
+        let stats = m.engine.stats().await.unwrap();
+        assert_eq!(stats.delivered.p2p, 2 * EACH as u64, "{stats:?}");
+        assert_eq!(stats.route, Some(Route::P2p));
+        assert_eq!(stats.p2p_links, 2);
+        assert!(stats.p2p_rtt_ms.is_some(), "links are timed: {stats:?}");
+        let diagnostics = m.engine.diagnostics().await.unwrap();
+        assert_eq!(diagnostics.peers.len(), 2);
+        assert!(
+            diagnostics
+                .peers
+                .iter()
+                .all(|p| p.ice.as_deref() == Some("connected")),
+            "{:?}",
+            diagnostics.peers
+        );
+    }
+    // The relay has every message once, and sent the members only their numbers.
+    let metrics = reqwest::get(format!("http://{}/metrics", relay.local_addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(counter("festival_messages_stored_total"), total);
+    assert_eq!(counter("festival_messages_sequenced_total"), 2 * total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_down_link_falls_back_to_the_relay_and_p2p_returns_after_the_breaker() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let url = relay.ws_url();
+    let ann = Member::start_with(&url, dir.path(), "Ann", fast).await;
+    let bo = Member::start_with(&url, dir.path(), "Bo", fast).await;
+    ann.engine.join("Camp").await.unwrap();
+    bo.engine.join("Camp").await.unwrap();
+    ann.wait_links(&[&bo], WAIT).await;
+
+    const N: usize = 60;
+    let mut pending = Vec::new();
+    for i in 0..N {
+        if i == N / 3 {
+            // Bo turns P2P off mid-stream: the link goes, and Bo declines every new attempt.
+            bo.engine
+                .set_preferred_route(PreferredRoute::Relay)
+                .await
+                .unwrap();
+        }
+        pending.push(ann.engine.send("Camp", &format!("m{i}")).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for p in pending {
+        tokio::time::timeout(WAIT, p.acked())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    bo.wait_cursor("Camp", N as u64).await;
+    let shown = Member::messages(&bo.log.events.lock().unwrap());
+    let bodies: Vec<_> = shown.iter().map(|(_, b, ..)| b.clone()).collect();
+    let expected: Vec<_> = (0..N).map(|i| format!("m{i}")).collect();
+    assert_eq!(bodies, expected, "none lost, none twice, in order");
+    let routes: Vec<_> = shown.iter().map(|(.., r, _)| *r).collect();
+    assert_eq!(routes[0], Route::P2p);
+    assert_eq!(routes[N - 1], Route::Relay, "{routes:?}");
+
+    // Ann keeps trying; Bo declines; after three failures Ann's breaker opens.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let d = ann.engine.diagnostics().await.unwrap();
+            if d.breakers.p2p == BreakerState::Open {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the P2P breaker opens after repeated failures");
+
+    // Bo allows P2P again: the link is back once Ann's breaker lets a probe through.
+    bo.engine
+        .set_preferred_route(PreferredRoute::Auto)
+        .await
+        .unwrap();
+    let opened_before = ann.engine.stats().await.unwrap().p2p.opened;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if ann.engine.stats().await.unwrap().p2p.opened > opened_before {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("P2P comes back after recovery");
+    ann.engine.send("Camp", "direct again").await.unwrap();
+    let route = bo
+        .until("the message after recovery", |events| {
+            Member::messages(events)
+                .into_iter()
+                .find(|(_, b, ..)| b == "direct again")
+                .map(|(.., r, _)| r)
+        })
+        .await;
+    assert_eq!(route, Route::P2p);
+    let diagnostics = ann.engine.diagnostics().await.unwrap();
+    assert_eq!(
+        diagnostics.breakers.p2p,
+        BreakerState::Closed { failures: 0 }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_relay_down_linked_members_keep_chatting_and_its_history_is_complete_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = relay(dir.path()).await;
+    let addr = first.local_addr();
+    let url = first.ws_url();
+    let ann = Member::start(&url, dir.path(), "Ann").await;
+    let bo = Member::start(&url, dir.path(), "Bo").await;
+    ann.engine.join("Camp").await.unwrap();
+    bo.engine.join("Camp").await.unwrap();
+    ann.wait_links(&[&bo], WAIT).await;
+    ann.engine
+        .send("Camp", "before")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+
+    first.shutdown().await.unwrap();
+    for m in [&ann, &bo] {
+        m.until("the relay link to drop", |events| {
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Disconnected { .. }))
+                .then_some(())
+        })
+        .await;
+    }
+    const N: usize = 10;
+    for i in 0..N {
+        ann.engine.send("Camp", &format!("ann {i}")).await.unwrap();
+        bo.engine.send("Camp", &format!("bo {i}")).await.unwrap();
+    }
+    for (reader, writer) in [(&ann, "bo"), (&bo, "ann")] {
+        let got = reader
+            .until("the other's messages over P2P", |events| {
+                let bodies: Vec<_> = Member::messages(events)
+                    .into_iter()
+                    .filter(|(_, b, r, _)| b.starts_with(writer) && *r == Route::P2p)
+                    .map(|(_, b, ..)| b)
+                    .collect();
+                (bodies.len() >= N).then_some(bodies)
+            })
+            .await;
+        let expected: Vec<_> = (0..N).map(|i| format!("{writer} {i}")).collect();
+        assert_eq!(got, expected, "exactly once, in order, with the relay down");
+        assert_eq!(reader.engine.stats().await.unwrap().route, Some(Route::P2p));
+    }
+
+    // The relay comes back on the same address and store: both outboxes drain into it.
+    let second = RelayHandle::start(Config::new(addr, dir.path().join("relay.db")))
+        .await
+        .unwrap();
+    let total = 1 + 2 * N as u64;
+    ann.wait_cursor("Camp", total).await;
+    bo.wait_cursor("Camp", total).await;
+    for m in [&ann, &bo] {
+        let shown = Member::messages(&m.log.events.lock().unwrap());
+        let mut ids: Vec<_> = shown.iter().map(|(.., id)| *id).collect();
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            count,
+            "nothing shown twice after the relay returned"
+        );
+    }
+
+    // A newcomer reads the relay's history: every message once, each sender's in order.
+    let cy = Member::start(&second.ws_url(), dir.path(), "Cy").await;
+    cy.engine.join("Camp").await.unwrap();
+    let history = cy
+        .until("the room's history", |events| {
+            let shown = Member::messages(events);
+            (shown.len() as u64 >= total).then_some(shown)
+        })
+        .await;
+    assert_eq!(history.len() as u64, total, "each message once");
+    for writer in ["ann", "bo"] {
+        let order: Vec<_> = history
+            .iter()
+            .filter(|(_, b, ..)| b.starts_with(writer))
+            .map(|(_, b, ..)| b.clone())
+            .collect();
+        let expected: Vec<_> = (0..N).map(|i| format!("{writer} {i}")).collect();
+        assert_eq!(order, expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferring_the_relay_attempts_no_direct_link_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let url = relay.ws_url();
+    let relay_only = |config: &mut EngineConfig| config.p2p.preferred = PreferredRoute::Relay;
+    let ann = Member::start_with(&url, dir.path(), "Ann", relay_only).await;
+    let bo = Member::start_with(&url, dir.path(), "Bo", relay_only).await;
+    ann.engine.join("Camp").await.unwrap();
+    bo.engine.join("Camp").await.unwrap();
+    bo.until("Ann to be seen", |events| {
+        events
+            .iter()
+            .any(|e| match e {
+                Event::Presence { online, .. } => *online == 2,
+                Event::Joined { members, .. } => members.len() == 2,
+                _ => false,
+            })
+            .then_some(())
+    })
+    .await;
+    ann.engine
+        .send("Camp", "relay only")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    let route = bo
+        .until("Ann's message", |events| {
+            Member::messages(events).first().map(|(.., r, _)| *r)
+        })
+        .await;
+    assert_eq!(route, Route::Relay);
+    for m in [&ann, &bo] {
+        let stats = m.engine.stats().await.unwrap();
+        assert_eq!((stats.p2p.attempts, stats.p2p_links), (0, 0), "{stats:?}");
+    }
+    let metrics = reqwest::get(format!("http://{}/metrics", relay.local_addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("festival_signals_relayed_total 0"),
+        "no signaling at all: {metrics}"
+    );
+}
