@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use festival_core::router::PreferredRoute;
 use festival_core::{Engine, EngineConfig, Events};
 
 /// Festival Chat in the terminal.
@@ -64,14 +65,24 @@ struct Online {
     /// Your display name (saved in the data directory; needed the first time).
     #[arg(long)]
     name: Option<String>,
+    /// Which route to prefer: auto (direct links in small rooms), p2p, or relay (never a
+    /// direct link).
+    #[arg(long, env = "FESTIVAL_ROUTE", default_value = "auto", value_parser = parse_route)]
+    route: PreferredRoute,
     #[command(flatten)]
     data: DataDir,
+}
+
+fn parse_route(text: &str) -> Result<PreferredRoute, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| format!("{text:?} is not a route: use auto, p2p or relay"))
 }
 
 impl Online {
     /// Starts the engine (which also takes up any messages still queued from earlier runs).
     async fn start(&self) -> anyhow::Result<(Engine, Events)> {
         let mut config = EngineConfig::new(&self.relay, self.data.path()?);
+        config.p2p.preferred = self.route;
         if let Some(name) = &self.name {
             config = config.with_name(name);
         }

@@ -21,7 +21,12 @@ impl Printer {
             Event::Message { message, .. } => {
                 format!(
                     "[{}] {}: {}",
-                    clock(message.stored_at),
+                    // A direct message is not stored by the relay yet: its sender's clock.
+                    clock(if message.stored_at > 0 {
+                        message.stored_at
+                    } else {
+                        message.sent_at
+                    }),
                     message.from,
                     message.body
                 )
@@ -65,6 +70,17 @@ impl Printer {
             Event::Error { code, message, .. } => format!("! {code}: {message}"),
             Event::Failed { reason, .. } => format!("! not delivered: {reason}"),
             Event::StorageFailed { reason } => format!("! local store: {reason}"),
+            Event::Peer {
+                device, open: true, ..
+            } => format!("* direct link to {device} open"),
+            Event::Peer {
+                device,
+                open: false,
+                reason,
+            } => format!(
+                "* direct link to {device} closed: {}",
+                reason.as_deref().unwrap_or("-")
+            ),
             _ => return,
         };
         println_flush(&line);

@@ -255,11 +255,21 @@ async fn a_refused_message_exits_non_zero_with_the_reason() {
 }
 
 fn chat(dir: &tempfile::TempDir, url: &str, name: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
+    chat_on(dir, url, name, "relay")
+}
+
+/// `festival chat --json` preferring `route` (auto, p2p or relay).
+fn chat_on(
+    dir: &tempfile::TempDir,
+    url: &str,
+    name: &str,
+    route: &str,
+) -> (Child, Lines<BufReader<ChildStdout>>) {
     let mut child = festival(
         dir,
         name,
         &[
-            "chat", "--relay", url, "--room", "Camp", "--name", name, "--json",
+            "chat", "--relay", url, "--room", "Camp", "--name", name, "--json", "--route", route,
         ],
     )
     .stdin(Stdio::piped())

@@ -100,9 +100,9 @@ async fn typed(
     match line {
         "" => {}
         "/quit" => return false,
-        "/help" => {
-            println_flush("commands: /members  /stats  /diag  /quit  (anything else is sent)")
-        }
+        "/help" => println_flush(
+            "commands: /members  /stats  /diag  /p2p  /route auto|p2p|relay  /reconnect  /reset  /quit  (anything else is sent)",
+        ),
         "/stats" => match engine.stats().await {
             Ok(stats) if printer.json => {
                 printer.json_line(&json!({"event": "stats", "stats": stats}))
@@ -114,7 +114,7 @@ async fn typed(
                     .map_or("-".to_owned(), |ms| format!("{ms:.1} ms"));
                 let d = stats.delivered;
                 println_flush(&format!(
-                    "* route {route}, rtt {rtt}; delivered relay {} poll {} p2p {}; duplicates filtered {}; acked {}, queued {}; reconnects {}, fallbacks {}",
+                    "* route {route}, rtt {rtt}; delivered relay {} poll {} p2p {}; duplicates filtered {}; acked {}, queued {}; reconnects {}, fallbacks {}; direct links {} (attempts {}, opened {}, failed {})",
                     d.relay,
                     d.poll,
                     d.p2p,
@@ -122,7 +122,11 @@ async fn typed(
                     stats.acked,
                     stats.queued,
                     stats.reconnects,
-                    stats.fallbacks
+                    stats.fallbacks,
+                    stats.p2p_links,
+                    stats.p2p.attempts,
+                    stats.p2p.opened,
+                    stats.p2p.failures,
                 ));
             }
             Err(e) => report(printer, &e),
@@ -147,6 +151,15 @@ async fn typed(
             }
             Err(e) => report(printer, &e),
         },
+        "/p2p" => done(printer, "p2p", engine.p2p_upgrade(room).await),
+        "/reconnect" => done(printer, "reconnect", engine.reconnect().await),
+        "/reset" => done(printer, "reset", engine.reset_breakers().await),
+        command if command.starts_with("/route ") => {
+            match crate::parse_route(command["/route ".len()..].trim()) {
+                Ok(route) => done(printer, "route", engine.set_preferred_route(route).await),
+                Err(message) => println_flush(&format!("! {message}")),
+            }
+        }
         command if command.starts_with('/') => {
             println_flush(&format!("* unknown command {command}; try /help"));
         }
@@ -163,6 +176,15 @@ async fn typed(
         }
     }
     true
+}
+
+/// Confirms a command that returns nothing, or reports why it failed.
+fn done(printer: Printer, command: &str, result: Result<(), EngineError>) {
+    match result {
+        Ok(()) if printer.json => printer.json_line(&json!({"event": "done", "command": command})),
+        Ok(()) => println_flush(&format!("* {command}: done")),
+        Err(e) => report(printer, &e),
+    }
 }
 
 fn report(printer: Printer, error: &EngineError) {
