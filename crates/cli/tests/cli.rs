@@ -254,6 +254,61 @@ async fn a_refused_message_exits_non_zero_with_the_reason() {
     assert!(err.contains("body_too_large"), "{err}");
 }
 
+#[tokio::test]
+async fn two_chats_in_a_small_room_talk_directly_until_one_turns_p2p_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
+    let url = relay.ws_url();
+    let (mut alice, mut alice_out) = chat_on(&dir, &url, "Alice", "auto");
+    wait_json(&mut alice_out, |v| v["event"] == "joined").await;
+    let (mut bob, mut bob_out) = chat_on(&dir, &url, "Bob", "auto");
+    wait_json(&mut bob_out, |v| v["event"] == "peer" && v["open"] == true).await;
+    wait_json(&mut alice_out, |v| {
+        v["event"] == "peer" && v["open"] == true
+    })
+    .await;
+
+    let stdin = alice.stdin.as_mut().unwrap();
+    stdin.write_all(b"straight to you\n").await.unwrap();
+    let message = wait_json(&mut bob_out, |v| v["event"] == "message").await;
+    assert_eq!(
+        (message["body"].as_str(), message["route"].as_str()),
+        (Some("straight to you"), Some("p2p"))
+    );
+    let bob_in = bob.stdin.as_mut().unwrap();
+    bob_in.write_all(b"/stats\n").await.unwrap();
+    let stats = wait_json(&mut bob_out, |v| v["event"] == "stats").await;
+    assert_eq!(stats["stats"]["route"], "p2p");
+    assert_eq!(stats["stats"]["p2p_links"], 1);
+
+    // Bob turns P2P off: the link closes, and his next message comes by the relay.
+    bob_in.write_all(b"/route relay\n").await.unwrap();
+    wait_json(&mut bob_out, |v| {
+        v["event"] == "done" && v["command"] == "route"
+    })
+    .await;
+    wait_json(&mut alice_out, |v| {
+        v["event"] == "peer" && v["open"] == false
+    })
+    .await;
+    bob_in.write_all(b"through the relay\n").await.unwrap();
+    let message = wait_json(&mut alice_out, |v| {
+        v["event"] == "message" && v["body"] == "through the relay"
+    })
+    .await;
+    assert_eq!(message["route"], "relay");
+
+    drop(alice.stdin.take());
+    drop(bob.stdin.take());
+    for child in [&mut alice, &mut bob] {
+        let status = tokio::time::timeout(WAIT, child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
 fn chat(dir: &tempfile::TempDir, url: &str, name: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
     chat_on(dir, url, name, "relay")
 }

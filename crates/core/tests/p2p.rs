@@ -489,3 +489,60 @@ async fn preferring_the_relay_attempts_no_direct_link_at_all() {
         "no signaling at all: {metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_too_large_for_auto_p2p_links_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let url = relay.ws_url();
+    // Automatic P2P only for a room of one: every room here is too large for it.
+    let small_groups = |config: &mut EngineConfig| config.p2p.max_group = 1;
+    let ann = Member::start_with(&url, dir.path(), "Ann", small_groups).await;
+    let bo = Member::start_with(&url, dir.path(), "Bo", small_groups).await;
+    let cy = Member::start_with(&url, dir.path(), "Cy", small_groups).await;
+    for m in [&ann, &bo, &cy] {
+        m.engine.join("Camp").await.unwrap();
+    }
+    cy.until("everyone in the room", |events| {
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Joined { members, .. } if members.len() == 3))
+            .then_some(())
+    })
+    .await;
+    ann.until("everyone in the room", |events| {
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Presence { online: 3, .. }))
+            .then_some(())
+    })
+    .await;
+    ann.engine
+        .send("Camp", "too many of us")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    cy.until("Ann's message", |e| Member::messages(e).first().cloned())
+        .await;
+    for m in [&ann, &bo, &cy] {
+        assert_eq!(m.engine.stats().await.unwrap().p2p.attempts, 0, "too large");
+    }
+
+    // Ann asks for P2P: she links to both; they accept, but do not link to each other.
+    ann.engine.p2p_upgrade("Camp").await.unwrap();
+    ann.wait_links(&[&bo, &cy], WAIT).await;
+    ann.engine.send("Camp", "now directly").await.unwrap();
+    let route = bo
+        .until("Ann's direct message", |events| {
+            Member::messages(events)
+                .into_iter()
+                .find(|(_, b, ..)| b == "now directly")
+                .map(|(.., r, _)| r)
+        })
+        .await;
+    assert_eq!(route, Route::P2p);
+    assert_eq!(bo.engine.stats().await.unwrap().p2p_links, 1);
+    assert_eq!(cy.engine.stats().await.unwrap().p2p_links, 1);
+}

@@ -145,14 +145,17 @@ impl Links {
         }
     }
 
-    /// Brings the links in line with `wanted` (the devices this one would like a link to):
-    /// closes links unwanted for longer than the linger time and, if discovery is not cooling
-    /// down, starts attempts to wanted devices without one, within the cap, the cooldowns and
-    /// the breaker. `current`: `wanted` reflects the relay's up-to-date view; when it does
-    /// not (the relay is unreachable) no link is closed for being unwanted.
+    /// Brings the links in line with what the engine wants: `wanted` are the devices this
+    /// one would open links to, `allowed` those it keeps links with (`wanted` and whoever
+    /// else may link to it, such as members of a large room that asked). Closes links not
+    /// allowed for longer than the linger time and, if discovery is not cooling down, starts
+    /// attempts to wanted devices without one, within the cap, the cooldowns and the breaker.
+    /// `current`: `allowed` reflects the relay's up-to-date view; when it does not (the
+    /// relay is unreachable) no link is closed.
     pub fn reconcile(
         &mut self,
         wanted: &BTreeSet<DeviceId>,
+        allowed: &BTreeSet<DeviceId>,
         current: bool,
         now: Instant,
     ) -> Vec<LinkAction> {
@@ -160,7 +163,7 @@ impl Links {
         let linger = self.policy.linger;
         let mut unwanted = Vec::new();
         for (peer, link) in &mut self.links {
-            if wanted.contains(peer) {
+            if wanted.contains(peer) || allowed.contains(peer) {
                 link.unwanted_since = None;
             } else if current {
                 let since = *link.unwanted_since.get_or_insert(now);
@@ -423,7 +426,7 @@ mod tests {
         let t0 = Instant::now();
         let mut middle = Links::new(d[1], policy());
         let wanted = BTreeSet::from([d[0], d[2]]);
-        let actions = middle.reconcile(&wanted, true, t0);
+        let actions = middle.reconcile(&wanted, &wanted, true, t0);
         assert_eq!(
             actions,
             [
@@ -443,11 +446,11 @@ mod tests {
         let t0 = Instant::now();
         let mut links = Links::new(d[0], policy());
         let wanted = BTreeSet::from([d[1]]);
-        assert_eq!(links.reconcile(&wanted, true, t0).len(), 1);
+        assert_eq!(links.reconcile(&wanted, &wanted, true, t0).len(), 1);
         // Nothing new while the attempt is under way.
         assert!(
             links
-                .reconcile(&wanted, true, t0 + Duration::from_secs(3))
+                .reconcile(&wanted, &wanted, true, t0 + Duration::from_secs(3))
                 .is_empty()
         );
         // It times out, and the peer cools down before the next attempt.
@@ -456,12 +459,12 @@ mod tests {
         let t1 = t0 + CONNECT_TIMEOUT;
         assert!(
             links
-                .reconcile(&wanted, true, t1 + Duration::from_secs(2))
+                .reconcile(&wanted, &wanted, true, t1 + Duration::from_secs(2))
                 .is_empty()
         );
         assert_eq!(
             links
-                .reconcile(&wanted, true, t1 + Duration::from_secs(5))
+                .reconcile(&wanted, &wanted, true, t1 + Duration::from_secs(5))
                 .len(),
             1
         );
@@ -477,7 +480,7 @@ mod tests {
         };
         let mut links = Links::new(d[0], mobile);
         let wanted: BTreeSet<_> = d[1..].iter().copied().collect();
-        assert_eq!(links.reconcile(&wanted, true, t0).len(), 3);
+        assert_eq!(links.reconcile(&wanted, &wanted, true, t0).len(), 3);
         let offer = links.on_offer(d[5], 9, true, t0);
         assert_eq!(
             offer,
@@ -503,16 +506,16 @@ mod tests {
         let mut links = Links::new(d[0], fast);
         let wanted = BTreeSet::from([d[1]]);
         for i in 0..3 {
-            let actions = links.reconcile(&wanted, true, t0);
+            let actions = links.reconcile(&wanted, &wanted, true, t0);
             let Some(LinkAction::Offer { session, .. }) = actions.first() else {
                 panic!("attempt {i} was not started: {actions:?}");
             };
             links.on_failed(d[1], *session, t0);
         }
         assert_eq!(links.breaker(t0), BreakerState::Open);
-        assert!(links.reconcile(&wanted, true, t0).is_empty());
+        assert!(links.reconcile(&wanted, &wanted, true, t0).is_empty());
         let later = t0 + fast.recovery;
-        let actions = links.reconcile(&wanted, true, later);
+        let actions = links.reconcile(&wanted, &wanted, true, later);
         let Some(LinkAction::Offer { session, .. }) = actions.first() else {
             panic!("no probe after recovery: {actions:?}");
         };
@@ -537,13 +540,13 @@ mod tests {
         let mut links = Links::new(d[1], fast);
         let wanted = BTreeSet::from([d[0]]);
         for _ in 0..3 {
-            links.reconcile(&wanted, true, t0);
+            links.reconcile(&wanted, &wanted, true, t0);
             links.on_failed(d[0], 0, t0);
         }
         assert_eq!(links.breaker(t0), BreakerState::Open);
         let later = t0 + fast.recovery;
         assert_eq!(
-            links.reconcile(&wanted, true, later),
+            links.reconcile(&wanted, &wanted, true, later),
             [LinkAction::Request { peer: d[0] }]
         );
         assert_eq!(
@@ -574,13 +577,16 @@ mod tests {
         assert!(links.on_failed(d[0], 3, t0).is_none());
         assert!(links.on_open(d[0], 4, t0));
         let nobody = BTreeSet::new();
-        assert!(links.reconcile(&nobody, true, t0).is_empty(), "lingers");
+        assert!(
+            links.reconcile(&nobody, &nobody, true, t0).is_empty(),
+            "lingers"
+        );
         let later = t0 + LINGER;
         assert!(
-            links.reconcile(&nobody, false, later).is_empty(),
+            links.reconcile(&nobody, &nobody, false, later).is_empty(),
             "kept while the relay's view is stale"
         );
-        let closed = links.reconcile(&nobody, true, later);
+        let closed = links.reconcile(&nobody, &nobody, true, later);
         assert_eq!(
             closed,
             [LinkAction::Close {

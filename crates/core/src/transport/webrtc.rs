@@ -95,6 +95,11 @@ impl Webrtc {
             settings.set_ip_filter(Box::new(|ip: IpAddr| ip.is_loopback()));
         } else {
             settings.set_network_types(vec![NetworkType::Udp4, NetworkType::Udp6]);
+            // An IPv6 link-local address cannot be bound without its interface's scope.
+            settings.set_ip_filter(Box::new(|ip: IpAddr| match ip {
+                IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 != 0xfe80,
+                IpAddr::V4(_) => true,
+            }));
         }
         let api = APIBuilder::new().with_setting_engine(settings).build();
         Self {

@@ -236,11 +236,28 @@ impl Driver {
             .collect()
     }
 
+    /// The devices this one accepts links from and keeps links with: every other member of
+    /// a joined room, unless the user prefers the relay.
+    fn allowed_peers(&self) -> BTreeSet<DeviceId> {
+        if self.p2p.config.preferred == PreferredRoute::Relay {
+            return BTreeSet::new();
+        }
+        self.rooms
+            .values()
+            .flat_map(|state| state.members.keys().copied())
+            .filter(|d| *d != self.identity.device)
+            .collect()
+    }
+
     /// Opens and closes links to match who is wanted now.
     pub(super) async fn reconcile(&mut self, link: Option<&mut Link>) -> Result<(), LinkError> {
         let wanted = self.wanted_peers();
+        let allowed = self.allowed_peers();
         let current = self.relay_route.is_some();
-        let actions = self.p2p.links.reconcile(&wanted, current, Instant::now());
+        let actions = self
+            .p2p
+            .links
+            .reconcile(&wanted, &allowed, current, Instant::now());
         self.act(actions, link).await
     }
 
@@ -323,7 +340,7 @@ impl Driver {
             return Ok(());
         };
         let now = Instant::now();
-        let welcome = self.wanted_peers().contains(&peer);
+        let welcome = self.allowed_peers().contains(&peer);
         match payload {
             PeerSignal::Request => {
                 let actions = self.p2p.links.on_request(peer, welcome, now);
