@@ -27,6 +27,18 @@ pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let code = loop {
         let left = engine.pending().await?;
         if left == 0 {
+            // The engine sends an ack's event before it answers `pending`, so every event
+            // that counts is already waiting here.
+            while let Ok(Some(event)) = tokio::time::timeout(Duration::ZERO, events.next()).await {
+                match event {
+                    Event::Acked { .. } => delivered += 1,
+                    Event::Failed { reason, .. } => {
+                        failed += 1;
+                        eprintln!("festival: a message failed: {reason}");
+                    }
+                    _ => {}
+                }
+            }
             println!("synced: {delivered} delivered, {failed} failed, 0 queued");
             break ExitCode::SUCCESS;
         }

@@ -34,7 +34,8 @@ pub(crate) async fn connect(
     identity: &Identity,
 ) -> Result<(RelaySink, RelayStream, Welcome), LinkError> {
     let handshake = async {
-        let (socket, _) = tokio_tungstenite::connect_async(url)
+        // No Nagle: a chat frame must not wait for the relay's delayed ACK of the last one.
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .map_err(|e| format!("cannot reach the relay at {url}: {e}"))?;
         let (sink, stream) = socket.split();
