@@ -188,6 +188,7 @@ impl Engine {
         }
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
+        let recent = store.recent_ids(driver::SEEN_KEPT).await?;
         let unsequenced = store.unsequenced(driver::UNSEQUENCED_KEPT).await?;
         let driver = driver::Driver::new(
             url,
@@ -197,6 +198,7 @@ impl Engine {
             &config,
             rooms,
             queued,
+            recent,
             unsequenced,
         );
         let task = tokio::spawn(driver.run(command_rx));

@@ -13,6 +13,7 @@ mod dedup;
 mod engine;
 mod error;
 mod event;
+mod holdback;
 mod outbox;
 pub mod router;
 mod stats;

@@ -132,6 +132,19 @@ impl Member {
         .await;
     }
 
+    /// Waits until this member's latest view of its room counts `n` members online.
+    async fn wait_online(&self, n: usize) {
+        self.until("everyone in the room", |events| {
+            let online = events.iter().rev().find_map(|e| match e {
+                Event::Joined { members, .. } => Some(members.len()),
+                Event::Presence { online, .. } => Some(*online as usize),
+                _ => None,
+            });
+            (online == Some(n)).then_some(())
+        })
+        .await;
+    }
+
     /// Waits until the relay numbered `n` messages in `room` here (the cursor reached n),
     /// so that every notice and copy from the relay has been handled.
     async fn wait_cursor(&self, room: &str, n: u64) {
@@ -450,17 +463,7 @@ async fn preferring_the_relay_attempts_no_direct_link_at_all() {
     let bo = Member::start_with(&url, dir.path(), "Bo", relay_only).await;
     ann.engine.join("Camp").await.unwrap();
     bo.engine.join("Camp").await.unwrap();
-    bo.until("Ann to be seen", |events| {
-        events
-            .iter()
-            .any(|e| match e {
-                Event::Presence { online, .. } => *online == 2,
-                Event::Joined { members, .. } => members.len() == 2,
-                _ => false,
-            })
-            .then_some(())
-    })
-    .await;
+    bo.wait_online(2).await;
     ann.engine
         .send("Camp", "relay only")
         .await
@@ -503,20 +506,10 @@ async fn a_room_too_large_for_auto_p2p_links_on_demand() {
     for m in [&ann, &bo, &cy] {
         m.engine.join("Camp").await.unwrap();
     }
-    cy.until("everyone in the room", |events| {
-        events
-            .iter()
-            .any(|e| matches!(e, Event::Joined { members, .. } if members.len() == 3))
-            .then_some(())
-    })
-    .await;
-    ann.until("everyone in the room", |events| {
-        events
-            .iter()
-            .any(|e| matches!(e, Event::Presence { online: 3, .. }))
-            .then_some(())
-    })
-    .await;
+    // Joins are processed in any order: wait until each member sees all three.
+    for m in [&ann, &bo, &cy] {
+        m.wait_online(3).await;
+    }
     ann.engine
         .send("Camp", "too many of us")
         .await
@@ -543,6 +536,114 @@ async fn a_room_too_large_for_auto_p2p_links_on_demand() {
         })
         .await;
     assert_eq!(route, Route::P2p);
-    assert_eq!(bo.engine.stats().await.unwrap().p2p_links, 1);
-    assert_eq!(cy.engine.stats().await.unwrap().p2p_links, 1);
+    for m in [&bo, &cy] {
+        // Each end hears of its link on its own time.
+        m.wait_links(&[&ann], WAIT).await;
+        assert_eq!(m.engine.stats().await.unwrap().p2p_links, 1, "Ann's only");
+    }
+}
+
+/// A TCP proxy in front of the relay whose relay-to-client direction can be held up: the
+/// client's relay link stays open but slow, as on an overloaded cell.
+struct SlowLine {
+    addr: std::net::SocketAddr,
+    held: tokio::sync::watch::Sender<bool>,
+}
+
+impl SlowLine {
+    async fn start(relay: std::net::SocketAddr) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (held, gate) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(upstream) = tokio::net::TcpStream::connect(relay).await else {
+                    continue;
+                };
+                let (mut client_rx, mut client_tx) = client.into_split();
+                let (mut relay_rx, mut relay_tx) = upstream.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_rx, &mut relay_tx).await;
+                });
+                let mut gate = gate.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 16 * 1024];
+                    loop {
+                        let Ok(n @ 1..) = relay_rx.read(&mut buf).await else {
+                            return;
+                        };
+                        if gate.wait_for(|held| !held).await.is_err() {
+                            return;
+                        }
+                        if client_tx.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, held }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    fn hold(&self, held: bool) {
+        self.held.send_replace(held);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_missed_the_link_is_fetched_over_it_so_the_senders_order_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path()).await;
+    let line = SlowLine::start(relay.local_addr()).await;
+    // Rooms of two are too large for automatic links here: Bo links on demand, and Ann's
+    // messages go directly only once she asks for it too.
+    let on_demand = |config: &mut EngineConfig| config.p2p.max_group = 1;
+    let ann = Member::start_with(&relay.ws_url(), dir.path(), "Ann", on_demand).await;
+    let bo = Member::start_with(&line.url(), dir.path(), "Bo", on_demand).await;
+    ann.engine.join("Camp").await.unwrap();
+    bo.engine.join("Camp").await.unwrap();
+    bo.wait_online(2).await;
+    bo.engine.p2p_upgrade("Camp").await.unwrap();
+    ann.wait_links(&[&bo], WAIT).await;
+
+    // Bo's relay line stalls. "two" goes through the relay only and sits in the stalled
+    // line; "three" goes straight over the link and arrives first.
+    line.hold(true);
+    ann.engine
+        .send("Camp", "two")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    ann.engine.p2p_upgrade("Camp").await.unwrap();
+    ann.engine.send("Camp", "three").await.unwrap();
+    let shown = bo
+        .until("both of Ann's messages", |events| {
+            let bodies: Vec<_> = Member::messages(events)
+                .into_iter()
+                .map(|(_, body, route, _)| (body, route))
+                .collect();
+            (bodies.len() >= 2).then_some(bodies)
+        })
+        .await;
+    assert_eq!(
+        shown,
+        [("two".into(), Route::P2p), ("three".into(), Route::P2p)],
+        "Bo asked Ann over the link for the message before the one that came directly"
+    );
+
+    // The line recovers: the relay's copy of "two" is recognised, nothing is shown twice.
+    line.hold(false);
+    bo.wait_cursor("Camp", 2).await;
+    let bodies: Vec<_> = Member::messages(&bo.log.events.lock().unwrap())
+        .into_iter()
+        .map(|(_, body, ..)| body)
+        .collect();
+    assert_eq!(bodies, ["two", "three"]);
 }

@@ -57,6 +57,14 @@ pub enum PeerFrame {
         /// The ping's nonce.
         nonce: u64,
     },
+    /// "Send me your message `id` again": the receiver holds a direct message whose `prev`
+    /// it never got, so that it shows a sender's messages in the order they were typed.
+    Want {
+        /// The room of the message.
+        room: RoomName,
+        /// The message wanted.
+        id: MessageId,
+    },
 }
 
 /// A chat message sent over a data channel. The sender is the device at the other end of
@@ -72,6 +80,10 @@ pub struct PeerChat {
     pub body: String,
     /// The sender's clock when it was sent, in Unix milliseconds.
     pub sent_at: i64,
+    /// The sender's message typed before this one in the room, whatever route it took: a
+    /// receiver that has not seen it holds this one back for a moment and asks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<MessageId>,
 }
 
 /// Decodes and validates a frame from a peer.
@@ -88,15 +100,22 @@ pub fn decode_peer(text: &str, limits: &Limits) -> Result<PeerFrame, ProtoError>
     }
     let mut frame: PeerFrame = serde_json::from_str(text)
         .map_err(|e| ProtoError::new(ErrorCode::Malformed, format!("invalid peer frame: {e}")))?;
-    if let PeerFrame::Chat(chat) = &mut frame {
-        if chat.id.is_nil() {
-            return Err(ProtoError::new(
-                ErrorCode::InvalidId,
-                "message id is the nil UUID",
-            ));
+    let nil = || ProtoError::new(ErrorCode::InvalidId, "message id is the nil UUID");
+    match &mut frame {
+        PeerFrame::Chat(chat) => {
+            if chat.id.is_nil() || chat.prev.is_some_and(|prev| prev.is_nil()) {
+                return Err(nil());
+            }
+            chat.room = RoomName::parse(chat.room.as_str())?;
+            validate_body(&chat.body, limits)?;
         }
-        chat.room = RoomName::parse(chat.room.as_str())?;
-        validate_body(&chat.body, limits)?;
+        PeerFrame::Want { room, id } => {
+            if id.is_nil() {
+                return Err(nil());
+            }
+            *room = RoomName::parse(room.as_str())?;
+        }
+        PeerFrame::Ping { .. } | PeerFrame::Pong { .. } => {}
     }
     Ok(frame)
 }
@@ -113,6 +132,7 @@ mod tests {
             room: RoomName::parse("Camp").unwrap(),
             body: "over here".into(),
             sent_at: 1,
+            prev: Some(MessageId::new()),
         };
         let text = encode(&PeerFrame::Chat(chat.clone())).replace("Camp", "  Camp ");
         let decoded = decode_peer(&text, &Limits::default()).unwrap();
@@ -127,11 +147,19 @@ mod tests {
         assert_eq!(code(r#"{"type":"shout"}"#), ErrorCode::Malformed);
         let nil = r#"{"type":"chat","id":"00000000-0000-0000-0000-000000000000","room":"Camp","body":"x","sent_at":0}"#;
         assert_eq!(code(nil), ErrorCode::InvalidId);
+        let nil_prev = format!(
+            r#"{{"type":"chat","id":"{}","room":"Camp","body":"x","sent_at":0,"prev":"00000000-0000-0000-0000-000000000000"}}"#,
+            MessageId::new()
+        );
+        assert_eq!(code(&nil_prev), ErrorCode::InvalidId);
+        let bad_room = format!(r#"{{"type":"want","room":"","id":"{}"}}"#, MessageId::new());
+        assert_eq!(code(&bad_room), ErrorCode::InvalidRoom);
         let big = encode(&PeerFrame::Chat(PeerChat {
             id: MessageId::new(),
             room: RoomName::parse("Camp").unwrap(),
             body: "x".repeat(limits.max_body_bytes + 1),
             sent_at: 0,
+            prev: None,
         }));
         assert_eq!(code(&big), ErrorCode::BodyTooLarge);
         assert_eq!(

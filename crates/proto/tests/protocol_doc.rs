@@ -82,7 +82,7 @@ fn protocol_doc_peer_examples_decode() {
         .filter(|l| l.contains("\"type\""))
         .map(|l| decode_peer(l, &Limits::default()).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect();
-    assert_eq!(frames.len(), 3, "chat, ping, pong");
+    assert_eq!(frames.len(), 4, "chat, want, ping, pong");
 }
 
 #[test]

@@ -42,7 +42,7 @@ const P2P_TICK: Duration = Duration::from_millis(500);
 /// Messages received directly and not yet numbered by the relay, kept to match its notices.
 pub(super) const UNSEQUENCED_KEPT: usize = 4096;
 
-pub(super) use p2p::P2p;
+pub(super) use p2p::{P2p, SEEN_KEPT};
 
 /// How much local history and how old an outbox the engine keeps.
 #[derive(Debug, Clone, Copy)]
@@ -189,13 +189,16 @@ impl Driver {
         config: &EngineConfig,
         rooms: BTreeMap<RoomName, RoomSync>,
         queued: Vec<ChatSend>,
+        recent: Vec<MessageId>,
         unsequenced: Vec<ChatMessage>,
     ) -> Self {
         let (peer_tx, peer_rx) = mpsc::channel(1024);
-        let p2p = P2p::new(identity.device, config.p2p, peer_tx, unsequenced);
+        let mut p2p = P2p::new(identity.device, config.p2p, peer_tx, recent, unsequenced);
         let limits = Limits::default();
         let mut outbox = Outbox::default();
         for chat in queued {
+            // The next message typed names the last one still queued as its `prev`.
+            p2p.typed(&chat);
             outbox.push(chat, None);
         }
         Self {
@@ -477,6 +480,13 @@ impl Driver {
                     Ok(())
                 }
             };
+            let step = match step {
+                // A message the relay just showed may be one a direct message waited for.
+                Ok(()) if self.p2p.holdback.has_released() => {
+                    self.show_released(Some(&mut link)).await
+                }
+                step => step,
+            };
             if let Err(reason) = step {
                 return Ended::Lost(reason);
             }
@@ -580,7 +590,8 @@ impl Driver {
             }
             Command::Send(mut chat, waiter) => {
                 if self.rooms.contains_key(&chat.room) {
-                    self.send_direct(&mut chat).await;
+                    let prev = self.p2p.typed(&chat);
+                    self.send_direct(&mut chat, prev).await;
                     let event = Event::Queued {
                         id: chat.id,
                         room: chat.room.clone(),
@@ -821,6 +832,9 @@ impl Driver {
             self.storage_failed(e).await;
         }
         for event in batch.events {
+            if let Event::Message { message, .. } = &event {
+                self.p2p.holdback.shown(message.id);
+            }
             self.emit(event).await;
         }
         let Some(link) = link else {

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use festival_proto::{ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, RoomName, Seq};
+use festival_proto::{
+    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, RoomName, Seq,
+};
 use serde::Serialize;
 use sqlx::FromRow;
 
@@ -321,14 +323,46 @@ impl Store {
         Ok(messages)
     }
 
-    /// Whether a message with this id is in the store (delivered, or typed here).
-    pub(crate) async fn contains(&self, id: MessageId) -> Result<bool, EngineError> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(found.is_some())
+    /// The ids of the newest `limit` messages received from others: a restarted engine
+    /// recognises a second copy of one of them without a query per message. (This device's
+    /// own messages come back only through the relay, whose numbers catch repeats.)
+    pub(crate) async fn recent_ids(&self, limit: usize) -> Result<Vec<MessageId>, EngineError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE state = 'received' ORDER BY local_order DESC LIMIT ?",
+        )
+        .bind(to_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(ids
+            .iter()
+            .rev()
+            .filter_map(|id| MessageId::from_str(id).ok())
+            .collect())
+    }
+
+    /// One of this device's messages in `room`, queued or sent, as a direct frame naming the
+    /// message typed before it: the answer to a peer's `want`. Failed ones are not given out.
+    pub(crate) async fn own_message(
+        &self,
+        room: &RoomName,
+        id: MessageId,
+    ) -> Result<Option<PeerChat>, EngineError> {
+        let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT m.body, m.sent_at,                (SELECT p.id FROM messages p WHERE p.room = m.room                   AND p.state IN ('queued', 'sent') AND p.local_order < m.local_order                 ORDER BY p.local_order DESC LIMIT 1)              FROM messages m WHERE m.id = ? AND m.room = ? AND m.state IN ('queued', 'sent')",
+        )
+        .bind(id.to_string())
+        .bind(room.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(row.map(|(body, sent_at, prev)| PeerChat {
+            id,
+            room: room.clone(),
+            body,
+            sent_at,
+            prev: prev.and_then(|p| MessageId::from_str(&p).ok()),
+        }))
     }
 
     /// The newest `limit` messages of `room`, oldest first; queued ones last.

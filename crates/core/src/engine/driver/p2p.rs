@@ -14,6 +14,7 @@ use super::{Driver, UNSEQUENCED_KEPT};
 use crate::dedup::Seen;
 use crate::engine::P2pConfig;
 use crate::engine::link::Link;
+use crate::holdback::{Admit, Holdback};
 use crate::router::breaker::BreakerState;
 use crate::router::links::{LinkAction, LinkState, Links};
 use crate::router::{PreferredRoute, RouteInputs, plan};
@@ -25,7 +26,7 @@ use crate::{Event, Route};
 /// How often an open link is pinged to time it.
 const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Message ids remembered to drop a second copy that came by another route.
-const SEEN_KEPT: usize = 65_536;
+pub(in crate::engine) const SEEN_KEPT: usize = 65_536;
 /// How long a message the relay numbered waits for its direct copy before it is fetched
 /// from the relay instead (the two race; on a busy device the relay may win).
 const DIRECT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -58,6 +59,10 @@ pub(in crate::engine) struct P2p {
     /// Numbered by the relay, expected over a direct link: room, number, and when to stop
     /// waiting.
     awaiting: HashMap<MessageId, (RoomName, festival_proto::Seq, Instant)>,
+    /// Direct messages waiting for their sender's previous one.
+    pub(super) holdback: Holdback,
+    /// The last message typed here per room: the `prev` of the next one.
+    typed: HashMap<RoomName, MessageId>,
     nonce: u64,
     limits: Limits,
 }
@@ -67,6 +72,7 @@ impl P2p {
         me: DeviceId,
         config: P2pConfig,
         events: mpsc::Sender<PeerEvent>,
+        recent: Vec<MessageId>,
         unsequenced: Vec<ChatMessage>,
     ) -> Self {
         let mut p2p = Self {
@@ -79,9 +85,14 @@ impl P2p {
             unsequenced: HashMap::new(),
             unsequenced_order: VecDeque::new(),
             awaiting: HashMap::new(),
+            holdback: Holdback::default(),
+            typed: HashMap::new(),
             nonce: 0,
             limits: Limits::default(),
         };
+        for id in recent {
+            p2p.seen.insert(id);
+        }
         for message in unsequenced {
             p2p.seen.insert(message.id);
             p2p.remember_unsequenced(message);
@@ -134,6 +145,11 @@ impl P2p {
         Some(rtts[rtts.len() / 2])
     }
 
+    /// Notes a message typed here; returns the one typed before it in its room.
+    pub(super) fn typed(&mut self, chat: &ChatSend) -> Option<MessageId> {
+        self.typed.insert(chat.room.clone(), chat.id)
+    }
+
     fn remember_unsequenced(&mut self, message: ChatMessage) {
         if self.unsequenced_order.len() >= UNSEQUENCED_KEPT {
             // The oldest waits longest; if its notice still comes, the relay's copy is
@@ -159,7 +175,7 @@ impl Driver {
     /// Sends a new message over every open link to a member of its room, when the router
     /// puts P2P first for that room, and notes who got it so that the relay sends them only
     /// its number.
-    pub(super) async fn send_direct(&mut self, chat: &mut ChatSend) {
+    pub(super) async fn send_direct(&mut self, chat: &mut ChatSend, prev: Option<MessageId>) {
         if self.room_plan(&chat.room).first() != Some(&Route::P2p) {
             return;
         }
@@ -177,6 +193,7 @@ impl Driver {
             room: chat.room.clone(),
             body: chat.body.clone(),
             sent_at: chat.sent_at,
+            prev,
         });
         for member in members {
             if self.p2p.send_frame(member, &frame).await {
@@ -475,6 +492,7 @@ impl Driver {
         };
         match frame {
             PeerFrame::Chat(chat) => return self.peer_chat(peer, chat, link).await,
+            PeerFrame::Want { room, id } => self.resend(peer, room, id).await,
             PeerFrame::Ping { nonce } => {
                 self.p2p.send_frame(peer, &PeerFrame::Pong { nonce }).await;
             }
@@ -492,8 +510,72 @@ impl Driver {
         Ok(())
     }
 
-    /// A message straight from its sender: shown at once, unless it was already shown.
+    /// A message straight from its sender: shown at once, unless it was already shown or
+    /// the sender's previous one is still missing (then it waits for that one a moment).
     async fn peer_chat(
+        &mut self,
+        peer: DeviceId,
+        chat: PeerChat,
+        mut link: Option<&mut Link>,
+    ) -> Result<(), LinkError> {
+        if self.p2p.seen.contains(&chat.id) {
+            self.stats.duplicates_filtered += 1;
+            return Ok(());
+        }
+        let prev_shown = chat.prev.is_none_or(|prev| self.p2p.seen.contains(&prev));
+        match self
+            .p2p
+            .holdback
+            .admit(peer, chat, prev_shown, Instant::now())
+        {
+            Admit::Show(chat) => self.show_direct(peer, chat, link.as_deref_mut()).await?,
+            Admit::Held(want) => {
+                if let Some((room, id)) = want {
+                    self.p2p
+                        .send_frame(peer, &PeerFrame::Want { room, id })
+                        .await;
+                }
+            }
+        }
+        self.show_released(link).await
+    }
+
+    /// Shows the direct messages whose wait is over.
+    pub(super) async fn show_released(
+        &mut self,
+        mut link: Option<&mut Link>,
+    ) -> Result<(), LinkError> {
+        while let Some((peer, chat)) = self.p2p.holdback.next_released() {
+            if self.p2p.seen.contains(&chat.id) {
+                self.stats.duplicates_filtered += 1;
+                continue;
+            }
+            self.show_direct(peer, chat, link.as_deref_mut()).await?;
+        }
+        Ok(())
+    }
+
+    /// Answers a `want`: one of this device's messages again, to a member of its room.
+    async fn resend(&mut self, peer: DeviceId, room: RoomName, id: MessageId) {
+        let member = self
+            .rooms
+            .get(&room)
+            .is_some_and(|state| state.known.contains_key(&peer));
+        if !member {
+            return;
+        }
+        match self.store.own_message(&room, id).await {
+            Ok(Some(chat)) => {
+                self.p2p.send_frame(peer, &PeerFrame::Chat(chat)).await;
+            }
+            Ok(None) => tracing::debug!(%peer, %id, "asked for a message not kept here"),
+            Err(e) => self.storage_failed(e).await,
+        }
+    }
+
+    /// Shows a direct message and records it; the relay's number, if it came first, puts it
+    /// in the room's order.
+    async fn show_direct(
         &mut self,
         peer: DeviceId,
         chat: PeerChat,
@@ -508,14 +590,6 @@ impl Driver {
             tracing::warn!(%peer, room = %chat.room, "dropping a direct message from a non-member");
             return Ok(());
         };
-        let known = match self.p2p.seen.contains(&chat.id) {
-            true => true,
-            false => self.store.contains(chat.id).await.unwrap_or(false),
-        };
-        if known {
-            self.stats.duplicates_filtered += 1;
-            return Ok(());
-        }
         let message = ChatMessage {
             room: chat.room,
             id: chat.id,
@@ -527,6 +601,7 @@ impl Driver {
             stored_at: 0,
         };
         self.p2p.seen.insert(message.id);
+        self.p2p.holdback.shown(message.id);
         let numbered = self.p2p.awaiting.remove(&message.id);
         if numbered.is_none() {
             self.p2p.remember_unsequenced(message.clone());
@@ -599,6 +674,8 @@ impl Driver {
     pub(super) async fn p2p_tick(&mut self, mut link: Option<&mut Link>) -> Result<(), LinkError> {
         let now = Instant::now();
         self.give_up_direct(link.as_deref_mut(), now).await?;
+        self.p2p.holdback.expire(now);
+        self.show_released(link.as_deref_mut()).await?;
         let expired = self.p2p.links.expire(now);
         self.act(expired, link.as_deref_mut()).await?;
         self.reconcile(link).await?;
