@@ -1,0 +1,475 @@
+// The Festival Chat UI: renders what the engine reports and calls its commands. It decides
+// nothing itself: routes, retries, storage and delivery are the engine's.
+
+type Route = "p2p" | "relay" | "poll";
+type State = "queued" | "sent" | "failed" | "received";
+
+interface Member {
+  device: string;
+  name: string;
+}
+
+interface ChatMessage {
+  id: string;
+  room: string;
+  seq: number | null;
+  sender: string;
+  from: string;
+  body: string;
+  sent_at: number;
+  stored_at: number | null;
+}
+
+interface LocalMessage extends ChatMessage {
+  route: Route | null;
+  state: State;
+  error?: string;
+}
+
+interface Profile {
+  device: string;
+  name: string;
+  relay_url: string;
+}
+
+interface Settings {
+  relay_url: string;
+  source: "environment" | "saved" | "default";
+}
+
+interface RoomView {
+  room: string;
+  members: Member[];
+  history: LocalMessage[];
+}
+
+interface PeerDiagnostics {
+  device: string;
+  name: string | null;
+  link: "requested" | "connecting" | "open" | null;
+  ice: string | null;
+  rtt_ms: number | null;
+}
+
+interface Stats {
+  route: Route | null;
+  rtt_ms: number | null;
+  p2p_rtt_ms: number | null;
+  queued: number;
+}
+
+interface Diagnostics {
+  stats: Stats;
+  peers: PeerDiagnostics[];
+}
+
+type EngineEvent =
+  | { event: "connected"; name: string }
+  | { event: "disconnected"; reason: string; retry_in_ms: number }
+  | { event: "route_changed"; route: Route | null }
+  | { event: "joined"; room: string; name: string; members: Member[] }
+  | { event: "left"; room: string }
+  | ({ event: "message"; route: Route } & ChatMessage)
+  | { event: "presence"; room: string; change: "joined" | "left"; member: Member; online: number }
+  | { event: "peer"; device: string; open: boolean; reason?: string }
+  | { event: "queued"; id: string; room: string }
+  | { event: "acked"; id: string; room: string; seq: number }
+  | { event: "failed"; id: string; room: string; reason: string }
+  | { event: "error"; code: string; message: string }
+  | { event: "storage_failed"; reason: string };
+
+interface Tauri {
+  core: { invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> };
+  event: { listen<T>(name: string, handler: (event: { payload: T }) => void): Promise<() => void> };
+}
+
+declare global {
+  interface Window {
+    __TAURI__: Tauri;
+  }
+}
+
+const tauri = window.__TAURI__;
+const invoke = tauri.core.invoke;
+
+function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} is missing from index.html`);
+  return element as T;
+}
+
+/** What the screen shows; changed only by events and command results. */
+const view = {
+  me: null as Profile | null,
+  room: null as string | null,
+  members: new Map<string, Member>(),
+  messages: new Map<string, LocalMessage>(),
+  relayUp: false,
+  route: null as Route | null,
+  openLinks: new Set<string>(),
+};
+
+function showError(where: "join" | "chat", error: unknown): void {
+  $(`${where}-error`).textContent = String(error);
+}
+
+function clock(ms: number | null): string {
+  if (!ms) return "";
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function renderMessage(message: LocalMessage): HTMLLIElement {
+  const item = document.createElement("li");
+  item.dataset.id = message.id;
+  const mine = view.me?.device === message.sender;
+  if (mine) item.classList.add("mine");
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const from = document.createElement("span");
+  from.className = "from";
+  from.textContent = message.from;
+  const time = document.createElement("time");
+  time.textContent = clock(message.stored_at || message.sent_at);
+  meta.append(from, time);
+  const state = mine ? message.state : null;
+  if (state) {
+    const badge = document.createElement("span");
+    badge.className = `badge state ${state}`;
+    badge.textContent = state;
+    badge.setAttribute("aria-label", `delivery: ${state}`);
+    meta.append(badge);
+  }
+  if (message.route) {
+    const badge = document.createElement("span");
+    badge.className = `badge route ${message.route}`;
+    badge.textContent = message.route;
+    badge.setAttribute("aria-label", `route: ${message.route}`);
+    meta.append(badge);
+  }
+  const body = document.createElement("div");
+  body.className = "body";
+  body.textContent = message.body;
+  item.append(meta, body);
+  return item;
+}
+
+/** Adds or updates one message in place, keeping the list in arrival order. */
+function upsert(message: LocalMessage): void {
+  view.messages.set(message.id, message);
+  const list = $("messages");
+  const fresh = renderMessage(message);
+  const old = list.querySelector<HTMLLIElement>(`li[data-id="${message.id}"]`);
+  if (old) {
+    old.replaceWith(fresh);
+  } else {
+    list.append(fresh);
+    fresh.scrollIntoView({ block: "end" });
+  }
+}
+
+function setState(id: string, state: State): void {
+  const message = view.messages.get(id);
+  if (message && message.state !== "sent") upsert({ ...message, state });
+}
+
+function renderMembers(): void {
+  $("online").textContent = String(view.members.size);
+  const list = $("members");
+  list.replaceChildren(
+    ...[...view.members.values()].map((member) => {
+      const item = document.createElement("li");
+      const direct = view.openLinks.has(member.device) ? " (direct)" : "";
+      item.textContent = `${member.name}${direct}`;
+      return item;
+    }),
+  );
+}
+
+function renderStatus(stats?: Stats): void {
+  const banner = $("offline");
+  if (view.relayUp) {
+    banner.hidden = true;
+  } else {
+    banner.hidden = false;
+    const direct = view.openLinks.size;
+    banner.classList.toggle("direct", direct > 0);
+    banner.textContent =
+      direct > 0
+        ? `Relay unreachable: chatting directly with ${direct}.`
+        : "Offline: messages wait on this phone and go out when the relay is back.";
+  }
+  $("route-label").textContent = `route: ${view.route ?? "none"}`;
+  if (stats) {
+    const rtt = stats.route === "p2p" ? stats.p2p_rtt_ms : stats.rtt_ms;
+    $("latency").textContent = rtt == null || stats.route == null ? "" : `${rtt.toFixed(1)} ms`;
+    $("queued-label").textContent = `${stats.queued} queued`;
+  }
+}
+
+function renderMesh(diagnostics: Diagnostics): void {
+  const svg = $("mesh");
+  const people = [
+    { device: view.me?.device ?? "", name: view.me?.name ?? "me" },
+    ...[...view.members.values()].filter((m) => m.device !== view.me?.device),
+  ];
+  const cx = 150;
+  const cy = 110;
+  const at = (i: number) => {
+    if (i === 0) return { x: cx, y: cy };
+    const angle = (2 * Math.PI * (i - 1)) / Math.max(1, people.length - 1);
+    return { x: cx + 100 * Math.cos(angle), y: cy + 80 * Math.sin(angle) };
+  };
+  const ns = "http://www.w3.org/2000/svg";
+  const parts: SVGElement[] = [];
+  people.forEach((person, i) => {
+    if (i === 0) return;
+    const peer = diagnostics.peers.find((p) => p.device === person.device);
+    if (peer?.link !== "open") return;
+    const line = document.createElementNS(ns, "line");
+    const a = at(0);
+    const b = at(i);
+    const rtt = peer.rtt_ms ?? 0;
+    const colour = rtt < 20 ? "#3ddc84" : rtt < 100 ? "#ffb020" : "#ff5a5a";
+    line.setAttribute("x1", String(a.x));
+    line.setAttribute("y1", String(a.y));
+    line.setAttribute("x2", String(b.x));
+    line.setAttribute("y2", String(b.y));
+    line.setAttribute("stroke", colour);
+    line.setAttribute("stroke-width", "4");
+    parts.push(line);
+  });
+  people.forEach((person, i) => {
+    const { x, y } = at(i);
+    const dot = document.createElementNS(ns, "circle");
+    dot.setAttribute("cx", String(x));
+    dot.setAttribute("cy", String(y));
+    dot.setAttribute("r", "12");
+    dot.setAttribute("fill", i === 0 ? "#ffcc00" : "#c9c2e0");
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", String(x));
+    label.setAttribute("y", String(y + 26));
+    label.setAttribute("text-anchor", "middle");
+    label.textContent = person.name;
+    parts.push(dot, label);
+  });
+  svg.replaceChildren(...parts);
+}
+
+async function refresh(): Promise<void> {
+  if (!view.room) return;
+  try {
+    const diagnostics = await invoke<Diagnostics>("diagnostics");
+    renderStatus(diagnostics.stats);
+    if (!$("mesh-panel").hidden) renderMesh(diagnostics);
+    if (!$("debug-panel").hidden) {
+      $("debug-info").textContent = JSON.stringify(diagnostics, null, 2);
+    }
+  } catch (error) {
+    showError("chat", error);
+  }
+}
+
+function onEvent(event: EngineEvent): void {
+  switch (event.event) {
+    case "connected":
+      view.relayUp = true;
+      break;
+    case "disconnected":
+      view.relayUp = false;
+      break;
+    case "route_changed":
+      view.route = event.route;
+      if (event.route === "relay" || event.route === "poll") view.relayUp = true;
+      if (event.route === null) view.relayUp = false;
+      void refresh();
+      break;
+    case "joined":
+      if (event.room === view.room) {
+        view.members = new Map(event.members.map((m) => [m.device, m]));
+        renderMembers();
+      }
+      break;
+    case "presence":
+      if (event.room === view.room) {
+        if (event.change === "joined") view.members.set(event.member.device, event.member);
+        else view.members.delete(event.member.device);
+        renderMembers();
+      }
+      break;
+    case "peer":
+      if (event.open) view.openLinks.add(event.device);
+      else view.openLinks.delete(event.device);
+      renderMembers();
+      break;
+    case "message":
+      if (event.room === view.room) {
+        const mine = event.sender === view.me?.device;
+        const known = view.messages.get(event.id);
+        upsert({
+          ...event,
+          route: known?.route ?? event.route,
+          state: mine ? "sent" : "received",
+        });
+      }
+      break;
+    case "queued":
+      setState(event.id, "queued");
+      void refresh();
+      break;
+    case "acked":
+      setState(event.id, "sent");
+      void refresh();
+      break;
+    case "failed":
+      setState(event.id, "failed");
+      break;
+    case "error":
+      showError("chat", event.message);
+      break;
+    case "storage_failed":
+      showError("chat", `This phone could not save: ${event.reason}`);
+      break;
+    case "left":
+      break;
+  }
+  renderStatus();
+}
+
+async function openRoom(room: string): Promise<void> {
+  // Events for the room may arrive before the join call returns: take them from now on, by
+  // the name as the engine normalises it (trimmed, spaces collapsed, NFC).
+  view.room = room.trim().replace(/\s+/g, " ").normalize("NFC");
+  view.members.clear();
+  view.messages.clear();
+  $("messages").replaceChildren();
+  const opened = await invoke<RoomView>("join", { room });
+  view.room = opened.room;
+  for (const member of opened.members) view.members.set(member.device, member);
+  opened.history.forEach(upsert);
+  $("room-title").textContent = opened.room;
+  renderMembers();
+  $("join-screen").hidden = true;
+  $("chat-screen").hidden = false;
+  $<HTMLInputElement>("message").focus();
+  const link = `festival://join?room=${encodeURIComponent(opened.room)}&relay=${encodeURIComponent(view.me?.relay_url ?? "")}`;
+  $<HTMLInputElement>("invite-link").value = link;
+  $("qr").innerHTML = await invoke<string>("qr_svg", { text: link });
+  await refresh();
+}
+
+function toggle(panel: string): void {
+  for (const name of ["members-panel", "invite-panel", "mesh-panel", "debug-panel"]) {
+    $(name).hidden = name === panel ? !$(name).hidden : true;
+  }
+  void refresh();
+}
+
+async function main(): Promise<void> {
+  await tauri.event.listen<EngineEvent>("festival://event", (e) => onEvent(e.payload));
+  const settings = await invoke<Settings>("settings");
+  const relay = $<HTMLInputElement>("relay");
+  relay.value = settings.relay_url;
+  relay.disabled = settings.source === "environment";
+  $("relay-source").textContent =
+    settings.source === "environment" ? "Set by FESTIVAL_RELAY_URL for this run." : "";
+  try {
+    view.me = await invoke<Profile>("start", {});
+    $<HTMLInputElement>("name").value = view.me.name;
+  } catch {
+    // No saved name yet: the join form asks for one.
+  }
+
+  $("join-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    showError("join", "");
+    const name = $<HTMLInputElement>("name").value.trim();
+    const room = $<HTMLInputElement>("room").value.trim();
+    try {
+      if (!view.me || view.me.name !== name) {
+        view.me = await invoke<Profile>("start", { name });
+      }
+      await openRoom(room);
+    } catch (error) {
+      showError("join", error);
+    }
+  });
+  $("invite-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = $<HTMLInputElement>("invite").value.trim();
+    try {
+      const url = new URL(text);
+      const room = url.searchParams.get("room");
+      if (!room) throw new Error("no room");
+      $<HTMLInputElement>("room").value = room;
+      const relayUrl = url.searchParams.get("relay");
+      if (relayUrl && !relay.disabled) relay.value = relayUrl;
+      showError("join", "");
+    } catch {
+      showError("join", "That is not an invite link.");
+    }
+  });
+  $("relay-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await invoke<Settings>("set_relay_url", { url: relay.value });
+      showError("join", "");
+    } catch (error) {
+      showError("join", error);
+    }
+  });
+  $("composer").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const input = $<HTMLInputElement>("message");
+    const body = input.value;
+    if (!body.trim() || !view.room || !view.me) return;
+    try {
+      const id = await invoke<string>("send", { room: view.room, body });
+      input.value = "";
+      showError("chat", "");
+      if (!view.messages.has(id)) {
+        upsert({
+          id,
+          room: view.room,
+          seq: null,
+          sender: view.me.device,
+          from: view.me.name,
+          body,
+          sent_at: Date.now(),
+          stored_at: null,
+          route: null,
+          state: "queued",
+        });
+      }
+    } catch (error) {
+      showError("chat", error);
+    }
+  });
+  $("back").addEventListener("click", async () => {
+    if (view.room) await invoke("leave", { room: view.room }).catch(() => undefined);
+    view.room = null;
+    $("chat-screen").hidden = true;
+    $("join-screen").hidden = false;
+  });
+  $("members-button").addEventListener("click", () => toggle("members-panel"));
+  $("invite-button").addEventListener("click", () => toggle("invite-panel"));
+  $("mesh-button").addEventListener("click", () => toggle("mesh-panel"));
+  $("debug-button").addEventListener("click", () => toggle("debug-panel"));
+  $("upgrade").addEventListener("click", () =>
+    invoke("p2p_upgrade", { room: view.room }).catch((e) => showError("chat", e)),
+  );
+  $("reset").addEventListener("click", () =>
+    invoke("reset_breakers").catch((e) => showError("chat", e)),
+  );
+  $("reconnect").addEventListener("click", () =>
+    invoke("reconnect").catch((e) => showError("chat", e)),
+  );
+  $<HTMLSelectElement>("route-choice").addEventListener("change", (e) => {
+    const route = (e.target as HTMLSelectElement).value;
+    invoke("set_route", { route }).catch((error) => showError("chat", error));
+  });
+  window.setInterval(() => void refresh(), 2000);
+}
+
+void main();
+
+export {};
