@@ -1,0 +1,189 @@
+//! One load client's side of each protocol: open a WebSocket from a chosen source address,
+//! say hello and join a room, write a chat, and recognise a delivered chat cheaply (the load
+//! tool shares the relay's two cores, so it must not spend them parsing JSON).
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::{Context, bail};
+use festival_proto::{
+    ChatSend, ClientFrame, DeviceId, DisplayName, Hello, Join, MessageId, PROTOCOL_VERSION,
+    RoomName, encode,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+
+/// A load client's socket.
+pub(crate) type Socket = WebSocketStream<TcpStream>;
+
+/// The server under load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Target {
+    /// `festival-relay`.
+    Festival,
+    /// The Socket.IO baseline in `bench/socketio`.
+    #[value(name = "socketio")]
+    SocketIo,
+}
+
+impl Target {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Target::Festival => "festival-relay",
+            Target::SocketIo => "socket.io",
+        }
+    }
+}
+
+/// What a frame from the server is, as far as the load tool cares.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Incoming<'a> {
+    /// A chat fanned out to this client: its body.
+    Chat(&'a str),
+    /// An Engine.IO ping, to be answered with a pong.
+    Ping,
+    /// Anything else (acks, presence).
+    Other,
+}
+
+/// Opens a WebSocket to `server` from `source` (any free port there).
+pub(crate) async fn connect(
+    target: Target,
+    server: SocketAddr,
+    source: IpAddr,
+) -> anyhow::Result<Socket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = socket.connect(server).await?;
+    stream.set_nodelay(true)?;
+    let url = match target {
+        Target::Festival => format!("ws://{server}/ws"),
+        Target::SocketIo => format!("ws://{server}/socket.io/?EIO=4&transport=websocket"),
+    };
+    // Small buffers: tens of thousands of idle clients live in this one process.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (ws, _) = client_async_with_config(url, stream, Some(config)).await?;
+    Ok(ws)
+}
+
+/// Says hello (or the Socket.IO handshake) and joins `room`; returns once the join is
+/// confirmed.
+pub(crate) async fn join(
+    target: Target,
+    ws: &mut Socket,
+    room: &str,
+    index: usize,
+) -> anyhow::Result<()> {
+    match target {
+        Target::Festival => {
+            let hello = ClientFrame::Hello(Hello {
+                v: PROTOCOL_VERSION,
+                device: DeviceId::random(),
+                name: DisplayName::parse(&format!("load {index}"))?,
+            });
+            ws.send(Message::text(encode(&hello))).await?;
+            until(ws, |t| t.starts_with(r#"{"type":"welcome""#)).await?;
+            let join = ClientFrame::Join(Join {
+                room: RoomName::parse(room)?,
+                since: None,
+            });
+            ws.send(Message::text(encode(&join))).await?;
+            until(ws, |t| t.starts_with(r#"{"type":"joined""#)).await
+        }
+        Target::SocketIo => {
+            until(ws, |t| t.starts_with('0')).await?;
+            ws.send(Message::text("40")).await?;
+            until(ws, |t| t.starts_with("40")).await?;
+            ws.send(Message::text(format!(r#"420["join","{room}"]"#)))
+                .await?;
+            until(ws, |t| t.starts_with("430")).await
+        }
+    }
+}
+
+async fn until(ws: &mut Socket, wanted: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+    while let Some(message) = ws.next().await {
+        if let Message::Text(text) = message.context("handshake")? {
+            if wanted(&text) {
+                return Ok(());
+            }
+            if text.as_str() == "2" {
+                ws.send(Message::text("3")).await?;
+            }
+        }
+    }
+    bail!("the server closed the connection during the handshake")
+}
+
+/// A chat frame for `room` carrying `body`.
+pub(crate) fn chat(target: Target, room: &RoomName, body: String) -> Message {
+    match target {
+        Target::Festival => Message::text(encode(&ClientFrame::Chat(ChatSend {
+            id: MessageId::new(),
+            room: room.clone(),
+            body,
+            sent_at: 0,
+            direct: Vec::new(),
+        }))),
+        Target::SocketIo => Message::text(format!(
+            r#"42["chat",{{"room":"{}","body":"{body}","sent_at":0}}]"#,
+            room.as_str()
+        )),
+    }
+}
+
+/// Recognises a delivered chat and finds its body without parsing the whole frame. Bodies
+/// written by the load tool hold no quotes or escapes, so the body ends at the next quote.
+pub(crate) fn classify(target: Target, text: &str) -> Incoming<'_> {
+    let is_chat = match target {
+        Target::Festival => text.starts_with(r#"{"type":"chat""#),
+        Target::SocketIo => text.starts_with(r#"42["chat""#),
+        // Engine.IO's ping; Festival's relay pings at the WebSocket level.
+    };
+    if !is_chat {
+        return match (target, text) {
+            (Target::SocketIo, "2") => Incoming::Ping,
+            _ => Incoming::Other,
+        };
+    }
+    const KEY: &str = r#""body":""#;
+    let Some(start) = text.find(KEY).map(|at| at + KEY.len()) else {
+        return Incoming::Other;
+    };
+    match text[start..].find('"') {
+        Some(len) => Incoming::Chat(&text[start..start + len]),
+        None => Incoming::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivered_chats_are_recognised_in_both_protocols() {
+        let room = RoomName::parse("r").unwrap();
+        for target in [Target::Festival, Target::SocketIo] {
+            let Message::Text(sent) = chat(target, &room, "s1 42 x".into()) else {
+                panic!("a text frame");
+            };
+            // What each server fans out starts like this, with the body passed through.
+            let delivered = match target {
+                Target::Festival => {
+                    sent.replacen(r#"{"type":"chat""#, r#"{"type":"chat","seq":1"#, 1)
+                }
+                Target::SocketIo => sent.to_string(),
+            };
+            assert_eq!(classify(target, &delivered), Incoming::Chat("s1 42 x"));
+        }
+        assert_eq!(classify(Target::SocketIo, "2"), Incoming::Ping);
+        assert_eq!(
+            classify(Target::Festival, r#"{"type":"ack"}"#),
+            Incoming::Other
+        );
+    }
+}
