@@ -146,7 +146,9 @@ impl Member {
     }
 
     /// Waits until the relay numbered `n` messages in `room` here (the cursor reached n),
-    /// so that every notice and copy from the relay has been handled.
+    /// so that every notice and copy from the relay has been handled, and until this
+    /// member's log holds every message the engine showed (the log is read by a task of
+    /// its own, which may be behind on a busy machine).
     async fn wait_cursor(&self, room: &str, n: u64) {
         tokio::time::timeout(WAIT, async {
             loop {
@@ -156,14 +158,17 @@ impl Member {
                     .iter()
                     .find(|r| r.room.as_str() == room)
                     .and_then(|r| r.cursor);
-                if cursor == Some(n) {
+                let shown = self.engine.stats().await.unwrap().delivered;
+                let shown = shown.p2p + shown.relay + shown.poll;
+                let logged = Self::messages(&self.log.events.lock().unwrap()).len() as u64;
+                if cursor == Some(n) && logged == shown {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("cursor of {room} never reached {n}"));
+        .unwrap_or_else(|_| panic!("cursor of {room} never reached {n}, or the log lagged"));
     }
 }
 
