@@ -323,6 +323,16 @@ impl Store {
         Ok(messages)
     }
 
+    /// Whether a message with this id is in the store (received, or typed here).
+    pub(crate) async fn contains(&self, id: MessageId) -> Result<bool, EngineError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(found.is_some())
+    }
+
     /// The ids of the newest `limit` messages received from others: a restarted engine
     /// recognises a second copy of one of them without a query per message. (This device's
     /// own messages come back only through the relay, whose numbers catch repeats.)

@@ -522,7 +522,13 @@ impl Driver {
             self.stats.duplicates_filtered += 1;
             return Ok(());
         }
-        let prev_shown = chat.prev.is_none_or(|prev| self.p2p.seen.contains(&prev));
+        let prev_shown = match chat.prev {
+            None => true,
+            Some(prev) if self.p2p.seen.contains(&prev) => true,
+            // Shown so long ago that the ids in memory forgot it: the store still knows, and
+            // asking the sender for it again would show it twice.
+            Some(prev) => self.store.contains(prev).await.unwrap_or(true),
+        };
         match self
             .p2p
             .holdback
