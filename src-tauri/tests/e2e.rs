@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
+/// WebDriver errors that only mean the page changed under the request.
+const TRANSIENT: [&str; 2] = ["no such element", "stale element reference"];
 
 /// A child process stopped with SIGTERM when dropped (tauri-driver must not be SIGKILLed, or
 /// WebKitWebDriver stays behind on its port).
@@ -91,9 +93,9 @@ impl Browser {
         let response = request.send().await.unwrap();
         let value: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
         if let Some(error) = value["value"]["error"].as_str() {
-            // "no such element" is an answer while the page is still changing; the rest
-            // are the test's own mistakes.
-            assert_eq!(error, "no such element", "{path}: {value}");
+            // These two are answers while the page is still changing (the callers look
+            // again); the rest are the test's own mistakes.
+            assert!(TRANSIENT.contains(&error), "{path}: {value}");
         }
         value["value"].clone()
     }
@@ -116,36 +118,33 @@ impl Browser {
             .map(str::to_owned)
     }
 
-    /// Waits until `css` matches an element, and returns it.
-    async fn element(&self, css: &str) -> String {
-        self.until(&format!("an element {css}"), async || self.find(css).await)
-            .await
+    /// Calls `path` on the element `css` matches, again if the page replaced the element
+    /// in the meantime.
+    async fn on_element(&self, css: &str, what: &str, path: &str, body: Value) {
+        self.until(what, async || {
+            let id = self.find(css).await?;
+            let answer = self
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/element/{id}/{path}"),
+                    Some(body.clone()),
+                )
+                .await;
+            answer["error"].as_str().is_none().then_some(())
+        })
+        .await;
     }
 
     async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        self.on_element(css, &format!("{css} to click"), "click", json!({}))
+            .await;
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        let what = format!("{css} to type into");
+        self.on_element(css, &what, "clear", json!({})).await;
+        self.on_element(css, &what, "value", json!({ "text": text }))
+            .await;
     }
 
     /// The element's `textContent` (WebKitWebDriver's rendered-text endpoint answers "" for
