@@ -23,7 +23,7 @@ pub fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,webrtc=error,webrtc_ice=error,webrtc_sctp=error".into()),
+                .unwrap_or_else(|_| festival_core::LOG_FILTER.into()),
         )
         .with_writer(std::io::stderr)
         .init();

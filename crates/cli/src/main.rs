@@ -95,9 +95,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                // webrtc-rs warns about every candidate pair it cannot use while a link is
-                // set up; the engine reports what failed in its own events.
-                .unwrap_or_else(|_| "warn,webrtc=error,webrtc_ice=error,webrtc_sctp=error".into()),
+                .unwrap_or_else(|_| festival_core::LOG_FILTER.into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -26,3 +26,8 @@ pub use error::EngineError;
 pub use event::{Event, Route};
 pub use stats::{Breakers, ByRoute, Diagnostics, PeerDiagnostics, RoomDiagnostics, Stats};
 pub use store::{DB_FILE, DeliveryState, Identity, LocalMessage};
+
+/// The log filter for a program around the engine when `RUST_LOG` is not set: warnings, but
+/// webrtc-rs only on errors. It warns about every candidate pair it cannot use while a link
+/// is set up; the engine reports what failed in its own events.
+pub const LOG_FILTER: &str = "warn,webrtc=error,webrtc_ice=error,webrtc_sctp=error";
