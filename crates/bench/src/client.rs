@@ -142,9 +142,9 @@ pub(crate) fn classify(target: Target, text: &str) -> Incoming<'_> {
     let is_chat = match target {
         Target::Festival => text.starts_with(r#"{"type":"chat""#),
         Target::SocketIo => text.starts_with(r#"42["chat""#),
-        // Engine.IO's ping; Festival's relay pings at the WebSocket level.
     };
     if !is_chat {
+        // Engine.IO pings in a text frame; festival-relay pings at the WebSocket level.
         return match (target, text) {
             (Target::SocketIo, "2") => Incoming::Ping,
             _ => Incoming::Other,

@@ -1,6 +1,6 @@
 //! The two loads: many idle clients held open, and one large room whose members all receive
-//! every message, driven either as fast as the server goes (each sender keeps a few messages
-//! in flight) or at a fixed rate (to read latency below saturation).
+//! every message, driven either as fast as its slowest member keeps up (the ceiling) or at a
+//! fixed rate (to read latency below saturation).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
