@@ -24,7 +24,9 @@ pub mod transport;
 pub use engine::{Engine, EngineConfig, Events, P2pConfig, PendingSend, local_history};
 pub use error::EngineError;
 pub use event::{Event, Route};
-pub use stats::{Breakers, ByRoute, Diagnostics, PeerDiagnostics, RoomDiagnostics, Stats};
+pub use stats::{
+    Breakers, ByRoute, Diagnostics, PeerDiagnostics, RoomDiagnostics, RouteHealth, Routes, Stats,
+};
 pub use store::{DB_FILE, DeliveryState, Identity, LocalMessage};
 
 /// The log filter for a program around the engine when `RUST_LOG` is not set: warnings, but

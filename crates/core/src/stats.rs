@@ -45,6 +45,8 @@ pub struct Stats {
     pub duplicates_filtered: u64,
     /// Messages typed here and confirmed by the relay.
     pub acked: u64,
+    /// The same, by the route the confirmation came back on.
+    pub acked_by: ByRoute,
     /// Messages typed here still waiting for confirmation.
     pub queued: usize,
     /// Links opened after the first one.
@@ -59,6 +61,54 @@ pub struct Stats {
     pub p2p: LinkCounters,
     /// Direct links open now.
     pub p2p_links: usize,
+}
+
+/// How one route is doing: what a status bar or a debug panel shows for it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RouteHealth {
+    /// Whether messages can go this way now.
+    pub available: bool,
+    /// The last round trip measured by pings on it, in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// The share of tries on it that worked, from 0 to 1 (`None` before the first): for the
+    /// relay's routes, messages confirmed per message frame sent (a retry counts again); for
+    /// P2P, links opened per link opened or failed.
+    pub success_ratio: Option<f64>,
+}
+
+/// Every route's health.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Routes {
+    /// Direct data channels.
+    pub p2p: RouteHealth,
+    /// The relay's WebSocket.
+    pub relay: RouteHealth,
+    /// The relay's HTTP long-poll.
+    pub poll: RouteHealth,
+}
+
+impl Stats {
+    /// Each route's health, given the relay link's route now (`None`: no relay link).
+    pub fn routes(&self, relay_link: Option<Route>) -> Routes {
+        let ratio = |ok: u64, tries: u64| (tries > 0).then(|| (ok as f64 / tries as f64).min(1.0));
+        Routes {
+            p2p: RouteHealth {
+                available: self.p2p_links > 0,
+                rtt_ms: self.p2p_rtt_ms,
+                success_ratio: ratio(self.p2p.opened, self.p2p.opened + self.p2p.failures),
+            },
+            relay: RouteHealth {
+                available: relay_link == Some(Route::Relay),
+                rtt_ms: self.rtt_ms,
+                success_ratio: ratio(self.acked_by.relay, self.sent.relay),
+            },
+            poll: RouteHealth {
+                available: relay_link == Some(Route::Poll),
+                rtt_ms: None,
+                success_ratio: ratio(self.acked_by.poll, self.sent.poll),
+            },
+        }
+    }
 }
 
 /// One room as the engine sees it.
@@ -115,8 +165,66 @@ pub struct Diagnostics {
     pub preferred: PreferredRoute,
     /// The network the device is on, as configured.
     pub network: NetworkType,
+    /// Each route: available, round trip, success ratio.
+    pub routes: Routes,
     /// The routes' circuit breakers.
     pub breakers: Breakers,
     /// Every device with a link, an attempt or a cooldown.
     pub peers: Vec<PeerDiagnostics>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_health_is_read_from_the_counters() {
+        let stats = Stats {
+            sent: ByRoute {
+                p2p: 10,
+                relay: 4,
+                poll: 0,
+            },
+            acked_by: ByRoute {
+                p2p: 0,
+                relay: 3,
+                poll: 0,
+            },
+            p2p: LinkCounters {
+                attempts: 2,
+                opened: 3,
+                failures: 1,
+            },
+            p2p_links: 2,
+            rtt_ms: Some(1.5),
+            p2p_rtt_ms: Some(0.4),
+            ..Stats::default()
+        };
+        let routes = stats.routes(Some(Route::Relay));
+        assert_eq!(
+            routes.relay,
+            RouteHealth {
+                available: true,
+                rtt_ms: Some(1.5),
+                success_ratio: Some(0.75),
+            }
+        );
+        assert_eq!(
+            routes.p2p,
+            RouteHealth {
+                available: true,
+                rtt_ms: Some(0.4),
+                success_ratio: Some(0.75),
+            }
+        );
+        assert_eq!(
+            routes.poll,
+            RouteHealth {
+                available: false,
+                rtt_ms: None,
+                success_ratio: None,
+            }
+        );
+        assert!(!stats.routes(None).relay.available, "offline");
+    }
 }

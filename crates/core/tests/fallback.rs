@@ -124,6 +124,15 @@ async fn with_websockets_blocked_the_engine_chats_over_long_poll_and_returns_to_
         stats.delivered.poll >= 2 && stats.delivered.relay == 0,
         "{stats:?}"
     );
+    let routes = alice.diagnostics().await.unwrap().routes;
+    assert!(
+        routes.poll.available && !routes.relay.available,
+        "{routes:?}"
+    );
+    assert!(
+        routes.poll.success_ratio.is_some_and(|r| r > 0.0),
+        "Alice's message was confirmed over long-poll: {routes:?}"
+    );
 
     // The proxy lets WebSockets through again: Alice moves back to the socket by herself.
     block.store(false, Ordering::SeqCst);

@@ -253,6 +253,14 @@ async fn three_members_link_directly_and_each_message_arrives_once_over_p2p() {
         assert_eq!(stats.p2p_links, 2);
         assert!(stats.p2p_rtt_ms.is_some(), "links are timed: {stats:?}");
         let diagnostics = m.engine.diagnostics().await.unwrap();
+        let routes = diagnostics.routes;
+        assert!(
+            routes.p2p.available && routes.p2p.rtt_ms.is_some() && routes.relay.available,
+            "{routes:?}"
+        );
+        for ratio in [routes.p2p.success_ratio, routes.relay.success_ratio] {
+            assert!(ratio.is_some_and(|r| r > 0.0 && r <= 1.0), "{routes:?}");
+        }
         assert_eq!(diagnostics.peers.len(), 2);
         assert!(
             diagnostics

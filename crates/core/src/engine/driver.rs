@@ -631,12 +631,14 @@ impl Driver {
                     })
                     .collect();
                 let now = std::time::Instant::now();
+                let stats = self.snapshot();
                 let _ = reply.send(Diagnostics {
                     relay_url: self.url.clone(),
                     device: self.identity.device,
                     name: self.identity.name.clone(),
                     rooms,
-                    stats: self.snapshot(),
+                    routes: stats.routes(self.relay_route),
+                    stats,
                     preferred: self.p2p.config.preferred,
                     network: self.p2p.config.network,
                     breakers: Breakers {
@@ -740,6 +742,7 @@ impl Driver {
                 batch.sent.push((ack.id, ack.seq));
                 if self.outbox.settle(ack.id, Ok(ack.seq)) {
                     self.stats.acked += 1;
+                    self.stats.acked_by.add(batch.route, 1);
                     batch.events.push(Event::Acked {
                         id: ack.id,
                         room: ack.room,
