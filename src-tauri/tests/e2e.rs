@@ -147,32 +147,23 @@ impl Browser {
             .await;
     }
 
+    /// Reads `path` of the element `css` matches, if there is one.
+    async fn read(&self, css: &str, path: &str) -> Option<Value> {
+        let id = self.find(css).await?;
+        let url = format!("/element/{id}/{path}");
+        Some(self.call(reqwest::Method::GET, &url, None).await)
+    }
+
     /// The element's `textContent` (WebKitWebDriver's rendered-text endpoint answers "" for
     /// text set by script until the next layout).
     async fn text(&self, css: &str) -> Option<String> {
-        let id = self.find(css).await?;
-        self.call(
-            reqwest::Method::GET,
-            &format!("/element/{id}/property/textContent"),
-            None,
-        )
-        .await
-        .as_str()
-        .map(str::to_owned)
+        let text = self.read(css, "property/textContent").await?;
+        text.as_str().map(str::to_owned)
     }
 
     async fn displayed(&self, css: &str) -> bool {
-        let Some(id) = self.find(css).await else {
-            return false;
-        };
-        self.call(
-            reqwest::Method::GET,
-            &format!("/element/{id}/displayed"),
-            None,
-        )
-        .await
-        .as_bool()
-        .unwrap_or(false)
+        let shown = self.read(css, "displayed").await;
+        shown.and_then(|v| v.as_bool()).unwrap_or(false)
     }
 
     /// Polls `probe` until it finds something (the page changes when events arrive).
