@@ -3,67 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use festival_core::{Engine, EngineConfig, Event, Events};
-use festival_relay::{Config, RelayHandle};
+use festival_tests::{TestRelay, WAIT, wait_for};
 
-const WAIT: Duration = Duration::from_secs(20);
-
-struct Relay {
-    handle: Option<RelayHandle>,
-    config: Config,
-    _dir: tempfile::TempDir,
-}
-
-impl Relay {
-    async fn start() -> Relay {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().join("relay.db"));
-        let handle = RelayHandle::start(config.clone()).await.unwrap();
-        config.listen = handle.local_addr();
-        Relay {
-            handle: Some(handle),
-            config,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/ws", self.config.listen)
-    }
-
-    async fn stop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            handle.shutdown().await.unwrap();
-        }
-    }
-
-    async fn start_again(&mut self) {
-        self.handle = Some(RelayHandle::start(self.config.clone()).await.unwrap());
-    }
-}
-
-async fn engine(relay: &Relay, dir: &tempfile::TempDir, name: &str) -> (Engine, Events) {
+async fn engine(relay: &TestRelay, dir: &tempfile::TempDir, name: &str) -> (Engine, Events) {
     let config = EngineConfig::new(relay.url(), dir.path().join(name)).with_name(name);
     Engine::start(config).await.unwrap()
 }
 
-/// Waits for the first event `want` accepts.
-async fn wait_for<T>(events: &mut Events, mut want: impl FnMut(Event) -> Option<T>) -> T {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let event = events.next().await.expect("engine running");
-            if let Some(found) = want(event) {
-                return found;
-            }
-        }
-    })
-    .await
-    .expect("the expected event in time")
-}
-
-/// Collects the bodies of the next `n` messages.
 async fn bodies(events: &mut Events, n: usize) -> Vec<String> {
     let mut got = Vec::new();
     while got.len() < n {
@@ -89,7 +36,8 @@ fn joined(room: &str) -> impl FnMut(Event) -> Option<usize> + '_ {
 
 #[tokio::test]
 async fn messages_sent_while_the_relay_was_down_arrive_once_and_in_order() {
-    let mut relay = Relay::start().await;
+    let relay_dir = tempfile::tempdir().unwrap();
+    let mut relay = TestRelay::start(relay_dir.path()).await;
     let dirs = tempfile::tempdir().unwrap();
     let (alice, mut alice_events) = engine(&relay, &dirs, "alice").await;
     let (bob, mut bob_events) = engine(&relay, &dirs, "bob").await;
@@ -151,7 +99,8 @@ async fn messages_sent_while_the_relay_was_down_arrive_once_and_in_order() {
 
 #[tokio::test]
 async fn a_reader_that_was_offline_catches_up_from_where_it_stopped() {
-    let mut relay = Relay::start().await;
+    let relay_dir = tempfile::tempdir().unwrap();
+    let mut relay = TestRelay::start(relay_dir.path()).await;
     let dirs = tempfile::tempdir().unwrap();
     let (alice, mut alice_events) = engine(&relay, &dirs, "alice").await;
     alice.join("Camp").await.unwrap();
@@ -196,7 +145,8 @@ async fn a_reader_that_was_offline_catches_up_from_where_it_stopped() {
 
 #[tokio::test]
 async fn the_device_id_survives_a_restart_of_the_engine() {
-    let relay = Relay::start().await;
+    let relay_dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(relay_dir.path()).await;
     let dirs = tempfile::tempdir().unwrap();
     let (first, _) = engine(&relay, &dirs, "alice").await;
     let device = first.identity().device;
@@ -213,7 +163,8 @@ async fn the_device_id_survives_a_restart_of_the_engine() {
 
 #[tokio::test]
 async fn a_refused_message_fails_its_sender_with_the_relay_code() {
-    let relay = Relay::start().await;
+    let relay_dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(relay_dir.path()).await;
     let dirs = tempfile::tempdir().unwrap();
     let (alice, mut events) = engine(&relay, &dirs, "alice").await;
     alice.join("Camp").await.unwrap();

@@ -6,16 +6,13 @@
 use std::time::Duration;
 
 use festival_core::{Engine, EngineConfig, Event};
-use festival_relay::{Config, RelayHandle};
+use festival_tests::{TestRelay, free_addr};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_messages_queued_offline_are_flushed_in_order() {
     const N: usize = 10_000;
     let dir = tempfile::tempdir().unwrap();
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = free_addr();
     let url = format!("ws://{addr}/ws");
 
     let (alice, mut alice_events) =
@@ -31,10 +28,11 @@ async fn ten_thousand_messages_queued_offline_are_flushed_in_order() {
     }
     assert_eq!(alice.pending().await.unwrap(), N);
 
-    let mut config = Config::new(addr, dir.path().join("relay.db"));
-    config.limits.rate_per_sec = 100_000;
-    config.limits.rate_burst = 100_000;
-    let _relay = RelayHandle::start(config).await.unwrap();
+    let _relay = TestRelay::start_on(addr, dir.path(), |config| {
+        config.limits.rate_per_sec = 100_000;
+        config.limits.rate_burst = 100_000;
+    })
+    .await;
 
     let mut last = 0;
     for (i, p) in pending.into_iter().enumerate() {

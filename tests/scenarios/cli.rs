@@ -2,20 +2,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::process::Stdio;
 
-use serde_json::Value;
-use support::{WAIT, festival, json_lines, relay_at, run};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout};
+use festival_tests::cli::{JsonLines, chat_on, festival, json_lines, next_json, run, wait_json};
+use festival_tests::relay::generous_limits;
+use festival_tests::{TestRelay, WAIT};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Child;
 
 #[tokio::test]
 async fn a_sent_message_shows_up_in_tail_json_with_every_field() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
-    let url = relay.ws_url();
+    let relay =
+        TestRelay::start_on("127.0.0.1:0".parse().unwrap(), dir.path(), generous_limits).await;
+    let url = relay.url();
     let (code, out, err) = run(festival(
         &dir,
         "alice",
@@ -74,8 +74,9 @@ async fn a_sent_message_shows_up_in_tail_json_with_every_field() {
 #[tokio::test]
 async fn tail_prints_history_then_live_messages() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
-    let url = relay.ws_url();
+    let relay =
+        TestRelay::start_on("127.0.0.1:0".parse().unwrap(), dir.path(), generous_limits).await;
+    let url = relay.url();
     for body in ["first", "second"] {
         let (code, _, err) = run(festival(
             &dir,
@@ -129,8 +130,9 @@ async fn tail_prints_history_then_live_messages() {
 #[tokio::test]
 async fn two_chats_talk_through_pipes_and_see_each_other() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
-    let url = relay.ws_url();
+    let relay =
+        TestRelay::start_on("127.0.0.1:0".parse().unwrap(), dir.path(), generous_limits).await;
+    let url = relay.url();
     let (mut alice, mut alice_out) = chat(&dir, &url, "Alice");
     wait_json(&mut alice_out, |v| v["event"] == "joined").await;
     let (mut bob, mut bob_out) = chat(&dir, &url, "Bob");
@@ -205,8 +207,9 @@ async fn two_chats_talk_through_pipes_and_see_each_other() {
 #[tokio::test]
 async fn the_first_run_needs_a_name_and_later_runs_keep_the_device() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
-    let url = relay.ws_url();
+    let relay =
+        TestRelay::start_on("127.0.0.1:0".parse().unwrap(), dir.path(), generous_limits).await;
+    let url = relay.url();
     let (code, _, err) = run(festival(
         &dir,
         "alice",
@@ -239,8 +242,9 @@ async fn the_first_run_needs_a_name_and_later_runs_keep_the_device() {
 #[tokio::test]
 async fn a_refused_message_exits_non_zero_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
-    let url = relay.ws_url();
+    let relay =
+        TestRelay::start_on("127.0.0.1:0".parse().unwrap(), dir.path(), generous_limits).await;
+    let url = relay.url();
     let long = "x".repeat(5000);
     let (code, _, err) = run(festival(
         &dir,
@@ -257,8 +261,9 @@ async fn a_refused_message_exits_non_zero_with_the_reason() {
 #[tokio::test]
 async fn two_chats_in_a_small_room_talk_directly_until_one_turns_p2p_off() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay_at("127.0.0.1:0".parse().unwrap(), &dir).await;
-    let url = relay.ws_url();
+    let relay =
+        TestRelay::start_on("127.0.0.1:0".parse().unwrap(), dir.path(), generous_limits).await;
+    let url = relay.url();
     let (mut alice, mut alice_out) = chat_on(&dir, &url, "Alice", "auto");
     wait_json(&mut alice_out, |v| v["event"] == "joined").await;
     let (mut bob, mut bob_out) = chat_on(&dir, &url, "Bob", "auto");
@@ -309,51 +314,6 @@ async fn two_chats_in_a_small_room_talk_directly_until_one_turns_p2p_off() {
     }
 }
 
-fn chat(dir: &tempfile::TempDir, url: &str, name: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
+fn chat(dir: &tempfile::TempDir, url: &str, name: &str) -> (Child, JsonLines) {
     chat_on(dir, url, name, "relay")
-}
-
-/// `festival chat --json` preferring `route` (auto, p2p or relay).
-fn chat_on(
-    dir: &tempfile::TempDir,
-    url: &str,
-    name: &str,
-    route: &str,
-) -> (Child, Lines<BufReader<ChildStdout>>) {
-    let mut child = festival(
-        dir,
-        name,
-        &[
-            "chat", "--relay", url, "--room", "Camp", "--name", name, "--json", "--route", route,
-        ],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    (child, lines)
-}
-
-async fn next_json(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
-    let line = tokio::time::timeout(WAIT, lines.next_line())
-        .await
-        .expect("a line in time")
-        .unwrap();
-    line.map_or(Value::Null, |l| {
-        serde_json::from_str(&l).expect("a JSON line")
-    })
-}
-
-/// The first JSON line `want` accepts (`Null` stands for the end of output).
-async fn wait_json(
-    lines: &mut Lines<BufReader<ChildStdout>>,
-    want: impl Fn(&Value) -> bool,
-) -> Value {
-    loop {
-        let value = next_json(lines).await;
-        if value.is_null() || want(&value) {
-            return value;
-        }
-    }
 }

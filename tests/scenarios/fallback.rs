@@ -3,83 +3,26 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use festival_core::router::PreferredRoute;
-use festival_core::{Engine, EngineConfig, Event, Events, Route};
-use festival_relay::{Config, RelayHandle};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-/// A TCP proxy to `upstream` that answers 403 to any request asking for a WebSocket upgrade
-/// while `block` is set, and passes everything else through untouched.
-async fn upgrade_blocking_proxy(upstream: SocketAddr, block: Arc<AtomicBool>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
-            let block = Arc::clone(&block);
-            tokio::spawn(async move {
-                let mut head = vec![0u8; 16 * 1024];
-                let Ok(n) = client.read(&mut head).await else {
-                    return;
-                };
-                let text = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
-                if block.load(Ordering::SeqCst) && text.contains("upgrade: websocket") {
-                    let _ = client
-                        .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
-                        .await;
-                    return;
-                }
-                let Ok(mut server) = TcpStream::connect(upstream).await else {
-                    return;
-                };
-                if server.write_all(&head[..n]).await.is_ok() {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                }
-            });
-        }
-    });
-    addr
-}
-
-async fn wait_for<T>(events: &mut Events, mut want: impl FnMut(Event) -> Option<T>) -> T {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(found) = want(events.next().await.expect("engine running")) {
-                return found;
-            }
-        }
-    })
-    .await
-    .expect("the expected event in time")
-}
+use festival_core::{Engine, EngineConfig, Event, Route};
+use festival_tests::{Line, TestRelay, WAIT, wait_for};
 
 #[tokio::test]
 async fn with_websockets_blocked_the_engine_chats_over_long_poll_and_returns_to_the_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayHandle::start(Config::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().join("relay.db"),
-    ))
-    .await
-    .unwrap();
-    let block = Arc::new(AtomicBool::new(true));
-    let proxy = upgrade_blocking_proxy(relay.local_addr(), Arc::clone(&block)).await;
+    let relay = TestRelay::start(dir.path()).await;
+    let line = Line::start(relay.addr()).await;
+    line.refuse_upgrades(true);
 
     // Bob is on the relay directly; Alice only reaches it through the proxy. Both stay off
     // P2P, which would otherwise carry their messages around the relay.
-    let mut config = EngineConfig::new(relay.ws_url(), dir.path().join("bob")).with_name("Bob");
+    let mut config = EngineConfig::new(relay.url(), dir.path().join("bob")).with_name("Bob");
     config.p2p.preferred = PreferredRoute::Relay;
     let (bob, mut bob_events) = Engine::start(config).await.unwrap();
     bob.join("Camp").await.unwrap();
-    let mut config =
-        EngineConfig::new(format!("ws://{proxy}/ws"), dir.path().join("alice")).with_name("Alice");
+    let mut config = EngineConfig::new(line.url(), dir.path().join("alice")).with_name("Alice");
     config.socket_retry_while_polling = Duration::from_millis(300);
     config.p2p.preferred = PreferredRoute::Relay;
     let (alice, mut alice_events) = Engine::start(config).await.unwrap();
@@ -135,7 +78,7 @@ async fn with_websockets_blocked_the_engine_chats_over_long_poll_and_returns_to_
     );
 
     // The proxy lets WebSockets through again: Alice moves back to the socket by herself.
-    block.store(false, Ordering::SeqCst);
+    line.refuse_upgrades(false);
     wait_for(&mut alice_events, |e| {
         (e == Event::RouteChanged {
             route: Some(Route::Relay),

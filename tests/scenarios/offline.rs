@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::collections::HashSet;
 use std::process::Stdio;
 
+use festival_tests::cli::{festival, festival_bin, json_lines, run};
+use festival_tests::relay::generous_limits;
+use festival_tests::{TestRelay, WAIT, free_addr};
 use serde_json::Value;
-use support::{WAIT, festival, free_addr, json_lines, relay_at, run};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
@@ -55,7 +55,7 @@ async fn a_message_sent_offline_is_queued_then_delivered_once_by_sync() {
         (Some("queued"), Some("lost my tent key"))
     );
 
-    let _relay = relay_at(addr, &dir).await;
+    let _relay = TestRelay::start_on(addr, dir.path(), generous_limits).await;
     let (code, out, err) = run(festival(&dir, "alice", &["sync", "--relay", &url])).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1 delivered"), "{out}");
@@ -120,7 +120,7 @@ async fn any_later_command_delivers_the_queue_in_order() {
         .await;
         assert_eq!(code, 0, "{err}");
     }
-    let _relay = relay_at(addr, &dir).await;
+    let _relay = TestRelay::start_on(addr, dir.path(), generous_limits).await;
     let (code, _, err) = run(festival(
         &dir,
         "alice",
@@ -148,7 +148,7 @@ async fn history_is_readable_with_the_relay_down() {
     let dir = tempfile::tempdir().unwrap();
     let addr = free_addr();
     let url = format!("ws://{addr}/ws");
-    let relay = relay_at(addr, &dir).await;
+    let mut relay = TestRelay::start_on(addr, dir.path(), generous_limits).await;
     for (data, name, body) in [("alice", "Alice", "hi"), ("bob", "Bob", "hello")] {
         run(festival(
             &dir,
@@ -166,7 +166,7 @@ async fn history_is_readable_with_the_relay_down() {
     ))
     .await;
     assert_eq!(code, 0);
-    relay.shutdown().await.unwrap();
+    relay.stop().await;
 
     let (code, out, err) = run(festival(&dir, "alice", &["history", "--room", "Camp"])).await;
     assert_eq!(code, 0, "{err}");
@@ -181,7 +181,7 @@ async fn sigkill_during_a_burst_loses_nothing_that_was_queued_and_doubles_nothin
     let dir = tempfile::tempdir().unwrap();
     let addr = free_addr();
     let url = format!("ws://{addr}/ws");
-    let _relay = relay_at(addr, &dir).await;
+    let _relay = TestRelay::start_on(addr, dir.path(), generous_limits).await;
     let mut chat = festival(
         &dir,
         "alice",
@@ -284,7 +284,7 @@ async fn a_bad_data_directory_gives_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_festival"))
+    let out = Command::new(festival_bin())
         .args(["history", "--room", "Camp", "--data"])
         .arg(&file)
         .output()
@@ -300,7 +300,7 @@ async fn a_bad_data_directory_gives_a_clear_error() {
     let corrupt = dir.path().join("corrupt");
     std::fs::create_dir(&corrupt).unwrap();
     std::fs::write(corrupt.join(festival_core::DB_FILE), vec![0x42; 8192]).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_festival"))
+    let out = Command::new(festival_bin())
         .args([
             "send",
             "--relay",
@@ -333,7 +333,7 @@ async fn a_read_only_data_directory_gives_a_clear_error() {
     std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).unwrap();
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_festival"))
+        .arg(festival_bin())
         .args([
             "send",
             "--relay",

@@ -5,172 +5,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use festival_core::router::PreferredRoute;
 use festival_core::router::breaker::BreakerState;
 use festival_core::router::cooldown::Timings;
-use festival_core::{Engine, EngineConfig, Event, Route};
-use festival_proto::{DeviceId, MessageId};
-use festival_relay::{Config, RelayHandle};
-use tokio::sync::Notify;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-/// Every event one engine reported, read as they come (as an app does).
-#[derive(Default)]
-struct Log {
-    events: Mutex<Vec<Event>>,
-    changed: Notify,
-}
-
-struct Member {
-    engine: Engine,
-    log: Arc<Log>,
-}
-
-impl Member {
-    async fn start(url: &str, dir: &std::path::Path, name: &str) -> Self {
-        Self::start_with(url, dir, name, |_| {}).await
-    }
-
-    async fn start_with(
-        url: &str,
-        dir: &std::path::Path,
-        name: &str,
-        tune: impl FnOnce(&mut EngineConfig),
-    ) -> Self {
-        let mut config = EngineConfig::new(url, dir.join(name)).with_name(name);
-        config.p2p.loopback_only = true;
-        tune(&mut config);
-        let (engine, mut events) = Engine::start(config).await.unwrap();
-        let log = Arc::new(Log::default());
-        let writer = Arc::clone(&log);
-        tokio::spawn(async move {
-            while let Some(event) = events.next().await {
-                writer.events.lock().unwrap().push(event);
-                writer.changed.notify_waiters();
-            }
-        });
-        Self { engine, log }
-    }
-
-    fn device(&self) -> DeviceId {
-        self.engine.identity().device
-    }
-
-    /// Waits until `found` finds what it looks for in the events so far.
-    async fn until<T>(&self, what: &str, found: impl Fn(&[Event]) -> Option<T>) -> T {
-        self.until_within(WAIT, what, found).await
-    }
-
-    async fn until_within<T>(
-        &self,
-        within: Duration,
-        what: &str,
-        found: impl Fn(&[Event]) -> Option<T>,
-    ) -> T {
-        let waiting = async {
-            loop {
-                let changed = self.log.changed.notified();
-                tokio::pin!(changed);
-                changed.as_mut().enable();
-                if let Some(result) = found(&self.log.events.lock().unwrap()) {
-                    return result;
-                }
-                changed.await;
-            }
-        };
-        match tokio::time::timeout(within, waiting).await {
-            Ok(result) => result,
-            Err(_) => {
-                let events = self.log.events.lock().unwrap();
-                let tail = &events[events.len().saturating_sub(40)..];
-                panic!("timed out after {within:?} waiting for {what}; last events: {tail:#?}")
-            }
-        }
-    }
-
-    /// The devices with an open direct link, from the Peer events so far.
-    fn linked(events: &[Event]) -> Vec<DeviceId> {
-        let mut open = BTreeMap::new();
-        for event in events {
-            if let Event::Peer {
-                device, open: o, ..
-            } = event
-            {
-                open.insert(*device, *o);
-            }
-        }
-        open.into_iter()
-            .filter(|(_, o)| *o)
-            .map(|(d, _)| d)
-            .collect()
-    }
-
-    /// Chat messages shown so far: (sender, body, route).
-    fn messages(events: &[Event]) -> Vec<(DeviceId, String, Route, MessageId)> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Message { message, route } => {
-                    Some((message.sender, message.body.clone(), *route, message.id))
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
-    async fn wait_links(&self, peers: &[&Member], within: Duration) {
-        let want: Vec<DeviceId> = peers.iter().map(|p| p.device()).collect();
-        self.until_within(within, "direct links to every peer", |events| {
-            let linked = Self::linked(events);
-            want.iter().all(|d| linked.contains(d)).then_some(())
-        })
-        .await;
-    }
-
-    /// Waits until this member's latest view of its room counts `n` members online.
-    async fn wait_online(&self, n: usize) {
-        self.until("everyone in the room", |events| {
-            let online = events.iter().rev().find_map(|e| match e {
-                Event::Joined { members, .. } => Some(members.len()),
-                Event::Presence { online, .. } => Some(*online as usize),
-                _ => None,
-            });
-            (online == Some(n)).then_some(())
-        })
-        .await;
-    }
-
-    /// Waits until the relay numbered `n` messages in `room` here (the cursor reached n),
-    /// so that every notice and copy from the relay has been handled, and until this
-    /// member's log holds every message the engine showed (the log is read by a task of
-    /// its own, which may be behind on a busy machine).
-    async fn wait_cursor(&self, room: &str, n: u64) {
-        tokio::time::timeout(WAIT, async {
-            loop {
-                let diagnostics = self.engine.diagnostics().await.unwrap();
-                let cursor = diagnostics
-                    .rooms
-                    .iter()
-                    .find(|r| r.room.as_str() == room)
-                    .and_then(|r| r.cursor);
-                let shown = self.engine.stats().await.unwrap().delivered;
-                let shown = shown.p2p + shown.relay + shown.poll;
-                let logged = Self::messages(&self.log.events.lock().unwrap()).len() as u64;
-                if cursor == Some(n) && logged == shown {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("cursor of {room} never reached {n}, or the log lagged"));
-    }
-}
+use festival_core::{EngineConfig, Event, Route};
+use festival_tests::{Line, Member, TestRelay, WAIT};
 
 /// Short cooldowns and breaker recovery, so that a test sees several attempts.
 fn fast(config: &mut EngineConfig) {
@@ -182,20 +23,11 @@ fn fast(config: &mut EngineConfig) {
     config.p2p.links.recovery = Duration::from_millis(1500);
 }
 
-async fn relay(dir: &std::path::Path) -> RelayHandle {
-    RelayHandle::start(Config::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.join("relay.db"),
-    ))
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_link_directly_and_each_message_arrives_once_over_p2p() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(dir.path()).await;
-    let url = relay.ws_url();
+    let relay = TestRelay::start(dir.path()).await;
+    let url = relay.url();
     let ann = Member::start(&url, dir.path(), "Ann").await;
     let bo = Member::start(&url, dir.path(), "Bo").await;
     let cy = Member::start(&url, dir.path(), "Cy").await;
@@ -225,7 +57,7 @@ async fn three_members_link_directly_and_each_message_arrives_once_over_p2p() {
     for m in [&ann, &bo, &cy] {
         // Every relay notice has been handled once the cursor reached the last number.
         m.wait_cursor("Camp", total).await;
-        let events = m.log.events.lock().unwrap().clone();
+        let events = m.events();
         let others: Vec<_> = Member::messages(&events)
             .into_iter()
             .filter(|(sender, ..)| *sender != m.device())
@@ -272,29 +104,21 @@ async fn three_members_link_directly_and_each_message_arrives_once_over_p2p() {
         );
     }
     // The relay has every message once, and sent the members only their numbers.
-    let metrics = reqwest::get(format!("http://{}/metrics", relay.local_addr()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let counter = |name: &str| -> u64 {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().last())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in {metrics}"))
-    };
-    assert_eq!(counter("festival_messages_stored_total"), total);
-    assert_eq!(counter("festival_messages_sequenced_total"), 2 * total);
+    assert_eq!(
+        relay.metric("festival_messages_stored_total").await,
+        total as f64
+    );
+    assert_eq!(
+        relay.metric("festival_messages_sequenced_total").await,
+        2.0 * total as f64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torn_down_link_falls_back_to_the_relay_and_p2p_returns_after_the_breaker() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(dir.path()).await;
-    let url = relay.ws_url();
+    let relay = TestRelay::start(dir.path()).await;
+    let url = relay.url();
     let ann = Member::start_with(&url, dir.path(), "Ann", fast).await;
     let bo = Member::start_with(&url, dir.path(), "Bo", fast).await;
     ann.engine.join("Camp").await.unwrap();
@@ -321,7 +145,7 @@ async fn a_torn_down_link_falls_back_to_the_relay_and_p2p_returns_after_the_brea
             .unwrap();
     }
     bo.wait_cursor("Camp", N as u64).await;
-    let shown = Member::messages(&bo.log.events.lock().unwrap());
+    let shown = Member::messages(&bo.events());
     let bodies: Vec<_> = shown.iter().map(|(_, b, ..)| b.clone()).collect();
     let expected: Vec<_> = (0..N).map(|i| format!("m{i}")).collect();
     assert_eq!(bodies, expected, "none lost, none twice, in order");
@@ -378,9 +202,8 @@ async fn a_torn_down_link_falls_back_to_the_relay_and_p2p_returns_after_the_brea
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_relay_down_linked_members_keep_chatting_and_its_history_is_complete_after() {
     let dir = tempfile::tempdir().unwrap();
-    let first = relay(dir.path()).await;
-    let addr = first.local_addr();
-    let url = first.ws_url();
+    let mut relay = TestRelay::start(dir.path()).await;
+    let url = relay.url();
     let ann = Member::start(&url, dir.path(), "Ann").await;
     let bo = Member::start(&url, dir.path(), "Bo").await;
     ann.engine.join("Camp").await.unwrap();
@@ -394,7 +217,7 @@ async fn with_the_relay_down_linked_members_keep_chatting_and_its_history_is_com
         .await
         .unwrap();
 
-    first.shutdown().await.unwrap();
+    relay.stop().await;
     for m in [&ann, &bo] {
         m.until("the relay link to drop", |events| {
             events
@@ -426,14 +249,12 @@ async fn with_the_relay_down_linked_members_keep_chatting_and_its_history_is_com
     }
 
     // The relay comes back on the same address and store: both outboxes drain into it.
-    let second = RelayHandle::start(Config::new(addr, dir.path().join("relay.db")))
-        .await
-        .unwrap();
+    relay.start_again().await;
     let total = 1 + 2 * N as u64;
     ann.wait_cursor("Camp", total).await;
     bo.wait_cursor("Camp", total).await;
     for m in [&ann, &bo] {
-        let shown = Member::messages(&m.log.events.lock().unwrap());
+        let shown = Member::messages(&m.events());
         let mut ids: Vec<_> = shown.iter().map(|(.., id)| *id).collect();
         let count = ids.len();
         ids.sort();
@@ -446,7 +267,7 @@ async fn with_the_relay_down_linked_members_keep_chatting_and_its_history_is_com
     }
 
     // A newcomer reads the relay's history: every message once, each sender's in order.
-    let cy = Member::start(&second.ws_url(), dir.path(), "Cy").await;
+    let cy = Member::start(&relay.url(), dir.path(), "Cy").await;
     cy.engine.join("Camp").await.unwrap();
     let history = cy
         .until("the room's history", |events| {
@@ -469,8 +290,8 @@ async fn with_the_relay_down_linked_members_keep_chatting_and_its_history_is_com
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preferring_the_relay_attempts_no_direct_link_at_all() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(dir.path()).await;
-    let url = relay.ws_url();
+    let relay = TestRelay::start(dir.path()).await;
+    let url = relay.url();
     let relay_only = |config: &mut EngineConfig| config.p2p.preferred = PreferredRoute::Relay;
     let ann = Member::start_with(&url, dir.path(), "Ann", relay_only).await;
     let bo = Member::start_with(&url, dir.path(), "Bo", relay_only).await;
@@ -494,23 +315,18 @@ async fn preferring_the_relay_attempts_no_direct_link_at_all() {
         let stats = m.engine.stats().await.unwrap();
         assert_eq!((stats.p2p.attempts, stats.p2p_links), (0, 0), "{stats:?}");
     }
-    let metrics = reqwest::get(format!("http://{}/metrics", relay.local_addr()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("festival_signals_relayed_total 0"),
-        "no signaling at all: {metrics}"
+    assert_eq!(
+        relay.metric("festival_signals_relayed_total").await,
+        0.0,
+        "no signaling at all"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_too_large_for_auto_p2p_links_on_demand() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(dir.path()).await;
-    let url = relay.ws_url();
+    let relay = TestRelay::start(dir.path()).await;
+    let url = relay.url();
     // Automatic P2P only for a room of one: every room here is too large for it.
     let small_groups = |config: &mut EngineConfig| config.p2p.max_group = 1;
     let ann = Member::start_with(&url, dir.path(), "Ann", small_groups).await;
@@ -556,67 +372,15 @@ async fn a_room_too_large_for_auto_p2p_links_on_demand() {
     }
 }
 
-/// A TCP proxy in front of the relay whose relay-to-client direction can be held up: the
-/// client's relay link stays open but slow, as on an overloaded cell.
-struct SlowLine {
-    addr: std::net::SocketAddr,
-    held: tokio::sync::watch::Sender<bool>,
-}
-
-impl SlowLine {
-    async fn start(relay: std::net::SocketAddr) -> Self {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (held, gate) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(upstream) = tokio::net::TcpStream::connect(relay).await else {
-                    continue;
-                };
-                let (mut client_rx, mut client_tx) = client.into_split();
-                let (mut relay_rx, mut relay_tx) = upstream.into_split();
-                tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut client_rx, &mut relay_tx).await;
-                });
-                let mut gate = gate.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0; 16 * 1024];
-                    loop {
-                        let Ok(n @ 1..) = relay_rx.read(&mut buf).await else {
-                            return;
-                        };
-                        if gate.wait_for(|held| !held).await.is_err() {
-                            return;
-                        }
-                        if client_tx.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        Self { addr, held }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
-    }
-
-    fn hold(&self, held: bool) {
-        self.held.send_replace(held);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_that_missed_the_link_is_fetched_over_it_so_the_senders_order_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(dir.path()).await;
-    let line = SlowLine::start(relay.local_addr()).await;
+    let relay = TestRelay::start(dir.path()).await;
+    let line = Line::start(relay.addr()).await;
     // Rooms of two are too large for automatic links here: Bo links on demand, and Ann's
     // messages go directly only once she asks for it too.
     let on_demand = |config: &mut EngineConfig| config.p2p.max_group = 1;
-    let ann = Member::start_with(&relay.ws_url(), dir.path(), "Ann", on_demand).await;
+    let ann = Member::start_with(&relay.url(), dir.path(), "Ann", on_demand).await;
     let bo = Member::start_with(&line.url(), dir.path(), "Bo", on_demand).await;
     ann.engine.join("Camp").await.unwrap();
     bo.engine.join("Camp").await.unwrap();
@@ -654,7 +418,7 @@ async fn a_message_that_missed_the_link_is_fetched_over_it_so_the_senders_order_
     // The line recovers: the relay's copy of "two" is recognised, nothing is shown twice.
     line.hold(false);
     bo.wait_cursor("Camp", 2).await;
-    let bodies: Vec<_> = Member::messages(&bo.log.events.lock().unwrap())
+    let bodies: Vec<_> = Member::messages(&bo.events())
         .into_iter()
         .map(|(_, body, ..)| body)
         .collect();
