@@ -8,8 +8,10 @@ use festival_proto::{
 use serde::Serialize;
 
 /// The path a message took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+// Stored as its name in TEXT; migration 0003 checks the names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Route {
     /// A direct WebRTC data channel to the peer.
