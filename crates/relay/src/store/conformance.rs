@@ -20,6 +20,7 @@ macro_rules! conformance_suite {
             pruning_drops_only_older_messages,
             since_pages_and_latest_are_oldest_first,
             an_unknown_room_is_empty,
+            a_cancelled_batch_is_stored_whole_or_not_at_all,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {
@@ -380,4 +381,53 @@ async fn an_unknown_room_is_empty(store: impl RelayStore) {
         "an empty batch stores nothing"
     );
     assert_eq!(store.last_seq(&nowhere).await.unwrap(), 0);
+}
+
+/// A batch whose write is cancelled at any point (a room task aborted at shutdown) is stored
+/// whole or not at all, and the room's numbers go on without a gap.
+async fn a_cancelled_batch_is_stored_whole_or_not_at_all(store: impl RelayStore) {
+    let camp = room("Camp");
+    let mut last = 0;
+    for polls in (1..=12).chain([20, 50, 100]) {
+        let batch: Vec<_> = (0..4).map(|i| message(&format!("{polls}.{i}"))).collect();
+        let write = store.insert_batch(&camp, &batch, 1, 10_000);
+        let finished = cancel_after(write, polls).await.is_some();
+        let now = store.last_seq(&camp).await.unwrap();
+        assert!(
+            now == last || now == last + 4,
+            "all or nothing after {polls} polls: last {last}, now {now}"
+        );
+        assert!(!finished || now == last + 4, "a finished batch is kept");
+        let (stored, _) = store.since(&camp, 0, 10_000).await.unwrap();
+        assert_eq!(
+            stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (1..=now).collect::<Vec<_>>(),
+            "after {polls} polls"
+        );
+        if now > last {
+            let bodies: Vec<_> = stored[stored.len() - 4..].iter().map(|m| &m.body).collect();
+            assert_eq!(bodies, batch.iter().map(|m| &m.body).collect::<Vec<_>>());
+        }
+        last = now;
+    }
+    let next = store
+        .insert_batch(&camp, &[message("after")], 2, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&next), [last + 1]);
+}
+
+/// Polls `future` at most `polls` times, each time after it was woken (a database
+/// worker's step), then drops it: its output if it finished.
+async fn cancel_after<F: std::future::Future>(future: F, polls: usize) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut left = polls;
+    std::future::poll_fn(|cx| {
+        if left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        left -= 1;
+        future.as_mut().poll(cx).map(Some)
+    })
+    .await
 }
