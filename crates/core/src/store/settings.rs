@@ -58,18 +58,4 @@ mod tests {
             (first.device, "Ally")
         );
     }
-
-    #[tokio::test]
-    async fn a_bad_name_is_refused_and_not_saved() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
-        assert!(matches!(
-            store.identity(Some("\u{7}")).await,
-            Err(EngineError::Invalid(_))
-        ));
-        assert!(matches!(
-            store.identity(None).await,
-            Err(EngineError::NoName)
-        ));
-    }
 }

@@ -84,6 +84,35 @@ mod sqlite {
             .unwrap();
         assert_eq!(seqs(&next), [2]);
     }
+
+    /// A client that retries after the relay restarted gets its original number back, and
+    /// the room goes on from where it was.
+    #[tokio::test]
+    async fn a_retry_after_a_restart_is_recognised() {
+        let (dir, store) = open().await;
+        let path = dir.path().join("relay.db");
+        let (camp, first) = (room("Camp"), message("before the restart"));
+        store
+            .insert_batch(&camp, std::slice::from_ref(&first), 1, 100)
+            .await
+            .unwrap();
+        store.close().await;
+
+        let store = Store::open(&path).await.unwrap();
+        let retried = store
+            .insert_batch(&camp, &[first.clone(), message("after")], 2, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            retried[0],
+            Stored::Existing {
+                room: camp.clone(),
+                seq: 1,
+                sender: first.sender
+            }
+        );
+        assert_eq!(seqs(&retried), [1, 2]);
+    }
 }
 
 mod memory {
