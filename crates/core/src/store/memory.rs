@@ -1,6 +1,8 @@
 //! An engine store in memory: the same contract as the SQLite store, gone when the process
-//! ends. For tests of the engine's driver on a paused clock (no database thread whose waits
-//! the clock would skip) and for an engine that must not touch a disk.
+//! ends. For tests of the engine's driver on a paused tokio clock: a paused clock jumps to
+//! the next timer whenever every task waits, and a task waiting on SQLite's worker thread
+//! counts as waiting, so timers would fire in the middle of a store write. A memory store
+//! never waits.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
