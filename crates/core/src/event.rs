@@ -7,9 +7,10 @@ use festival_proto::{
 };
 use serde::Serialize;
 
-/// The path a message took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// The path a message took. Stored by its name (TEXT), which the table checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Route {
     /// A direct WebRTC data channel to the peer.
@@ -28,13 +29,6 @@ impl Route {
             Self::Relay => "relay",
             Self::Poll => "poll",
         }
-    }
-
-    /// The route named `name`, if it is one.
-    pub fn from_name(name: &str) -> Option<Self> {
-        [Self::P2p, Self::Relay, Self::Poll]
-            .into_iter()
-            .find(|r| r.as_str() == name)
     }
 }
 

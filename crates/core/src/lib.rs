@@ -17,7 +17,7 @@ mod holdback;
 mod outbox;
 pub mod router;
 mod stats;
-mod store;
+pub mod store;
 pub mod sync;
 pub mod transport;
 

@@ -3,10 +3,19 @@
 //! migrations embedded. WAL with `synchronous = NORMAL`: a committed write survives the app
 //! being killed at any point (SIGKILL included); only an OS crash or power cut in the last
 //! moments before a checkpoint could lose it.
+//!
+//! [`EngineStore`] is the contract; this SQLite `Store` and the [`MemoryStore`] keep it, and
+//! one conformance suite checks both.
 
+#[cfg(test)]
+mod conformance;
+mod contract;
+mod memory;
 mod messages;
 mod settings;
 
+pub use contract::EngineStore;
+pub use memory::MemoryStore;
 pub use messages::{DeliveryState, LocalMessage};
 
 use std::path::{Path, PathBuf};

@@ -23,7 +23,7 @@ mod poll;
 mod room;
 mod server;
 mod session;
-mod store;
+pub mod store;
 
 pub use config::{Args, Config};
 pub use server::{RelayError, RelayHandle};

@@ -4,6 +4,17 @@
 //! are unique across rooms, so a retried send is recognised even after a restart. Each room's
 //! last sequence number is kept apart from the messages, so that retention never makes a room
 //! hand out a number twice.
+//!
+//! [`RelayStore`] is the contract; this SQLite `Store` and the [`MemoryStore`] keep it, and
+//! one conformance suite checks both.
+
+#[cfg(test)]
+mod conformance;
+mod contract;
+mod memory;
+
+pub use contract::RelayStore;
+pub use memory::MemoryStore;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -30,23 +41,31 @@ pub enum StoreError {
 
 /// A message to store, as a client sent it, with the name its sender is shown as.
 #[derive(Debug, Clone)]
-pub(crate) struct NewMessage {
-    pub(crate) id: MessageId,
-    pub(crate) sender: DeviceId,
-    pub(crate) from: DisplayName,
-    pub(crate) body: String,
-    pub(crate) sent_at: i64,
+pub struct NewMessage {
+    /// The id the client gave it: the key that makes a retry harmless.
+    pub id: MessageId,
+    /// The sending device.
+    pub sender: DeviceId,
+    /// The name the sender is shown as in the room.
+    pub from: DisplayName,
+    /// The text.
+    pub body: String,
+    /// The sender's clock when it was sent, Unix milliseconds.
+    pub sent_at: i64,
 }
 
 /// What storing one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Stored {
+pub enum Stored {
     /// Stored now under a new sequence number.
     New(ChatMessage),
     /// Already stored (a retry): its original room, sequence number and sender.
     Existing {
+        /// The room it was stored in first.
         room: RoomName,
+        /// Its number there.
         seq: Seq,
+        /// The device that sent it first.
         sender: DeviceId,
     },
 }

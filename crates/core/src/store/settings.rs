@@ -1,37 +1,12 @@
 //! The device's identity and the user's settings: one row per key.
 
-use std::str::FromStr;
-
-use festival_proto::{DeviceId, DisplayName};
-
-use super::{Identity, Store};
+use super::{EngineStore, Identity, Store};
 use crate::EngineError;
 
 impl Store {
-    /// The saved identity, completed and saved: a new device id on first use, and `name`
-    /// (when given) replacing the saved name.
+    /// The saved identity, completed and saved: see [`EngineStore::identity`].
     pub(crate) async fn identity(&self, name: Option<&str>) -> Result<Identity, EngineError> {
-        let device = match self.get("device_id").await? {
-            Some(saved) => DeviceId::from_str(&saved)
-                .map_err(|_| self.fail("the saved device id is invalid"))?,
-            None => {
-                let device = DeviceId::random();
-                self.set("device_id", &device.to_string()).await?;
-                device
-            }
-        };
-        let name = match name {
-            Some(raw) => {
-                let name = DisplayName::parse(raw)?;
-                self.set("display_name", name.as_str()).await?;
-                name
-            }
-            None => match self.get("display_name").await? {
-                Some(saved) => DisplayName::parse(&saved)?,
-                None => return Err(EngineError::NoName),
-            },
-        };
-        Ok(Identity { device, name })
+        EngineStore::identity(self, name).await
     }
 
     /// A saved setting.
@@ -82,19 +57,5 @@ mod tests {
             (renamed.device, renamed.name.as_str()),
             (first.device, "Ally")
         );
-    }
-
-    #[tokio::test]
-    async fn a_bad_name_is_refused_and_not_saved() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
-        assert!(matches!(
-            store.identity(Some("\u{7}")).await,
-            Err(EngineError::Invalid(_))
-        ));
-        assert!(matches!(
-            store.identity(None).await,
-            Err(EngineError::NoName)
-        ));
     }
 }
