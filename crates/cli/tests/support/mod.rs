@@ -29,7 +29,8 @@ pub fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
-/// `festival ARGS…` with the data directory `data` under `dir`.
+/// `festival ARGS…` with the data directory `data` under `dir`, its direct links on loopback
+/// (every client of a test is on this machine).
 pub fn festival(dir: &tempfile::TempDir, data: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_festival"));
     command
@@ -37,6 +38,7 @@ pub fn festival(dir: &tempfile::TempDir, data: &str, args: &[&str]) -> Command {
         .arg("--data")
         .arg(dir.path().join(data))
         .env_remove("FESTIVAL_RELAY_URL")
+        .env("FESTIVAL_P2P_LOOPBACK_ONLY", "true")
         .kill_on_drop(true);
     command
 }
