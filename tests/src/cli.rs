@@ -65,7 +65,8 @@ pub fn festival_bin() -> &'static PathBuf {
     })
 }
 
-/// `festival ARGS…` with the data directory `data` under `dir`.
+/// `festival ARGS…` with the data directory `data` under `dir`, its direct links on loopback
+/// (every client of a test is on this machine).
 pub fn festival(dir: &tempfile::TempDir, data: &str, args: &[&str]) -> Command {
     let mut command = Command::new(festival_bin());
     command
@@ -73,6 +74,7 @@ pub fn festival(dir: &tempfile::TempDir, data: &str, args: &[&str]) -> Command {
         .arg("--data")
         .arg(dir.path().join(data))
         .env_remove("FESTIVAL_RELAY_URL")
+        .env("FESTIVAL_P2P_LOOPBACK_ONLY", "true")
         .kill_on_drop(true);
     command
 }

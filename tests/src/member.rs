@@ -129,6 +129,28 @@ impl Member {
             .collect()
     }
 
+    /// The routes by which message `id` was shown (once, if all is well).
+    pub fn routes_of(events: &[Event], id: MessageId) -> Vec<Route> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message { message, route } if message.id == id => Some(*route),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Waits until this member's latest word on `peer` is an open direct link.
+    pub async fn wait_link_to(&self, peer: DeviceId) {
+        self.until("the direct link", |events| {
+            events.iter().rev().find_map(|e| match e {
+                Event::Peer { device, open, .. } if *device == peer => open.then_some(()),
+                _ => None,
+            })
+        })
+        .await;
+    }
+
     /// Waits until this member has an open direct link to each of `peers`.
     pub async fn wait_links(&self, peers: &[&Member], within: Duration) {
         let want: Vec<DeviceId> = peers.iter().map(|p| p.device()).collect();

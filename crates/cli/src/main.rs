@@ -69,6 +69,10 @@ struct Online {
     /// direct link).
     #[arg(long, env = "FESTIVAL_ROUTE", default_value = "auto", value_parser = parse_route)]
     route: PreferredRoute,
+    /// Direct links over this machine's loopback only (tests and demos with every client on
+    /// one machine); by default they use every interface but loopback.
+    #[arg(long, env = "FESTIVAL_P2P_LOOPBACK_ONLY")]
+    p2p_loopback_only: bool,
     #[command(flatten)]
     data: DataDir,
 }
@@ -83,6 +87,7 @@ impl Online {
     async fn start(&self) -> anyhow::Result<(Engine, Events)> {
         let mut config = EngineConfig::new(&self.relay, self.data.path()?);
         config.p2p.preferred = self.route;
+        config.p2p.loopback_only = self.p2p_loopback_only;
         if let Some(name) = &self.name {
             config = config.with_name(name);
         }

@@ -80,20 +80,27 @@ pub(crate) struct Webrtc {
 
 impl Webrtc {
     /// A P2P transport reporting to `events`. `loopback_only`: gather only loopback
-    /// candidates (tests and benchmarks on one machine); otherwise every interface, over
-    /// UDP/IPv4 and IPv6.
+    /// candidates (tests and benchmarks on one machine); otherwise every interface but
+    /// loopback, over UDP/IPv4 and IPv6.
     pub(crate) fn new(events: mpsc::Sender<PeerEvent>, loopback_only: bool) -> Self {
         let mut settings = SettingEngine::default();
-        // mDNS candidates hide addresses from web pages; between our own apps they only cost
-        // time (and multicast on a crowded network).
-        settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
-        // Loopback candidates let two apps on one machine link (demos, tests); between
-        // machines their checks fail quickly and the LAN candidates win.
-        settings.set_include_loopback_candidate(true);
         if loopback_only {
+            // Everything stays on this machine: loopback candidates only, and no multicast
+            // queries on the network around it.
+            settings.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+            settings.set_include_loopback_candidate(true);
             settings.set_network_types(vec![NetworkType::Udp4]);
             settings.set_ip_filter(Box::new(|ip: IpAddr| ip.is_loopback()));
         } else {
+            // Browsers name their host candidates `<uuid>.local` to hide their addresses.
+            // Dropping them left this side with no address to check until the browser's own
+            // checks got through (never, behind a firewall that drops what this side did
+            // not ask for); one mDNS query (a few ms on a LAN) gives it. Our own candidates
+            // keep their addresses: they cost the other side no lookup.
+            settings.set_ice_multicast_dns_mode(MulticastDnsMode::QueryOnly);
+            // No loopback candidates (webrtc-rs leaves them out by default): a peer on
+            // another machine cannot use them, and a browser on this one cancels the
+            // 127.0.0.1 pair this side nominates and stalls in "checking" for a minute.
             settings.set_network_types(vec![NetworkType::Udp4, NetworkType::Udp6]);
             // An IPv6 link-local address cannot be bound without its interface's scope.
             settings.set_ip_filter(Box::new(|ip: IpAddr| match ip {
@@ -101,6 +108,11 @@ impl Webrtc {
                 IpAddr::V4(_) => true,
             }));
         }
+        // A browser that answers checks this side's candidates before its answer arrives
+        // here, so its first pair is peer-reflexive, and the offering side waits 1 s before
+        // nominating such a pair (in case a better candidate trickles in). Every candidate
+        // came in the description, so there is nothing to wait for.
+        settings.set_prflx_acceptance_min_wait(Some(Duration::ZERO));
         let api = APIBuilder::new().with_setting_engine(settings).build();
         Self {
             api: Arc::new(api),

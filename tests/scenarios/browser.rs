@@ -1,0 +1,376 @@
+//! A browser as a third-party peer: `tests/browser/peer.html`, a page written from
+//! docs/protocol.md alone, runs in headless Chromium (driven over WebDriver) and links with a
+//! real engine through a real relay, once offering and once answering. Each message crosses
+//! exactly once, the channel opens soon after joining (the figures are printed), the page's
+//! host candidates are mDNS names and the engine's include no loopback one, and the engine's
+//! default log filter prints nothing for a normal link.
+//!
+//! The test runs in a network namespace of its own (`unshare`), with loopback and one veth
+//! interface: the engine runs as in production (every interface but loopback), mDNS queries
+//! stay inside, and nothing reaches the machine's network.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use festival_core::Route;
+use festival_proto::{DeviceId, MessageId};
+use festival_tests::{Member, TestRelay};
+use serde_json::{Value, json};
+
+const TEST: &str = "chromium_links_with_the_engine_in_both_roles_and_each_message_crosses_once";
+/// Set in the copy of this test that runs inside its own network namespace.
+const INSIDE: &str = "FESTIVAL_BROWSER_TEST_NETNS";
+use festival_tests::WAIT;
+/// The page's device ids: one below and one above any engine's, so that each role is chosen.
+const LOW: &str = "00000000-0000-4000-8000-000000000001";
+const HIGH: &str = "ffffffff-ffff-4fff-bfff-ffffffffffff";
+/// A generous bound on join-to-open-channel, so that a loaded 2-core machine does not fail it:
+/// the figure is printed (a second's wait before nominating a pair shows there), and a stall
+/// in ICE "checking" (30 s and more) fails it.
+const OPEN_WITHIN_MS: f64 = 5_000.0;
+
+#[test]
+fn chromium_links_with_the_engine_in_both_roles_and_each_message_crosses_once() {
+    if std::env::var_os(INSIDE).is_none() {
+        run_in_own_network();
+        return;
+    }
+    set_up_network();
+    let logs = capture_default_logs();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(scenario());
+    let printed = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        printed.is_empty(),
+        "the default log filter printed lines for normal links:\n{printed}"
+    );
+}
+
+/// Runs this test again inside new network and PID namespaces (so that the browser and
+/// everything it started end with it), and reports what it printed.
+fn run_in_own_network() {
+    let output = Command::new("unshare")
+        .args([
+            "--map-root-user",
+            "--net",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(INSIDE, "1")
+        .output()
+        .expect("unshare (util-linux) runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the test failed in its own network namespace:\n{stdout}\n{stderr}"
+    );
+}
+
+/// Loopback, and a veth interface with an address and the default route, as on a LAN (a
+/// browser that may not list interfaces uses the default route's); no name server, so that
+/// Chromium's lookups fail at once instead of timing out (10 s) on one it cannot reach.
+fn set_up_network() {
+    for (program, args) in [
+        ("ip", "link set lo up"),
+        ("ip", "link add festival0 type veth peer name festival1"),
+        ("ip", "addr add 10.77.0.1/24 dev festival0"),
+        ("ip", "link set festival0 up"),
+        ("ip", "link set festival1 up"),
+        ("ip", "route add default dev festival0"),
+        ("mount", "--bind /dev/null /etc/resolv.conf"),
+    ] {
+        let status = Command::new(program)
+            .args(args.split(' '))
+            .status()
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+        assert!(status.success(), "{program} {args}");
+    }
+}
+
+/// Installs a subscriber with the engine's default filter, as the CLI and the app do, that
+/// keeps what it would print.
+fn capture_default_logs() -> Arc<Mutex<Vec<u8>>> {
+    #[derive(Clone)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured(Arc::default());
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            festival_core::LOG_FILTER,
+        ))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+    captured.0
+}
+
+async fn scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path()).await;
+    // As in production: every interface but loopback, mDNS lookups on.
+    let member = Member::start_with(&relay.url(), dir.path(), "Eve", |config| {
+        config.p2p.loopback_only = false;
+    })
+    .await;
+    let browser = Browser::start(dir.path()).await;
+
+    let mut figures = Vec::new();
+    for (role, device) in [("browser offers", LOW), ("engine offers", HIGH)] {
+        let device: DeviceId = device.parse().unwrap();
+        let browser_offers = device < member.device();
+        assert_eq!(browser_offers, role == "browser offers");
+        let room = format!("Role {}", figures.len() + 1);
+        member.engine.join(&room).await.unwrap();
+        browser.open_page().await;
+        browser
+            .call(
+                "festival.start(args[0], args[1], args[2], args[3]); return null;",
+                json!([relay.url(), device, "Chromium", room]),
+            )
+            .await;
+        let open = browser.wait_for("open", None).await;
+        let ms = open["ms"].as_f64().unwrap();
+        member.wait_link_to(device).await;
+        figures.push(format!("{role}: join to open channel {ms:.0} ms"));
+        assert!(ms < OPEN_WITHIN_MS, "{role}: the channel took {ms:.0} ms");
+
+        // The browser gathers mDNS host candidates; the engine offers no loopback one.
+        if browser_offers {
+            let offered = browser.wait_for("offered", None).await;
+            let events = browser.call("return festival.events;", json!([])).await;
+            assert!(
+                offered["sdp"].as_str().unwrap().contains(".local"),
+                "{offered} {events:#}"
+            );
+        } else {
+            let offer = browser.wait_for("offer", None).await;
+            let sdp = offer["sdp"].as_str().unwrap();
+            assert!(sdp.contains("a=candidate"), "{sdp}");
+            assert!(
+                !sdp.contains(" 127.0.0.1 ") && !sdp.contains(" ::1 "),
+                "a loopback candidate: {sdp}"
+            );
+        }
+
+        // Browser to engine: directly, numbered by the relay, shown once.
+        let said = browser
+            .call(
+                "return festival.say(args[0]);",
+                json!(["hello from Chromium"]),
+            )
+            .await;
+        assert_eq!(said["direct"], json!([member.device()]), "{said}");
+        let from_browser: MessageId = said["id"].as_str().unwrap().parse().unwrap();
+        browser.wait_for("ack", Some(from_browser)).await;
+        let route = member
+            .until("the browser's message", |events| {
+                Member::routes_of(events, from_browser).first().copied()
+            })
+            .await;
+        assert_eq!(route, Route::P2p);
+
+        // Engine to browser: the same.
+        let sent = member
+            .engine
+            .send(&room, "hello from the engine")
+            .await
+            .unwrap();
+        let from_engine = sent.id;
+        tokio::time::timeout(WAIT, sent.acked())
+            .await
+            .unwrap()
+            .unwrap();
+        let shown = browser.wait_for("message", Some(from_engine)).await;
+        assert_eq!(shown["route"], "p2p", "{shown}");
+        // The relay sends the browser the number instead of a second copy.
+        browser.wait_for("sequenced", Some(from_engine)).await;
+
+        // Once the engine has both numbers, no copy is on its way any more.
+        member.wait_cursor(&room, 2).await;
+        let events = member.events();
+        assert_eq!(Member::routes_of(&events, from_browser), vec![Route::P2p]);
+        assert_eq!(
+            Member::routes_of(&events, from_engine).len(),
+            1,
+            "its own, once"
+        );
+        let events = browser.call("return festival.events;", json!([])).await;
+        let count = |kind: &str, id: MessageId| {
+            events
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["kind"] == kind && e["id"] == json!(id))
+                .count()
+        };
+        assert_eq!(
+            (
+                count("message", from_engine),
+                count("direct_copy", from_engine),
+                count("relay_copy", from_engine),
+            ),
+            (1, 1, 0),
+            "{events:#}"
+        );
+    }
+    browser.quit().await;
+    member.engine.shutdown().await;
+    println!("chromium, {}", figures.join("; "));
+}
+
+/// Headless Chromium behind chromedriver, spoken to in plain W3C WebDriver over HTTP.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+    _driver: tokio::process::Child,
+    page: String,
+}
+
+impl Browser {
+    async fn start(dir: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver runs: scripts/setup installs chromium and chromium-driver");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let ready = http.get(format!("{base}/status")).send().await;
+                if let Ok(answer) = ready {
+                    let status: Value =
+                        serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+                    if status["value"]["ready"] == true {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("chromedriver answers");
+        let profile = dir.join("chromium-profile");
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/lib/chromium/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        }}});
+        let created = post(&http, &format!("{base}/session"), &capabilities).await;
+        let session = format!(
+            "{base}/session/{}",
+            created["value"]["sessionId"].as_str().unwrap()
+        );
+        post(
+            &http,
+            &format!("{session}/timeouts"),
+            &json!({"script": 60_000}),
+        )
+        .await;
+        let page = format!(
+            "file://{}/scenarios/browser/peer.html",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        Self {
+            http,
+            session,
+            _driver: driver,
+            page,
+        }
+    }
+
+    /// Loads the page afresh (the previous one's links and socket close).
+    async fn open_page(&self) {
+        post(
+            &self.http,
+            &format!("{}/url", self.session),
+            &json!({"url": self.page}),
+        )
+        .await;
+    }
+
+    /// Runs `body` in the page with `args` bound, and returns what it returns.
+    async fn call(&self, body: &str, args: Value) -> Value {
+        let script = format!("const args = arguments; {body}");
+        let answer = post(
+            &self.http,
+            &format!("{}/execute/sync", self.session),
+            &json!({"script": script, "args": args}),
+        )
+        .await;
+        answer["value"].clone()
+    }
+
+    /// The page's first event of `kind` (about message `id`, if given), waiting for it.
+    async fn wait_for(&self, kind: &str, id: Option<MessageId>) -> Value {
+        let script = "const [kind, id, ms, done] = arguments; \
+             festival.waitFor(kind, id ? (e) => e.id === id : null, ms).then(done);";
+        let answer = post(
+            &self.http,
+            &format!("{}/execute/async", self.session),
+            &json!({"script": script, "args": [kind, id, WAIT.as_millis() as u64]}),
+        )
+        .await;
+        let event = answer["value"].clone();
+        if event.is_null() {
+            let events = self.call("return festival.events;", json!([])).await;
+            panic!("the page saw no {kind} event ({id:?}); its events: {events:#}");
+        }
+        event
+    }
+
+    async fn quit(&self) {
+        self.http.delete(&self.session).send().await.unwrap();
+    }
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let answer = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let text = answer.text().await.unwrap();
+    assert!(status.is_success(), "WebDriver {url}: {status} {text}");
+    serde_json::from_str(&text).unwrap()
+}
