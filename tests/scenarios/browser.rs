@@ -18,20 +18,15 @@ use std::time::Duration;
 
 use festival_core::Route;
 use festival_proto::{DeviceId, MessageId};
-use festival_tests::{Member, TestRelay};
+use festival_tests::{Member, TestRelay, WAIT};
 use serde_json::{Value, json};
 
 const TEST: &str = "chromium_links_with_the_engine_in_both_roles_and_each_message_crosses_once";
 /// Set in the copy of this test that runs inside its own network namespace.
 const INSIDE: &str = "FESTIVAL_BROWSER_TEST_NETNS";
-use festival_tests::WAIT;
 /// The page's device ids: one below and one above any engine's, so that each role is chosen.
 const LOW: &str = "00000000-0000-4000-8000-000000000001";
 const HIGH: &str = "ffffffff-ffff-4fff-bfff-ffffffffffff";
-/// A generous bound on join-to-open-channel, so that a loaded 2-core machine does not fail it:
-/// the figure is printed (a second's wait before nominating a pair shows there), and a stall
-/// in ICE "checking" (30 s and more) fails it.
-const OPEN_WITHIN_MS: f64 = 5_000.0;
 
 #[test]
 fn chromium_links_with_the_engine_in_both_roles_and_each_message_crosses_once() {
@@ -155,7 +150,6 @@ async fn scenario() {
         let ms = open["ms"].as_f64().unwrap();
         member.wait_link_to(device).await;
         figures.push(format!("{role}: join to open channel {ms:.0} ms"));
-        assert!(ms < OPEN_WITHIN_MS, "{role}: the channel took {ms:.0} ms");
 
         // The browser gathers mDNS host candidates; the engine offers no loopback one.
         if browser_offers {

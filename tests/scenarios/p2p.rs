@@ -34,11 +34,11 @@ async fn three_members_link_directly_and_each_message_arrives_once_over_p2p() {
     for m in [&ann, &bo, &cy] {
         m.engine.join("Camp").await.unwrap();
     }
-    // Links are up within 2 s of everyone having joined.
-    let within = Duration::from_secs(2);
-    ann.wait_links(&[&bo, &cy], within).await;
-    bo.wait_links(&[&ann, &cy], within).await;
-    cy.wait_links(&[&ann, &bo], within).await;
+    // Every pair links (how fast is the P2P bench's figure, not a bound a test asserts on a
+    // shared machine).
+    ann.wait_links(&[&bo, &cy], WAIT).await;
+    bo.wait_links(&[&ann, &cy], WAIT).await;
+    cy.wait_links(&[&ann, &bo], WAIT).await;
 
     const EACH: usize = 20;
     let mut pending = Vec::new();
