@@ -10,15 +10,18 @@
 mod room_task;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use festival_proto::{ChatSend, DeviceId, DisplayName, ErrorCode, MessageId, RoomName, Seq};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::Config;
+use crate::admission::Admission;
 use crate::metrics::Metrics;
 use crate::outbound::Outbound;
 use crate::room::ConnId;
@@ -42,10 +45,12 @@ pub(crate) enum RoomCmd {
     /// Become a member (or, when already one, get `joined` again), with history after `since`.
     Join { conn: ConnRef, since: Option<Seq> },
     /// Stop being a member; `reply` sends `left` (false when the connection is gone).
+    /// `settled` is told once every command sent before this one is done (its acks queued).
     Leave {
         conn: ConnId,
         device: DeviceId,
         reply: bool,
+        settled: Option<oneshot::Sender<()>>,
     },
     /// Store, ack and fan out a message.
     Chat {
@@ -69,6 +74,19 @@ struct Entry {
     tx: RoomTx,
     users: usize,
     task: JoinHandle<()>,
+    /// The room's member count, kept by its task.
+    members: Arc<AtomicUsize>,
+}
+
+/// Why a connection may not enter a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EnterRefused {
+    /// The room holds the most members one room may.
+    RoomFull(usize),
+    /// The relay holds the most rooms it may.
+    TooManyRooms(usize),
+    /// The connection's IP address creates rooms too fast.
+    CreatingTooFast,
 }
 
 /// Shared by every connection and room task.
@@ -77,6 +95,7 @@ pub(crate) struct Hub {
     pub(crate) store: Store,
     pub(crate) metrics: Metrics,
     pub(crate) tracker: TaskTracker,
+    pub(crate) admission: Arc<Admission>,
     rooms: Mutex<Rooms>,
 }
 
@@ -91,6 +110,7 @@ impl Hub {
     /// A hub with no rooms.
     pub(crate) fn new(config: Config, store: Store, metrics: Metrics) -> Arc<Self> {
         Arc::new(Self {
+            admission: Admission::new(&config),
             config,
             store,
             metrics,
@@ -99,28 +119,49 @@ impl Hub {
         })
     }
 
-    /// The mailbox of `room`'s task, starting the task if needed. Every `enter` must be
-    /// matched by one [`Hub::exit`] once the caller sent its last command.
-    pub(crate) fn enter(self: &Arc<Self>, room: &RoomName) -> RoomTx {
+    /// The mailbox of `room`'s task, starting the task if needed (a new room, created on
+    /// behalf of `ip`). Every `enter` that succeeds must be matched by one [`Hub::exit`] once
+    /// the caller sent its last command.
+    pub(crate) fn enter(
+        self: &Arc<Self>,
+        room: &RoomName,
+        ip: IpAddr,
+    ) -> Result<RoomTx, EnterRefused> {
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = rooms.live.get_mut(room) {
+            let max = self.config.max_members_per_room;
+            if entry.members.load(Ordering::Acquire) >= max {
+                return Err(EnterRefused::RoomFull(max));
+            }
             entry.users += 1;
-            return entry.tx.clone();
+            return Ok(entry.tx.clone());
+        }
+        if rooms.live.len() >= self.config.max_rooms_total {
+            return Err(EnterRefused::TooManyRooms(self.config.max_rooms_total));
+        }
+        if !self.admission.create_room(ip, Instant::now()) {
+            return Err(EnterRefused::CreatingTooFast);
         }
         let previous = rooms.ending.remove(room);
         let (tx, rx) = mpsc::channel(ROOM_MAILBOX);
-        let task = self
-            .tracker
-            .spawn(room_task::run(Arc::clone(self), room.clone(), rx, previous));
+        let members = Arc::new(AtomicUsize::new(0));
+        let task = self.tracker.spawn(room_task::run(
+            Arc::clone(self),
+            room.clone(),
+            rx,
+            previous,
+            Arc::clone(&members),
+        ));
         rooms.live.insert(
             room.clone(),
             Entry {
                 tx: tx.clone(),
                 users: 1,
                 task,
+                members,
             },
         );
-        tx
+        Ok(tx)
     }
 
     /// Undoes one [`Hub::enter`]. After the last, the room's task ends once its queue is done.

@@ -288,3 +288,39 @@ async fn joining_more_rooms_than_allowed_is_refused_until_one_is_left() {
         .await;
     assert_eq!(hoarder.join("C").await.room, c);
 }
+
+#[tokio::test]
+async fn websocket_protocol_violations_close_with_the_rfc_6455_codes() {
+    use tokio::io::AsyncWriteExt;
+    let relay = spawn_relay().await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    let key = Some([1, 2, 3, 4]);
+    let cases: [(&str, Vec<u8>, u16); 4] = [
+        (
+            "invalid UTF-8",
+            support::raw_frame(0x81, &[0xff, 0xfe, 0x41], key),
+            1007,
+        ),
+        ("a reserved bit", support::raw_frame(0xC1, b"{}", key), 1002),
+        (
+            "an unknown opcode",
+            support::raw_frame(0x83, b"{}", key),
+            1002,
+        ),
+        (
+            "an unmasked frame",
+            support::raw_frame(0x81, b"{}", None),
+            1002,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        let mut raw = support::raw_upgrade(relay.config.listen).await;
+        raw.write_all(&bytes).await.expect("write");
+        assert_eq!(
+            support::raw_close_code(&mut raw).await,
+            Some(code),
+            "{what} closes with {code}"
+        );
+    }
+    assert_unaffected(&mut alice, &mut bob, "after the protocol violations").await;
+}
