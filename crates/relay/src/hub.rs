@@ -43,7 +43,12 @@ pub(crate) struct ConnRef {
 #[derive(Debug)]
 pub(crate) enum RoomCmd {
     /// Become a member (or, when already one, get `joined` again), with history after `since`.
-    Join { conn: ConnRef, since: Option<Seq> },
+    /// `served` is told once the answer is queued.
+    Join {
+        conn: ConnRef,
+        since: Option<Seq>,
+        served: oneshot::Sender<()>,
+    },
     /// Stop being a member; `reply` sends `left` (false when the connection is gone).
     /// `settled` is told once every command sent before this one is done (its acks queued).
     Leave {
@@ -65,6 +70,16 @@ pub(crate) enum RoomCmd {
         to: DeviceId,
         payload: serde_json::Value,
     },
+}
+
+impl RoomCmd {
+    /// The connection that sent the command.
+    pub(crate) fn conn(&self) -> ConnId {
+        match self {
+            Self::Join { conn, .. } => conn.id,
+            Self::Leave { conn, .. } | Self::Chat { conn, .. } | Self::Signal { conn, .. } => *conn,
+        }
+    }
 }
 
 /// A room task's mailbox.

@@ -363,12 +363,18 @@ impl Session {
                     name: name.clone(),
                     out: self.out.clone(),
                 };
+                let (served, answered) = tokio::sync::oneshot::channel();
                 let _ = tx
                     .send(RoomCmd::Join {
                         conn,
                         since: join.since,
+                        served,
                     })
                     .await;
+                // One join at a time per connection: a client that asks for history over and
+                // over waits for each answer (and pays for it) instead of queueing work ahead
+                // of everyone's chats in the room.
+                let _ = answered.await;
             }
             ClientFrame::Leave(leave) => {
                 let Some(tx) = self.rooms.remove(&leave.room) else {

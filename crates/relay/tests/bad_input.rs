@@ -324,3 +324,32 @@ async fn websocket_protocol_violations_close_with_the_rfc_6455_codes() {
     }
     assert_unaffected(&mut alice, &mut bob, "after the protocol violations").await;
 }
+
+#[tokio::test]
+async fn a_join_costs_what_it_sends_and_history_beyond_the_budget_waits() {
+    let relay = spawn_relay_with(|c| {
+        c.history_bytes_per_sec = 1000;
+        c.history_bytes_burst = 1000;
+    })
+    .await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    alice.join("Archive").await;
+    for i in 0..20 {
+        alice
+            .chat("Archive", &format!("{i} {}", "z".repeat(500)))
+            .await;
+    }
+    let (mut reader, _) = Client::hello(&relay.url(), "Reader").await;
+    let first = reader.join_since("Archive", Some(0)).await;
+    assert_eq!(first.history.len(), 20, "the first join is served whole");
+    reader
+        .send(&ClientFrame::Join(Join {
+            room: RoomName::parse("Archive").unwrap(),
+            since: Some(0),
+        }))
+        .await;
+    let error = reader.error().await;
+    assert_code(&error, ErrorCode::RateLimited);
+    assert!(error.message.contains("KiB/s"), "{error:?}");
+    assert_unaffected(&mut alice, &mut bob, "while the reader waits").await;
+}

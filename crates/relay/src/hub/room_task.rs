@@ -1,7 +1,7 @@
 //! One room's task: drives the pure [`Room`] with commands from connections, stores chat
 //! messages in batches, and fans out each frame encoded once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -65,14 +65,17 @@ pub(super) async fn run(
     // Grown by use, not up front: most rooms are small and quiet, and a full batch's worth
     // for each of them cost 30 KiB per room (1.5 KiB per member in rooms of 20).
     let mut commands = Vec::new();
+    let mut queue = VecDeque::new();
     let mut chats = Vec::new();
     while rx.recv_many(&mut commands, BATCH).await > 0 {
-        for command in commands.drain(..) {
+        queue.extend(commands.drain(..));
+        while let Some(command) = queue.pop_front() {
             match command {
                 RoomCmd::Chat { conn, device, chat } => chats.push(Pending { conn, device, chat }),
                 other => {
                     task.store_chats(&mut chats).await;
                     task.handle(other).await;
+                    task.members_chats_first(&mut rx, &mut queue, &mut chats);
                 }
             }
         }
@@ -82,9 +85,41 @@ pub(super) async fn run(
 }
 
 impl RoomTask {
+    /// Takes what arrived while a command was handled: members' chats go ahead of the
+    /// commands still queued, so that a slow command (a page of history for each of many
+    /// joins) delays the room's live traffic by one command, not by the whole queue. A
+    /// connection's own commands keep their order: its chat jumps the queue only when
+    /// nothing of that connection waits in it.
+    fn members_chats_first(
+        &self,
+        rx: &mut mpsc::Receiver<RoomCmd>,
+        queue: &mut VecDeque<RoomCmd>,
+        chats: &mut Vec<Pending>,
+    ) {
+        for _ in 0..BATCH {
+            match rx.try_recv() {
+                Ok(RoomCmd::Chat { conn, device, chat })
+                    if self.conns.contains_key(&conn)
+                        && !queue.iter().any(|queued| queued.conn() == conn) =>
+                {
+                    chats.push(Pending { conn, device, chat });
+                }
+                Ok(other) => queue.push_back(other),
+                Err(_) => return,
+            }
+        }
+    }
+
     async fn handle(&mut self, command: RoomCmd) {
         match command {
-            RoomCmd::Join { conn, since } => self.join(conn, since).await,
+            RoomCmd::Join {
+                conn,
+                since,
+                served,
+            } => {
+                self.join(conn, since).await;
+                let _ = served.send(());
+            }
             RoomCmd::Leave {
                 conn,
                 device,

@@ -14,8 +14,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -210,12 +210,11 @@ async fn connection(
         let mut app = app.clone();
         async move { app.call(request).await }
     });
-    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
-    builder
-        .http1()
+    let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(head_timeout);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+        .header_read_timeout(head_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
         served = conn.as_mut() => {

@@ -204,6 +204,29 @@ impl Client {
         }
     }
 
+    /// The next protocol frame, or None once the connection ended (close frame or error).
+    pub async fn next_or_close(&mut self) -> Option<ServerFrame> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Text(text)) => return Some(decode_server(&text).expect("valid frame")),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The next text frame undecoded (a client that only counts bytes), or None once the
+    /// connection ended.
+    pub async fn next_text(&mut self) -> Option<String> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Text(text)) => return Some(text.as_str().to_owned()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
     /// The next frame for which `want` returns something, skipping others.
     pub async fn next_matching<T>(&mut self, mut want: impl FnMut(ServerFrame) -> Option<T>) -> T {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -289,11 +312,31 @@ impl Client {
     }
 
     /// Every message of `room` the relay still holds, paging through history from the start.
+    /// A join the relay refuses as over the device's history budget is asked again a little
+    /// later, as a client does.
     pub async fn history(&mut self, room: &str) -> Vec<festival_proto::ChatMessage> {
+        let name = RoomName::parse(room).unwrap();
         let mut all = Vec::new();
         let mut since = 0;
+        let deadline = tokio::time::Instant::now() + WAIT * 3;
         loop {
-            let joined = self.join_since(room, Some(since)).await;
+            assert!(tokio::time::Instant::now() < deadline, "history never came");
+            self.send(&ClientFrame::Join(Join {
+                room: name.clone(),
+                since: Some(since),
+            }))
+            .await;
+            let answer = self
+                .next_matching(|f| match f {
+                    ServerFrame::Joined(j) if j.room == name => Some(Some(j)),
+                    ServerFrame::Error(e) if e.code == ErrorCode::RateLimited => Some(None),
+                    _ => None,
+                })
+                .await;
+            let Some(joined) = answer else {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            };
             since = joined.history.last().map_or(since, |m| m.seq);
             all.extend(joined.history);
             if !joined.has_more {
