@@ -115,8 +115,10 @@ impl Admission {
             conns_per_ip: config.max_conns_per_ip,
             conns_per_device: config.max_conns_per_device,
             polls_per_ip: config.max_polls_per_ip,
-            ip_rate_per_sec: config.ip_rate_per_sec,
-            ip_rate_burst: config.ip_rate_burst,
+            // An address gets at least one connection's worth: the per-IP rate is not
+            // announced, and a lone client pacing itself to `welcome` must never meet it.
+            ip_rate_per_sec: config.ip_rate_per_sec.max(config.limits.rate_per_sec),
+            ip_rate_burst: config.ip_rate_burst.max(config.limits.rate_burst),
             device_rate_per_sec: config.limits.rate_per_sec,
             device_rate_burst: config.limits.rate_burst,
             room_creations_per_ip_per_sec: config.room_creations_per_ip_per_sec,
