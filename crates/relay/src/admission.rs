@@ -34,6 +34,8 @@ struct Caps {
     room_creations_per_ip_burst: u32,
     history_bytes_per_sec: usize,
     history_bytes_burst: usize,
+    ip_history_bytes_per_sec: usize,
+    ip_history_bytes_burst: usize,
 }
 
 /// The shared books of who holds what.
@@ -50,6 +52,7 @@ struct PerIp {
     polls: usize,
     rate: TokenBucket,
     room_creations: TokenBucket,
+    history: ByteBudget,
 }
 
 #[derive(Debug)]
@@ -125,6 +128,12 @@ impl Admission {
             room_creations_per_ip_burst: config.room_creations_per_ip_burst,
             history_bytes_per_sec: config.history_bytes_per_sec,
             history_bytes_burst: config.history_bytes_burst,
+            ip_history_bytes_per_sec: config
+                .ip_history_bytes_per_sec
+                .max(config.history_bytes_per_sec),
+            ip_history_bytes_burst: config
+                .ip_history_bytes_burst
+                .max(config.history_bytes_burst),
         };
         Arc::new(Self {
             caps,
@@ -145,6 +154,11 @@ impl Admission {
                 room_creations: TokenBucket::new(
                     caps.room_creations_per_ip_per_sec,
                     caps.room_creations_per_ip_burst,
+                    now,
+                ),
+                history: ByteBudget::new(
+                    caps.ip_history_bytes_per_sec,
+                    caps.ip_history_bytes_burst,
                     now,
                 ),
             }
@@ -235,15 +249,24 @@ impl Admission {
             .unwrap_or(true)
     }
 
-    /// Whether `device` may ask for history now (it has not sent more than its byte budget).
-    pub(crate) fn history_allowed(&self, device: DeviceId, now: Instant) -> bool {
-        self.with_device(device, |e| e.history.available(now))
-            .unwrap_or(true)
+    /// Whether `device` at `ip` may ask for history now: neither was sent more than its byte
+    /// budget (the address's budget bounds many devices behind one laptop).
+    pub(crate) fn history_allowed(&self, device: DeviceId, ip: IpAddr, now: Instant) -> bool {
+        let device_ok = self
+            .with_device(device, |e| e.history.available(now))
+            .unwrap_or(true);
+        let mut ips = self.ips.lock().unwrap_or_else(PoisonError::into_inner);
+        let ip_ok = ips.get_mut(&ip).is_none_or(|e| e.history.available(now));
+        device_ok && ip_ok
     }
 
-    /// Charges `bytes` of history sent to `device`.
-    pub(crate) fn history_sent(&self, device: DeviceId, bytes: usize, now: Instant) {
+    /// Charges `bytes` of history sent to `device` at `ip`.
+    pub(crate) fn history_sent(&self, device: DeviceId, ip: IpAddr, bytes: usize, now: Instant) {
         self.with_device(device, |e| e.history.charge(bytes, now));
+        let mut ips = self.ips.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(e) = ips.get_mut(&ip) {
+            e.history.charge(bytes, now);
+        }
     }
 
     /// The history budget's refill rate, for error messages.

@@ -60,11 +60,18 @@ pub struct Config {
     pub room_creations_per_ip_per_sec: u32,
     /// New rooms one IP address may create in a burst.
     pub room_creations_per_ip_burst: u32,
+    /// New rooms one connection may create in its life (joining rooms that exist is free).
+    pub max_room_creations_per_conn: usize,
     /// Bytes of history per second one device may be sent through `join` (a join costs what
     /// its answer weighs).
     pub history_bytes_per_sec: usize,
     /// Bytes of history one device may be sent in a burst.
     pub history_bytes_burst: usize,
+    /// Bytes of history per second one IP address may be sent, all its devices together
+    /// (never below one device's).
+    pub ip_history_bytes_per_sec: usize,
+    /// Bytes of history one IP address may be sent in a burst.
+    pub ip_history_bytes_burst: usize,
     /// Most bytes of history in one `joined` frame (fewer messages than `history_page` when
     /// they are long; `has_more` tells the client to ask again).
     pub history_page_bytes: usize,
@@ -104,8 +111,11 @@ impl Config {
             ip_rate_burst: 2000,
             room_creations_per_ip_per_sec: 1,
             room_creations_per_ip_burst: 100,
+            max_room_creations_per_conn: 64,
             history_bytes_per_sec: 512 * 1024,
             history_bytes_burst: 4 * 1024 * 1024,
+            ip_history_bytes_per_sec: 2 * 1024 * 1024,
+            ip_history_bytes_burst: 8 * 1024 * 1024,
             history_page_bytes: 256 * 1024,
             max_rooms_total: 20_000,
             max_members_per_room: 5_000,
@@ -189,12 +199,25 @@ pub struct Args {
         default_value_t = 100
     )]
     pub room_creations_per_ip_burst: u32,
+    /// New rooms one connection may create in its life (room_limit beyond).
+    #[arg(
+        long,
+        env = "FESTIVAL_MAX_ROOM_CREATIONS_PER_CONN",
+        default_value_t = 64
+    )]
+    pub max_room_creations_per_conn: usize,
     /// Bytes of history per second one device may be sent by joins (rate_limited beyond).
     #[arg(long, env = "FESTIVAL_HISTORY_BYTES_PER_SEC", default_value_t = 512 * 1024)]
     pub history_bytes_per_sec: usize,
     /// Bytes of history one device may be sent in a burst.
     #[arg(long, env = "FESTIVAL_HISTORY_BYTES_BURST", default_value_t = 4 * 1024 * 1024)]
     pub history_bytes_burst: usize,
+    /// Bytes of history per second one IP address may be sent by joins (rate_limited beyond).
+    #[arg(long, env = "FESTIVAL_IP_HISTORY_BYTES_PER_SEC", default_value_t = 2 * 1024 * 1024)]
+    pub ip_history_bytes_per_sec: usize,
+    /// Bytes of history one IP address may be sent in a burst.
+    #[arg(long, env = "FESTIVAL_IP_HISTORY_BYTES_BURST", default_value_t = 8 * 1024 * 1024)]
+    pub ip_history_bytes_burst: usize,
     /// Rooms open at once in the relay (room_limit beyond).
     #[arg(long, env = "FESTIVAL_MAX_ROOMS", default_value_t = 20_000)]
     pub max_rooms_total: usize,
@@ -244,8 +267,11 @@ impl From<Args> for Config {
         config.ip_rate_burst = args.ip_rate_burst.max(1);
         config.room_creations_per_ip_per_sec = args.room_creations_per_ip_per_sec;
         config.room_creations_per_ip_burst = args.room_creations_per_ip_burst.max(1);
+        config.max_room_creations_per_conn = args.max_room_creations_per_conn;
         config.history_bytes_per_sec = args.history_bytes_per_sec.max(1);
         config.history_bytes_burst = args.history_bytes_burst.max(1);
+        config.ip_history_bytes_per_sec = args.ip_history_bytes_per_sec.max(1);
+        config.ip_history_bytes_burst = args.ip_history_bytes_burst.max(1);
         config.max_rooms_total = args.max_rooms_total.max(1);
         config.max_members_per_room = args.max_members_per_room.max(1);
         config.fd_reserve = args.fd_reserve;
@@ -341,8 +367,20 @@ mod tests {
             defaults.room_creations_per_ip_burst,
             plain.room_creations_per_ip_burst
         );
+        assert_eq!(
+            defaults.max_room_creations_per_conn,
+            plain.max_room_creations_per_conn
+        );
         assert_eq!(defaults.history_bytes_per_sec, plain.history_bytes_per_sec);
         assert_eq!(defaults.history_bytes_burst, plain.history_bytes_burst);
+        assert_eq!(
+            defaults.ip_history_bytes_per_sec,
+            plain.ip_history_bytes_per_sec
+        );
+        assert_eq!(
+            defaults.ip_history_bytes_burst,
+            plain.ip_history_bytes_burst
+        );
         assert_eq!(defaults.max_rooms_total, plain.max_rooms_total);
         assert_eq!(defaults.max_members_per_room, plain.max_members_per_room);
         assert_eq!(defaults.fd_reserve, plain.fd_reserve);

@@ -34,6 +34,7 @@ const ROOM_MAILBOX: usize = 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct ConnRef {
     pub(crate) id: ConnId,
+    pub(crate) ip: IpAddr,
     pub(crate) device: DeviceId,
     pub(crate) name: DisplayName,
     pub(crate) out: Outbound,
@@ -102,6 +103,8 @@ pub(crate) enum EnterRefused {
     TooManyRooms(usize),
     /// The connection's IP address creates rooms too fast.
     CreatingTooFast,
+    /// The connection created as many rooms as one connection may.
+    ConnectionCreatedEnough(usize),
 }
 
 /// Shared by every connection and room task.
@@ -135,12 +138,13 @@ impl Hub {
     }
 
     /// The mailbox of `room`'s task, starting the task if needed (a new room, created on
-    /// behalf of `ip`). Every `enter` that succeeds must be matched by one [`Hub::exit`] once
-    /// the caller sent its last command.
+    /// behalf of `ip`, out of the connection's `creations` left). Every `enter` that succeeds
+    /// must be matched by one [`Hub::exit`] once the caller sent its last command.
     pub(crate) fn enter(
         self: &Arc<Self>,
         room: &RoomName,
         ip: IpAddr,
+        creations: &mut usize,
     ) -> Result<RoomTx, EnterRefused> {
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = rooms.live.get_mut(room) {
@@ -154,9 +158,15 @@ impl Hub {
         if rooms.live.len() >= self.config.max_rooms_total {
             return Err(EnterRefused::TooManyRooms(self.config.max_rooms_total));
         }
+        if *creations == 0 {
+            return Err(EnterRefused::ConnectionCreatedEnough(
+                self.config.max_room_creations_per_conn,
+            ));
+        }
         if !self.admission.create_room(ip, Instant::now()) {
             return Err(EnterRefused::CreatingTooFast);
         }
+        *creations -= 1;
         let previous = rooms.ending.remove(room);
         let (tx, rx) = mpsc::channel(ROOM_MAILBOX);
         let members = Arc::new(AtomicUsize::new(0));

@@ -78,6 +78,8 @@ pub(crate) struct Session {
     bucket: TokenBucket,
     abuse: AbuseCounter,
     rooms: HashMap<RoomName, RoomTx>,
+    /// New rooms this connection may still create.
+    creations_left: usize,
 }
 
 /// Serves one upgraded WebSocket until the client leaves, misbehaves, or the relay stops.
@@ -136,6 +138,7 @@ impl Session {
             bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now()),
             abuse: AbuseCounter::new(hub.config.abuse_max_errors, hub.config.abuse_window),
             rooms: HashMap::new(),
+            creations_left: hub.config.max_room_creations_per_conn,
             hub,
         }
     }
@@ -341,16 +344,20 @@ impl Session {
                     None => {
                         let tx = self
                             .hub
-                            .enter(&join.room, self.ip)
+                            .enter(&join.room, self.ip, &mut self.creations_left)
                             .map_err(|refused| entry_refused(refused, &join.room))?;
                         self.rooms.insert(join.room.clone(), tx.clone());
                         tx
                     }
                 };
-                if !self.hub.admission.history_allowed(device, Instant::now()) {
+                if !self
+                    .hub
+                    .admission
+                    .history_allowed(device, self.ip, Instant::now())
+                {
                     let message = format!(
-                        "this device was sent more history than {} KiB/s allows; join again \
-                         in a moment",
+                        "this device (or its address) was sent more history than {} KiB/s \
+                         allows; join again in a moment",
                         self.hub.admission.history_bytes_per_sec() / 1024
                     );
                     return Err(
@@ -359,6 +366,7 @@ impl Session {
                 }
                 let conn = ConnRef {
                     id: self.id,
+                    ip: self.ip,
                     device,
                     name: name.clone(),
                     out: self.out.clone(),
@@ -486,6 +494,10 @@ fn entry_refused(refused: EnterRefused, room: &RoomName) -> Refusal {
         EnterRefused::CreatingTooFast => (
             ErrorCode::RoomLimit,
             "this address creates rooms too fast; join a room that exists or wait".to_owned(),
+        ),
+        EnterRefused::ConnectionCreatedEnough(max) => (
+            ErrorCode::RoomLimit,
+            format!("this connection created {max} rooms, the most one may; join one that exists"),
         ),
     };
     Refusal::new(code, message).about(None, room)

@@ -471,15 +471,25 @@ async fn rooms_created_from_one_address_are_capped() {
     let conns = scale(40, 1000);
     let started = Instant::now();
     let mut tasks = JoinSet::new();
-    let mut accepted = 0;
+    let (mut accepted, mut refused) = (0, 0);
     for c in 0..conns {
         let Ok(mut client) = Client::connect_from(&relay.url(), ATTACKER).await else {
+            // Refused with 429 while the address holds 256 (closed ones give theirs back).
+            refused += 1;
             continue;
         };
         accepted += 1;
         tasks.spawn(async move {
-            let _ = client.say_hello(DeviceId::random(), "Squatter").await;
             let (mut created, mut limited) = (0, 0);
+            let hello = format!(
+                r#"{{"type":"hello","v":1,"device":"{}","name":"Squatter"}}"#,
+                DeviceId::random()
+            );
+            if !client.send_message(Message::text(hello)).await
+                || !matches!(client.next_or_close().await, Some(ServerFrame::Welcome(_)))
+            {
+                return (created, limited, client);
+            }
             for r in 0..32 {
                 let join = ClientFrame::Join(Join {
                     room: RoomName::parse(&format!("squat {c} {r}")).unwrap(),
@@ -511,12 +521,11 @@ async fn rooms_created_from_one_address_are_capped() {
         created as f64 <= 100.0 + elapsed + 2.0,
         "{created} rooms created in {elapsed:.1} s"
     );
-    assert!(accepted <= 256, "the default --max-conns-per-ip");
     let watches = bystanders.finish().await;
     let memory = memory.finish().await;
     drop(results);
     let extra = format!(
-        "{accepted} connections x 32 rooms: {created} rooms created, {limited} joins refused room_limit, in {elapsed:.1} s"
+        "{conns} connections x 32 rooms asked: {accepted} accepted, {refused} refused (429), {created} rooms created, {limited} joins refused room_limit, in {elapsed:.1} s"
     );
     assert_unharmed(&relay, "room flood", &watches, &extra, memory).await;
 }

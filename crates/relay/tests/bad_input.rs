@@ -353,3 +353,28 @@ async fn a_join_costs_what_it_sends_and_history_beyond_the_budget_waits() {
     assert!(error.message.contains("KiB/s"), "{error:?}");
     assert_unaffected(&mut alice, &mut bob, "while the reader waits").await;
 }
+
+#[tokio::test]
+async fn a_connection_creates_only_so_many_rooms_but_joins_existing_ones() {
+    let relay = spawn_relay_with(|c| c.max_room_creations_per_conn = 2).await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    let (mut squatter, _) = Client::hello(&relay.url(), "Squatter").await;
+    squatter.join("Mine 1").await;
+    squatter.join("Mine 2").await;
+    let mine = RoomName::parse("Mine 3").unwrap();
+    squatter
+        .send(&ClientFrame::Join(Join {
+            room: mine.clone(),
+            since: None,
+        }))
+        .await;
+    let error = squatter.error().await;
+    assert_code(&error, ErrorCode::RoomLimit);
+    assert_eq!(error.room, Some(mine));
+    assert_eq!(
+        squatter.join(ROOM).await.room.as_str(),
+        ROOM,
+        "a room that exists"
+    );
+    assert_unaffected(&mut alice, &mut bob, "after the squatter").await;
+}

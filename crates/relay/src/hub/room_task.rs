@@ -213,7 +213,7 @@ impl RoomTask {
         // A join costs what it sends, against the device's budget in bytes.
         self.hub
             .admission
-            .history_sent(conn.device, frame.len(), Instant::now());
+            .history_sent(conn.device, conn.ip, frame.len(), Instant::now());
         conn.out.push(frame);
     }
 
