@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use festival_proto::{ChatSend, DeviceId, DisplayName, ErrorCode, MessageId, RoomName, Seq};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
@@ -29,6 +29,8 @@ use crate::store::Store;
 
 /// Commands a room task's mailbox holds before it blocks senders.
 const ROOM_MAILBOX: usize = 1024;
+/// Bytes of commands a room task's mailbox holds before it blocks senders.
+const ROOM_MAILBOX_BYTES: usize = 4 * 1024 * 1024;
 
 /// One connection as a room sees it.
 #[derive(Debug, Clone)]
@@ -74,6 +76,18 @@ pub(crate) enum RoomCmd {
 }
 
 impl RoomCmd {
+    /// About how many bytes the command holds while it waits.
+    fn weight(&self) -> usize {
+        const OVERHEAD: usize = 256;
+        match self {
+            Self::Chat { chat, .. } => chat.body.len() + OVERHEAD,
+            Self::Signal { payload, .. } => {
+                serde_json::to_string(payload).map_or(OVERHEAD, |text| text.len() + OVERHEAD)
+            }
+            Self::Join { .. } | Self::Leave { .. } => OVERHEAD,
+        }
+    }
+
     /// The connection that sent the command.
     pub(crate) fn conn(&self) -> ConnId {
         match self {
@@ -83,8 +97,32 @@ impl RoomCmd {
     }
 }
 
-/// A room task's mailbox.
-pub(crate) type RoomTx = mpsc::Sender<RoomCmd>;
+/// A command in a room's mailbox, with its share of the mailbox's bytes.
+pub(crate) type Queued = (RoomCmd, OwnedSemaphorePermit);
+
+/// A room task's mailbox, bounded in commands and in bytes: a room busy with a slow write
+/// holds at most [`ROOM_MAILBOX_BYTES`] of signals and chats, not 1,024 signals of 64 KiB.
+#[derive(Debug, Clone)]
+pub(crate) struct RoomTx {
+    tx: mpsc::Sender<Queued>,
+    bytes: Arc<Semaphore>,
+}
+
+impl RoomTx {
+    /// Queues a command, waiting while the mailbox is full; an error means the room ended.
+    pub(crate) async fn send(&self, command: RoomCmd) -> Result<(), RoomGone> {
+        let weight = command.weight().min(ROOM_MAILBOX_BYTES);
+        let permit = Arc::clone(&self.bytes)
+            .acquire_many_owned(u32::try_from(weight).unwrap_or(u32::MAX))
+            .await
+            .map_err(|_| RoomGone)?;
+        self.tx.send((command, permit)).await.map_err(|_| RoomGone)
+    }
+}
+
+/// The room's task has ended.
+#[derive(Debug)]
+pub(crate) struct RoomGone;
 
 struct Entry {
     tx: RoomTx,
@@ -169,6 +207,10 @@ impl Hub {
         *creations -= 1;
         let previous = rooms.ending.remove(room);
         let (tx, rx) = mpsc::channel(ROOM_MAILBOX);
+        let tx = RoomTx {
+            tx,
+            bytes: Arc::new(Semaphore::new(ROOM_MAILBOX_BYTES)),
+        };
         let members = Arc::new(AtomicUsize::new(0));
         let task = self.tracker.spawn(room_task::run(
             Arc::clone(self),

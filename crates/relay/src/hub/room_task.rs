@@ -14,7 +14,7 @@ use festival_proto::{
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{ConnRef, Hub, RoomCmd, unix_ms};
+use super::{ConnRef, Hub, Queued, RoomCmd, unix_ms};
 use crate::outbound::Outbound;
 use crate::room::{ConnId, Room};
 use crate::store::{NewMessage, Stored};
@@ -42,7 +42,7 @@ struct RoomTask {
 pub(super) async fn run(
     hub: Arc<Hub>,
     name: RoomName,
-    mut rx: mpsc::Receiver<RoomCmd>,
+    mut rx: mpsc::Receiver<Queued>,
     previous: Option<JoinHandle<()>>,
     members: Arc<AtomicUsize>,
 ) {
@@ -69,7 +69,8 @@ pub(super) async fn run(
     let mut chats = Vec::new();
     while rx.recv_many(&mut commands, BATCH).await > 0 {
         queue.extend(commands.drain(..));
-        while let Some(command) = queue.pop_front() {
+        // A command's share of the mailbox is given back once it is handled.
+        while let Some((command, _permit)) = queue.pop_front() {
             match command {
                 RoomCmd::Chat { conn, device, chat } => chats.push(Pending { conn, device, chat }),
                 other => {
@@ -92,15 +93,15 @@ impl RoomTask {
     /// nothing of that connection waits in it.
     fn members_chats_first(
         &self,
-        rx: &mut mpsc::Receiver<RoomCmd>,
-        queue: &mut VecDeque<RoomCmd>,
+        rx: &mut mpsc::Receiver<Queued>,
+        queue: &mut VecDeque<Queued>,
         chats: &mut Vec<Pending>,
     ) {
         for _ in 0..BATCH {
             match rx.try_recv() {
-                Ok(RoomCmd::Chat { conn, device, chat })
+                Ok((RoomCmd::Chat { conn, device, chat }, _permit))
                     if self.conns.contains_key(&conn)
-                        && !queue.iter().any(|queued| queued.conn() == conn) =>
+                        && !queue.iter().any(|(queued, _)| queued.conn() == conn) =>
                 {
                     chats.push(Pending { conn, device, chat });
                 }
