@@ -46,6 +46,18 @@ impl Server {
                     .args(["--listen", "127.0.0.1:0", "--data"])
                     .arg(data.path().join("relay.db"))
                     .args(["--rate-per-sec", "1000000", "--rate-burst", "1000000"])
+                    // The per-IP and per-room caps protect a real relay from one laptop; the
+                    // load tool is that laptop on purpose, spread over a few addresses.
+                    .args(["--max-conns-per-ip", "1000000"])
+                    .args(["--ip-rate-per-sec", "1000000", "--ip-rate-burst", "1000000"])
+                    .args([
+                        "--max-members-per-room",
+                        "1000000",
+                        "--max-rooms",
+                        "1000000",
+                    ])
+                    .args(["--room-creations-per-ip-per-sec", "1000000"])
+                    .args(["--room-creations-per-ip-burst", "1000000"])
                     .env(
                         "RUST_LOG",
                         std::env::var("FESTIVAL_BENCH_RELAY_LOG").unwrap_or_else(|_| "warn".into()),

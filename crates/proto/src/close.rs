@@ -8,9 +8,13 @@ pub enum CloseCode {
     Normal,
     /// 1001: the relay is shutting down; reconnect (to it or another one) later.
     GoingAway,
-    /// 1002: the client speaks a protocol version this relay does not.
+    /// 1002: the client speaks a protocol version this relay does not, or broke the WebSocket
+    /// protocol (reserved bits, unknown opcodes, unmasked frames).
     ProtocolError,
-    /// 1008: repeated invalid or abusive frames; the connection is closed, others are not.
+    /// 1007: a text frame that is not valid UTF-8.
+    InvalidPayload,
+    /// 1008: repeated invalid or abusive frames, or a limit reached (the error frame sent just
+    /// before says which); the connection is closed, others are not.
     PolicyViolation,
     /// 1009: a frame beyond the hard size cap; nothing of it was read.
     TooBig,
@@ -26,6 +30,7 @@ impl CloseCode {
             Self::Normal => 1000,
             Self::GoingAway => 1001,
             Self::ProtocolError => 1002,
+            Self::InvalidPayload => 1007,
             Self::PolicyViolation => 1008,
             Self::TooBig => 1009,
             Self::SlowConsumer => 1013,
@@ -38,6 +43,7 @@ impl CloseCode {
             1000 => Self::Normal,
             1001 => Self::GoingAway,
             1002 => Self::ProtocolError,
+            1007 => Self::InvalidPayload,
             1008 => Self::PolicyViolation,
             1009 => Self::TooBig,
             1013 => Self::SlowConsumer,
@@ -50,8 +56,9 @@ impl CloseCode {
         match self {
             Self::Normal => "bye",
             Self::GoingAway => "relay shutting down",
-            Self::ProtocolError => "unsupported protocol version",
-            Self::PolicyViolation => "too many invalid frames",
+            Self::ProtocolError => "protocol error",
+            Self::InvalidPayload => "text frame is not UTF-8",
+            Self::PolicyViolation => "policy violation: see the error frame",
             Self::TooBig => "frame too large",
             Self::SlowConsumer => "send queue overflow: reconnect and resume",
         }

@@ -48,6 +48,16 @@ pub enum ErrorCode {
     UnknownSession,
     /// The relay could not do it (for example its store failed); the frame may be retried.
     Internal,
+    /// The client's IP address or device already holds as many connections (or long-poll
+    /// sessions) as the relay allows one; close one first.
+    TooManyConnections,
+    /// The relay is near its capacity (open files, sessions); retry later, or another relay.
+    Overloaded,
+    /// The room holds as many members as the relay allows in one room.
+    RoomFull,
+    /// No new room now: the relay holds as many rooms as it allows, or this address created
+    /// rooms too fast. Joining a room that exists still works.
+    RoomLimit,
     /// Any code this build does not know, so that newer relays do not break older clients.
     #[serde(other)]
     Unknown,
@@ -76,12 +86,16 @@ impl ErrorCode {
             Self::UnknownPeer => "unknown_peer",
             Self::UnknownSession => "unknown_session",
             Self::Internal => "internal",
+            Self::TooManyConnections => "too_many_connections",
+            Self::Overloaded => "overloaded",
+            Self::RoomFull => "room_full",
+            Self::RoomLimit => "room_limit",
             Self::Unknown => "unknown",
         }
     }
 
     /// Every code the relay can send, for metrics and documentation.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::UnsupportedVersion,
         Self::FrameTooLarge,
         Self::BodyTooLarge,
@@ -101,6 +115,10 @@ impl ErrorCode {
         Self::UnknownPeer,
         Self::UnknownSession,
         Self::Internal,
+        Self::TooManyConnections,
+        Self::Overloaded,
+        Self::RoomFull,
+        Self::RoomLimit,
     ];
 }
 

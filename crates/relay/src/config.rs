@@ -37,6 +37,51 @@ pub struct Config {
     pub max_poll_sessions: usize,
     /// A long-poll session nobody polls for this long ends (its device leaves its rooms).
     pub poll_idle_timeout: Duration,
+    /// Longest an HTTP request head (the WebSocket upgrade included) may take to arrive, from
+    /// the moment the connection is accepted: a client that sends nothing, or one byte a
+    /// second, is dropped after it.
+    pub head_timeout: Duration,
+    /// Longest a WebSocket may stay open without a valid `hello`; pongs do not count.
+    pub hello_timeout: Duration,
+    /// Bytes queued for one connection before it counts as a slow consumer and is closed.
+    pub send_queue_bytes: usize,
+    /// Most TCP connections one IP address may hold (generous: a festival's carrier NAT puts
+    /// thousands of phones behind a few addresses).
+    pub max_conns_per_ip: usize,
+    /// Most connections (WebSocket and long-poll) one device may hold.
+    pub max_conns_per_device: usize,
+    /// Most long-poll sessions one IP address may hold.
+    pub max_polls_per_ip: usize,
+    /// Sustained frames per second from one IP address, all its connections together.
+    pub ip_rate_per_sec: u32,
+    /// Frames one IP address may send in a burst.
+    pub ip_rate_burst: u32,
+    /// Sustained new rooms per second one IP address may create.
+    pub room_creations_per_ip_per_sec: u32,
+    /// New rooms one IP address may create in a burst.
+    pub room_creations_per_ip_burst: u32,
+    /// New rooms one connection may create in its life (joining rooms that exist is free).
+    pub max_room_creations_per_conn: usize,
+    /// Bytes of history per second one device may be sent through `join` (a join costs what
+    /// its answer weighs).
+    pub history_bytes_per_sec: usize,
+    /// Bytes of history one device may be sent in a burst.
+    pub history_bytes_burst: usize,
+    /// Bytes of history per second one IP address may be sent, all its devices together
+    /// (never below one device's).
+    pub ip_history_bytes_per_sec: usize,
+    /// Bytes of history one IP address may be sent in a burst.
+    pub ip_history_bytes_burst: usize,
+    /// Most bytes of history in one `joined` frame (fewer messages than `history_page` when
+    /// they are long; `has_more` tells the client to ask again).
+    pub history_page_bytes: usize,
+    /// Most rooms open at once in the relay.
+    pub max_rooms_total: usize,
+    /// Most members (devices) in one room.
+    pub max_members_per_room: usize,
+    /// File descriptors kept free below the process's open-file limit: past that point new
+    /// clients are refused (`overloaded`) while `/healthz` keeps answering.
+    pub fd_reserve: usize,
 }
 
 impl Config {
@@ -56,6 +101,25 @@ impl Config {
             ice_servers: Vec::new(),
             max_poll_sessions: 10_000,
             poll_idle_timeout: Duration::from_secs(30),
+            head_timeout: Duration::from_secs(5),
+            hello_timeout: Duration::from_secs(5),
+            send_queue_bytes: 1024 * 1024,
+            max_conns_per_ip: 256,
+            max_conns_per_device: 8,
+            max_polls_per_ip: 32,
+            ip_rate_per_sec: 1000,
+            ip_rate_burst: 2000,
+            room_creations_per_ip_per_sec: 1,
+            room_creations_per_ip_burst: 100,
+            max_room_creations_per_conn: 64,
+            history_bytes_per_sec: 512 * 1024,
+            history_bytes_burst: 4 * 1024 * 1024,
+            ip_history_bytes_per_sec: 2 * 1024 * 1024,
+            ip_history_bytes_burst: 8 * 1024 * 1024,
+            history_page_bytes: 256 * 1024,
+            max_rooms_total: 20_000,
+            max_members_per_room: 5_000,
+            fd_reserve: 64,
         }
     }
 }
@@ -91,6 +155,93 @@ pub struct Args {
     /// A STUN server URL handed to clients for WebRTC (repeatable), e.g. stun:stun.example.org:3478.
     #[arg(long = "stun", env = "FESTIVAL_STUN", value_delimiter = ',')]
     pub stun: Vec<String>,
+    /// Bytes queued per connection before it is closed as a slow consumer.
+    #[arg(long, env = "FESTIVAL_SEND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
+    pub send_queue_bytes: usize,
+    /// Seconds an HTTP request head (and so a WebSocket upgrade) may take to arrive.
+    #[arg(long, env = "FESTIVAL_HEAD_TIMEOUT", default_value = "5s", value_parser = parse_age)]
+    pub head_timeout: Duration,
+    /// How long a WebSocket may stay open before a valid hello (pongs do not count).
+    #[arg(long, env = "FESTIVAL_HELLO_TIMEOUT", default_value = "5s", value_parser = parse_age)]
+    pub hello_timeout: Duration,
+    /// A connection that sends nothing after hello for this long is closed.
+    #[arg(long, env = "FESTIVAL_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_age)]
+    pub idle_timeout: Duration,
+    /// TCP connections one IP address may hold (refused beyond: too_many_connections).
+    #[arg(long, env = "FESTIVAL_MAX_CONNS_PER_IP", default_value_t = 256)]
+    pub max_conns_per_ip: usize,
+    /// Connections one device may hold (refused beyond: too_many_connections).
+    #[arg(long, env = "FESTIVAL_MAX_CONNS_PER_DEVICE", default_value_t = 8)]
+    pub max_conns_per_device: usize,
+    /// Long-poll sessions one IP address may hold (refused beyond: too_many_connections).
+    #[arg(long, env = "FESTIVAL_MAX_POLLS_PER_IP", default_value_t = 32)]
+    pub max_polls_per_ip: usize,
+    /// Long-poll sessions open at once in the whole relay (refused beyond: overloaded).
+    #[arg(long, env = "FESTIVAL_MAX_POLL_SESSIONS", default_value_t = 10_000)]
+    pub max_poll_sessions: usize,
+    /// Sustained frames per second from one IP address (rate_limited beyond).
+    #[arg(long, env = "FESTIVAL_IP_RATE_PER_SEC", default_value_t = 1000)]
+    pub ip_rate_per_sec: u32,
+    /// Frames one IP address may send in a burst.
+    #[arg(long, env = "FESTIVAL_IP_RATE_BURST", default_value_t = 2000)]
+    pub ip_rate_burst: u32,
+    /// Sustained new rooms per second one IP address may create (room_limit beyond).
+    #[arg(
+        long,
+        env = "FESTIVAL_ROOM_CREATIONS_PER_IP_PER_SEC",
+        default_value_t = 1
+    )]
+    pub room_creations_per_ip_per_sec: u32,
+    /// New rooms one IP address may create in a burst.
+    #[arg(
+        long,
+        env = "FESTIVAL_ROOM_CREATIONS_PER_IP_BURST",
+        default_value_t = 100
+    )]
+    pub room_creations_per_ip_burst: u32,
+    /// New rooms one connection may create in its life (room_limit beyond).
+    #[arg(
+        long,
+        env = "FESTIVAL_MAX_ROOM_CREATIONS_PER_CONN",
+        default_value_t = 64
+    )]
+    pub max_room_creations_per_conn: usize,
+    /// Bytes of history per second one device may be sent by joins (rate_limited beyond).
+    #[arg(long, env = "FESTIVAL_HISTORY_BYTES_PER_SEC", default_value_t = 512 * 1024)]
+    pub history_bytes_per_sec: usize,
+    /// Bytes of history one device may be sent in a burst.
+    #[arg(long, env = "FESTIVAL_HISTORY_BYTES_BURST", default_value_t = 4 * 1024 * 1024)]
+    pub history_bytes_burst: usize,
+    /// Bytes of history per second one IP address may be sent by joins (rate_limited beyond).
+    #[arg(long, env = "FESTIVAL_IP_HISTORY_BYTES_PER_SEC", default_value_t = 2 * 1024 * 1024)]
+    pub ip_history_bytes_per_sec: usize,
+    /// Bytes of history one IP address may be sent in a burst.
+    #[arg(long, env = "FESTIVAL_IP_HISTORY_BYTES_BURST", default_value_t = 8 * 1024 * 1024)]
+    pub ip_history_bytes_burst: usize,
+    /// Rooms open at once in the relay (room_limit beyond).
+    #[arg(long, env = "FESTIVAL_MAX_ROOMS", default_value_t = 20_000)]
+    pub max_rooms_total: usize,
+    /// Members (devices) in one room (room_full beyond).
+    #[arg(long, env = "FESTIVAL_MAX_MEMBERS_PER_ROOM", default_value_t = 5_000)]
+    pub max_members_per_room: usize,
+    /// File descriptors kept free below the open-file limit (overloaded beyond).
+    #[arg(long, env = "FESTIVAL_FD_RESERVE", default_value_t = 64)]
+    pub fd_reserve: usize,
+    /// Something else to do than serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary can do besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+#[non_exhaustive]
+pub enum Command {
+    /// Copies the database given by --data into a new file, consistently, while a relay may
+    /// be serving from it (SQLite's `VACUUM INTO`: the write-ahead log's part is included).
+    Backup {
+        /// The new file; it must not exist yet.
+        to: PathBuf,
+    },
 }
 
 impl From<Args> for Config {
@@ -104,6 +255,26 @@ impl From<Args> for Config {
             .max_body_bytes
             .clamp(1, config.limits.max_frame_bytes / 2);
         config.send_queue_frames = args.send_queue.max(1);
+        config.send_queue_bytes = args.send_queue_bytes.max(config.limits.max_frame_bytes * 2);
+        config.head_timeout = args.head_timeout;
+        config.hello_timeout = args.hello_timeout;
+        config.idle_timeout = args.idle_timeout;
+        config.max_conns_per_ip = args.max_conns_per_ip.max(1);
+        config.max_conns_per_device = args.max_conns_per_device.max(1);
+        config.max_polls_per_ip = args.max_polls_per_ip;
+        config.max_poll_sessions = args.max_poll_sessions;
+        config.ip_rate_per_sec = args.ip_rate_per_sec.max(1);
+        config.ip_rate_burst = args.ip_rate_burst.max(1);
+        config.room_creations_per_ip_per_sec = args.room_creations_per_ip_per_sec;
+        config.room_creations_per_ip_burst = args.room_creations_per_ip_burst.max(1);
+        config.max_room_creations_per_conn = args.max_room_creations_per_conn;
+        config.history_bytes_per_sec = args.history_bytes_per_sec.max(1);
+        config.history_bytes_burst = args.history_bytes_burst.max(1);
+        config.ip_history_bytes_per_sec = args.ip_history_bytes_per_sec.max(1);
+        config.ip_history_bytes_burst = args.ip_history_bytes_burst.max(1);
+        config.max_rooms_total = args.max_rooms_total.max(1);
+        config.max_members_per_room = args.max_members_per_room.max(1);
+        config.fd_reserve = args.fd_reserve;
         if !args.stun.is_empty() {
             config.ice_servers.push(IceServer {
                 urls: args.stun,
@@ -178,6 +349,41 @@ mod tests {
         assert_eq!(defaults.history_max_age, plain.history_max_age);
         assert_eq!(defaults.history_max_messages, plain.history_max_messages);
         assert_eq!(defaults.limits, plain.limits);
+        assert_eq!(defaults.send_queue_bytes, plain.send_queue_bytes);
+        assert_eq!(defaults.head_timeout, plain.head_timeout);
+        assert_eq!(defaults.hello_timeout, plain.hello_timeout);
+        assert_eq!(defaults.idle_timeout, plain.idle_timeout);
+        assert_eq!(defaults.max_conns_per_ip, plain.max_conns_per_ip);
+        assert_eq!(defaults.max_conns_per_device, plain.max_conns_per_device);
+        assert_eq!(defaults.max_polls_per_ip, plain.max_polls_per_ip);
+        assert_eq!(defaults.max_poll_sessions, plain.max_poll_sessions);
+        assert_eq!(defaults.ip_rate_per_sec, plain.ip_rate_per_sec);
+        assert_eq!(defaults.ip_rate_burst, plain.ip_rate_burst);
+        assert_eq!(
+            defaults.room_creations_per_ip_per_sec,
+            plain.room_creations_per_ip_per_sec
+        );
+        assert_eq!(
+            defaults.room_creations_per_ip_burst,
+            plain.room_creations_per_ip_burst
+        );
+        assert_eq!(
+            defaults.max_room_creations_per_conn,
+            plain.max_room_creations_per_conn
+        );
+        assert_eq!(defaults.history_bytes_per_sec, plain.history_bytes_per_sec);
+        assert_eq!(defaults.history_bytes_burst, plain.history_bytes_burst);
+        assert_eq!(
+            defaults.ip_history_bytes_per_sec,
+            plain.ip_history_bytes_per_sec
+        );
+        assert_eq!(
+            defaults.ip_history_bytes_burst,
+            plain.ip_history_bytes_burst
+        );
+        assert_eq!(defaults.max_rooms_total, plain.max_rooms_total);
+        assert_eq!(defaults.max_members_per_room, plain.max_members_per_room);
+        assert_eq!(defaults.fd_reserve, plain.fd_reserve);
 
         let config = Config::from(Args::parse_from([
             "festival-relay",

@@ -10,15 +10,18 @@
 mod room_task;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use festival_proto::{ChatSend, DeviceId, DisplayName, ErrorCode, MessageId, RoomName, Seq};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::Config;
+use crate::admission::Admission;
 use crate::metrics::Metrics;
 use crate::outbound::Outbound;
 use crate::room::ConnId;
@@ -26,11 +29,14 @@ use crate::store::Store;
 
 /// Commands a room task's mailbox holds before it blocks senders.
 const ROOM_MAILBOX: usize = 1024;
+/// Bytes of commands a room task's mailbox holds before it blocks senders.
+const ROOM_MAILBOX_BYTES: usize = 4 * 1024 * 1024;
 
 /// One connection as a room sees it.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnRef {
     pub(crate) id: ConnId,
+    pub(crate) ip: IpAddr,
     pub(crate) device: DeviceId,
     pub(crate) name: DisplayName,
     pub(crate) out: Outbound,
@@ -40,12 +46,19 @@ pub(crate) struct ConnRef {
 #[derive(Debug)]
 pub(crate) enum RoomCmd {
     /// Become a member (or, when already one, get `joined` again), with history after `since`.
-    Join { conn: ConnRef, since: Option<Seq> },
+    /// `served` is told once the answer is queued.
+    Join {
+        conn: ConnRef,
+        since: Option<Seq>,
+        served: oneshot::Sender<()>,
+    },
     /// Stop being a member; `reply` sends `left` (false when the connection is gone).
+    /// `settled` is told once every command sent before this one is done (its acks queued).
     Leave {
         conn: ConnId,
         device: DeviceId,
         reply: bool,
+        settled: Option<oneshot::Sender<()>>,
     },
     /// Store, ack and fan out a message.
     Chat {
@@ -62,13 +75,74 @@ pub(crate) enum RoomCmd {
     },
 }
 
-/// A room task's mailbox.
-pub(crate) type RoomTx = mpsc::Sender<RoomCmd>;
+impl RoomCmd {
+    /// About how many bytes the command holds while it waits.
+    fn weight(&self) -> usize {
+        const OVERHEAD: usize = 256;
+        match self {
+            Self::Chat { chat, .. } => chat.body.len() + OVERHEAD,
+            Self::Signal { payload, .. } => {
+                serde_json::to_string(payload).map_or(OVERHEAD, |text| text.len() + OVERHEAD)
+            }
+            Self::Join { .. } | Self::Leave { .. } => OVERHEAD,
+        }
+    }
+
+    /// The connection that sent the command.
+    pub(crate) fn conn(&self) -> ConnId {
+        match self {
+            Self::Join { conn, .. } => conn.id,
+            Self::Leave { conn, .. } | Self::Chat { conn, .. } | Self::Signal { conn, .. } => *conn,
+        }
+    }
+}
+
+/// A command in a room's mailbox, with its share of the mailbox's bytes.
+pub(crate) type Queued = (RoomCmd, OwnedSemaphorePermit);
+
+/// A room task's mailbox, bounded in commands and in bytes: a room busy with a slow write
+/// holds at most [`ROOM_MAILBOX_BYTES`] of signals and chats, not 1,024 signals of 64 KiB.
+#[derive(Debug, Clone)]
+pub(crate) struct RoomTx {
+    tx: mpsc::Sender<Queued>,
+    bytes: Arc<Semaphore>,
+}
+
+impl RoomTx {
+    /// Queues a command, waiting while the mailbox is full; an error means the room ended.
+    pub(crate) async fn send(&self, command: RoomCmd) -> Result<(), RoomGone> {
+        let weight = command.weight().min(ROOM_MAILBOX_BYTES);
+        let permit = Arc::clone(&self.bytes)
+            .acquire_many_owned(u32::try_from(weight).unwrap_or(u32::MAX))
+            .await
+            .map_err(|_| RoomGone)?;
+        self.tx.send((command, permit)).await.map_err(|_| RoomGone)
+    }
+}
+
+/// The room's task has ended.
+#[derive(Debug)]
+pub(crate) struct RoomGone;
 
 struct Entry {
     tx: RoomTx,
     users: usize,
     task: JoinHandle<()>,
+    /// The room's member count, kept by its task.
+    members: Arc<AtomicUsize>,
+}
+
+/// Why a connection may not enter a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EnterRefused {
+    /// The room holds the most members one room may.
+    RoomFull(usize),
+    /// The relay holds the most rooms it may.
+    TooManyRooms(usize),
+    /// The connection's IP address creates rooms too fast.
+    CreatingTooFast,
+    /// The connection created as many rooms as one connection may.
+    ConnectionCreatedEnough(usize),
 }
 
 /// Shared by every connection and room task.
@@ -77,6 +151,7 @@ pub(crate) struct Hub {
     pub(crate) store: Store,
     pub(crate) metrics: Metrics,
     pub(crate) tracker: TaskTracker,
+    pub(crate) admission: Arc<Admission>,
     rooms: Mutex<Rooms>,
 }
 
@@ -91,6 +166,7 @@ impl Hub {
     /// A hub with no rooms.
     pub(crate) fn new(config: Config, store: Store, metrics: Metrics) -> Arc<Self> {
         Arc::new(Self {
+            admission: Admission::new(&config),
             config,
             store,
             metrics,
@@ -99,28 +175,60 @@ impl Hub {
         })
     }
 
-    /// The mailbox of `room`'s task, starting the task if needed. Every `enter` must be
-    /// matched by one [`Hub::exit`] once the caller sent its last command.
-    pub(crate) fn enter(self: &Arc<Self>, room: &RoomName) -> RoomTx {
+    /// The mailbox of `room`'s task, starting the task if needed (a new room, created on
+    /// behalf of `ip`, out of the connection's `creations` left). Every `enter` that succeeds
+    /// must be matched by one [`Hub::exit`] once the caller sent its last command.
+    pub(crate) fn enter(
+        self: &Arc<Self>,
+        room: &RoomName,
+        ip: IpAddr,
+        creations: &mut usize,
+    ) -> Result<RoomTx, EnterRefused> {
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = rooms.live.get_mut(room) {
+            let max = self.config.max_members_per_room;
+            if entry.members.load(Ordering::Acquire) >= max {
+                return Err(EnterRefused::RoomFull(max));
+            }
             entry.users += 1;
-            return entry.tx.clone();
+            return Ok(entry.tx.clone());
         }
+        if rooms.live.len() >= self.config.max_rooms_total {
+            return Err(EnterRefused::TooManyRooms(self.config.max_rooms_total));
+        }
+        if *creations == 0 {
+            return Err(EnterRefused::ConnectionCreatedEnough(
+                self.config.max_room_creations_per_conn,
+            ));
+        }
+        if !self.admission.create_room(ip, Instant::now()) {
+            return Err(EnterRefused::CreatingTooFast);
+        }
+        *creations -= 1;
         let previous = rooms.ending.remove(room);
         let (tx, rx) = mpsc::channel(ROOM_MAILBOX);
-        let task = self
-            .tracker
-            .spawn(room_task::run(Arc::clone(self), room.clone(), rx, previous));
+        let tx = RoomTx {
+            tx,
+            bytes: Arc::new(Semaphore::new(ROOM_MAILBOX_BYTES)),
+        };
+        let members = Arc::new(AtomicUsize::new(0));
+        let task = self.tracker.spawn(room_task::run(
+            Arc::clone(self),
+            room.clone(),
+            rx,
+            previous,
+            Arc::clone(&members),
+        ));
         rooms.live.insert(
             room.clone(),
             Entry {
                 tx: tx.clone(),
                 users: 1,
                 task,
+                members,
             },
         );
-        tx
+        Ok(tx)
     }
 
     /// Undoes one [`Hub::enter`]. After the last, the room's task ends once its queue is done.

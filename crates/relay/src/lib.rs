@@ -15,7 +15,9 @@
 //! # }
 //! ```
 
+mod admission;
 mod config;
+mod health;
 mod hub;
 mod metrics;
 mod outbound;
@@ -25,6 +27,6 @@ mod server;
 mod session;
 pub mod store;
 
-pub use config::{Args, Config};
-pub use server::{RelayError, RelayHandle};
+pub use config::{Args, Command, Config};
+pub use server::{RelayError, RelayHandle, backup};
 pub use store::StoreError;

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use festival_relay::{Args, Config, RelayHandle};
+use festival_relay::{Args, Command, Config, RelayHandle};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -11,7 +11,15 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let config = Config::from(Args::parse());
+    let mut args = Args::parse();
+    if let Some(Command::Backup { to }) = args.command.take() {
+        festival_relay::backup(&args.data, &to)
+            .await
+            .with_context(|| format!("backing up {} to {}", args.data.display(), to.display()))?;
+        println!("backed up {} to {}", args.data.display(), to.display());
+        return Ok(());
+    }
+    let config = Config::from(args);
     let data = config.data.clone();
     let relay = RelayHandle::start(config)
         .await

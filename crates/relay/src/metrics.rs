@@ -149,6 +149,7 @@ impl Metrics {
             CloseCode::Normal => "normal",
             CloseCode::GoingAway => "going_away",
             CloseCode::ProtocolError => "protocol_error",
+            CloseCode::InvalidPayload => "invalid_payload",
             CloseCode::PolicyViolation => "abuse",
             CloseCode::TooBig => "too_big",
             CloseCode::SlowConsumer => "slow_consumer",

@@ -16,16 +16,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use festival_proto::{CloseCode, ErrorCode, ErrorFrame, ServerFrame, encode};
 use serde::Deserialize;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::IpPoll;
 use crate::hub::Hub;
-use crate::outbound::{Closer, Outbound};
+use crate::outbound::{Closer, Outbound, Queue};
 use crate::server::AppState;
 use crate::session::Session;
 
@@ -44,9 +44,11 @@ pub(crate) struct PollSessions {
 
 struct PollSession {
     session: tokio::sync::Mutex<Session>,
-    queue: tokio::sync::Mutex<mpsc::Receiver<Utf8Bytes>>,
+    queue: tokio::sync::Mutex<Queue>,
     closer: Closer,
     last_seen: Mutex<Instant>,
+    /// The session's slot in its IP's count of long-poll sessions.
+    _slot: IpPoll,
 }
 
 #[derive(Deserialize)]
@@ -94,8 +96,8 @@ impl PollSession {
         let mut frames = Vec::new();
         if queue.is_empty() && !wait.is_zero() {
             tokio::select! {
-                received = tokio::time::timeout(wait, queue.recv_many(&mut frames, MAX_FRAMES)) => {
-                    let _ = received;
+                received = tokio::time::timeout(wait, queue.recv()) => {
+                    frames.extend(received.ok().flatten());
                 }
                 () = self.closer.closed() => {}
                 () = stop.cancelled() => {}
@@ -103,8 +105,8 @@ impl PollSession {
         }
         while frames.len() < MAX_FRAMES {
             match queue.try_recv() {
-                Ok(frame) => frames.push(frame),
-                Err(_) => break,
+                Some(frame) => frames.push(frame),
+                None => break,
             }
         }
         frames
@@ -142,7 +144,8 @@ fn json(status: StatusCode, text: String) -> Response {
         .into_response()
 }
 
-fn refused(hub: &Hub, status: StatusCode, code: ErrorCode, message: &str) -> Response {
+/// An HTTP answer carrying one error frame.
+pub(crate) fn refused(hub: &Hub, status: StatusCode, code: ErrorCode, message: &str) -> Response {
     hub.metrics.error(code);
     let frame = ServerFrame::Error(ErrorFrame {
         code,
@@ -154,26 +157,38 @@ fn refused(hub: &Hub, status: StatusCode, code: ErrorCode, message: &str) -> Res
 }
 
 /// `POST /poll`: opens a session with a `hello` frame.
-pub(crate) async fn open(State(state): State<AppState>, hello: String) -> Response {
+pub(crate) async fn open(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    hello: String,
+) -> Response {
     let hub = &state.hub;
     if state.polls.len() >= hub.config.max_poll_sessions {
         let message = "too many long-poll sessions; retry later or use the WebSocket";
         return refused(
             hub,
             StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Internal,
+            ErrorCode::Overloaded,
             message,
         );
     }
+    let slot = match hub.admission.poll(peer.ip()) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            let code = ErrorCode::TooManyConnections;
+            return refused(hub, StatusCode::TOO_MANY_REQUESTS, code, &refusal.message());
+        }
+    };
     let id = state.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (out, queue, closer) = Outbound::new(hub.config.send_queue_frames);
-    let mut session = Session::new(Arc::clone(hub), id, out);
+    let (out, queue, closer) =
+        Outbound::new(hub.config.send_queue_frames, hub.config.send_queue_bytes);
+    let mut session = Session::new(Arc::clone(hub), id, out, peer.ip());
     let close = session.text(&hello).await;
     if !session.said_hello() || close.is_some() {
         // Not a valid hello: answer with what the session said, and keep nothing.
         let mut queue = queue;
         let mut frames = Vec::new();
-        while let Ok(frame) = queue.try_recv() {
+        while let Some(frame) = queue.try_recv() {
             frames.push(frame);
         }
         session.leave_all().await;
@@ -185,6 +200,7 @@ pub(crate) async fn open(State(state): State<AppState>, hello: String) -> Respon
         queue: tokio::sync::Mutex::new(queue),
         closer,
         last_seen: Mutex::new(Instant::now()),
+        _slot: slot,
     });
     let frames = poll.frames(Duration::ZERO, &state.stop).await;
     state

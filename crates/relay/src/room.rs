@@ -96,6 +96,11 @@ impl Room {
         u32::try_from(self.members.len()).unwrap_or(u32::MAX)
     }
 
+    /// The number of members (devices).
+    pub(crate) fn members_count(&self) -> usize {
+        self.members.len()
+    }
+
     /// How `device` is shown, if it is a member.
     pub(crate) fn shown_name(&self, device: DeviceId) -> Option<&DisplayName> {
         self.members.get(&device).map(|e| &e.shown)

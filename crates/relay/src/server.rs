@@ -7,21 +7,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::header::CONTENT_TYPE;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::http::header::{CONNECTION, CONTENT_TYPE};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
+use festival_proto::ErrorCode;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::health;
 use crate::hub::{Hub, unix_ms};
 use crate::metrics::Metrics;
 use crate::poll::{self, PollSessions};
 use crate::store::{Store, StoreError};
 use crate::{Config, session};
+
+mod listen;
+
+use self::listen::Admitted;
+pub(crate) use self::listen::Capacity;
 
 /// A frame larger than this is not even read: the connection is closed with 1009. Frames
 /// between the protocol's limit and this get a `frame_too_large` error instead.
@@ -69,6 +76,7 @@ pub(crate) struct AppState {
     pub(crate) stop: CancellationToken,
     pub(crate) next_conn: Arc<AtomicU64>,
     pub(crate) polls: Arc<PollSessions>,
+    pub(crate) capacity: Arc<Capacity>,
 }
 
 impl std::fmt::Debug for RelayHandle {
@@ -94,6 +102,7 @@ impl RelayHandle {
             addr: config.listen,
             source,
         })?;
+        let capacity = Arc::new(Capacity::new(config.fd_reserve));
         let hub = Hub::new(config, store, Metrics::new());
         let stop = CancellationToken::new();
         let state = AppState {
@@ -101,6 +110,7 @@ impl RelayHandle {
             stop: stop.clone(),
             next_conn: Arc::new(AtomicU64::new(1)),
             polls: Arc::new(PollSessions::default()),
+            capacity: Arc::clone(&capacity),
         };
         let app = Router::new()
             .route("/ws", get(upgrade))
@@ -110,23 +120,22 @@ impl RelayHandle {
                 get(poll::receive).post(poll::send).delete(poll::close),
             )
             .layer(DefaultBodyLimit::max(HARD_FRAME_CAP))
-            .route("/healthz", get(|| async { "ok\n" }))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
+            .route("/healthz", get(health::live))
+            .route("/healthz/ready", get(health::ready))
             .route("/metrics", get(metrics))
             .with_state(state.clone());
-        // Chat frames are small and answered at once (ack, then the fanned-out copy): with
-        // Nagle's algorithm the second write waits for the client's delayed ACK, ~40 ms.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!("TCP_NODELAY: {e}");
-            }
-        });
-        let server = tokio::spawn(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.clone().cancelled_owned())
-                .into_future(),
-        );
+        let server = tokio::spawn(listen::serve(
+            listener,
+            app,
+            Arc::clone(&hub),
+            capacity,
+            stop.clone(),
+        ));
         hub.tracker.spawn(retention(Arc::clone(&hub), stop.clone()));
         hub.tracker.spawn(poll::reap(state));
+        hub.tracker
+            .spawn(health::probe_store(Arc::clone(&hub), stop.clone()));
         tracing::info!(%addr, "relay listening");
         Ok(Self {
             addr,
@@ -162,7 +171,35 @@ impl RelayHandle {
     }
 }
 
-async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// Refuses clients the accept loop could not admit (their IP holds too many connections, or
+/// the relay is near its open-file limit), cheaply and with a stable code, before any work.
+async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (status, code, message) = match request.extensions().get::<Admitted>() {
+        Some(Admitted::Refused(refused)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyConnections,
+            refused.message(),
+        ),
+        Some(Admitted::Overloaded) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Overloaded,
+            "the relay is at its connection capacity; retry later".to_owned(),
+        ),
+        Some(Admitted::Yes) | None => return next.run(request).await,
+    };
+    let mut response = poll::refused(&state.hub, status, code, &message);
+    // The connection itself is what costs: let it go at once.
+    response
+        .headers_mut()
+        .insert(CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let id = state.next_conn.fetch_add(1, Ordering::Relaxed);
     let hub = Arc::clone(&state.hub);
     let tracked = state.hub.tracker.clone();
@@ -170,7 +207,9 @@ async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Respons
         .max_frame_size(HARD_FRAME_CAP)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| tracked.track_future(session::serve(socket, hub, id, state.stop)))
+        .on_upgrade(move |socket| {
+            tracked.track_future(session::serve(socket, hub, id, peer.ip(), state.stop))
+        })
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -181,6 +220,15 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.hub.metrics.render(),
     )
+}
+
+/// Copies the relay database at `data` into a new file `to`, safely while a relay serves from
+/// it (everything acked is in the copy, the write-ahead log's part included).
+pub async fn backup(data: &std::path::Path, to: &std::path::Path) -> Result<(), StoreError> {
+    let store = Store::open(data).await?;
+    let copied = store.backup_to(to).await;
+    store.close().await;
+    copied
 }
 
 /// Drops messages older than the configured age, once a minute (or more often for short

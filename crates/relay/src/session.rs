@@ -9,8 +9,9 @@ mod abuse;
 mod writer;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
 use festival_proto::{
@@ -22,7 +23,8 @@ use futures_util::stream::SplitStream;
 use tokio_util::sync::CancellationToken;
 
 use self::abuse::AbuseCounter;
-use crate::hub::{ConnRef, Hub, RoomCmd, RoomTx, unix_ms};
+use crate::admission::DeviceConn;
+use crate::hub::{ConnRef, EnterRefused, Hub, RoomCmd, RoomTx, unix_ms};
 use crate::outbound::{Closer, Outbound};
 use crate::room::ConnId;
 
@@ -59,34 +61,62 @@ impl Refusal {
 struct Identity {
     device: DeviceId,
     name: DisplayName,
+    /// The device's connection slot, given back when the session ends.
+    _slot: DeviceConn,
 }
+
+/// Longest a stopping relay waits for a room to settle a connection's last messages.
+const SETTLE_ON_STOP: Duration = Duration::from_secs(5);
 
 /// One client's protocol state, whatever carries its frames (a WebSocket, or HTTP long-poll).
 pub(crate) struct Session {
     hub: Arc<Hub>,
     id: ConnId,
+    ip: IpAddr,
     out: Outbound,
     identity: Option<Identity>,
     bucket: TokenBucket,
     abuse: AbuseCounter,
     rooms: HashMap<RoomName, RoomTx>,
+    /// New rooms this connection may still create.
+    creations_left: usize,
 }
 
 /// Serves one upgraded WebSocket until the client leaves, misbehaves, or the relay stops.
-pub(crate) async fn serve(socket: WebSocket, hub: Arc<Hub>, id: ConnId, stop: CancellationToken) {
+///
+/// When the relay stops, the rooms first settle every message the client sent (stored ones
+/// are acked), and only then is the socket closed with 1001 after the frames queued for it.
+pub(crate) async fn serve(
+    socket: WebSocket,
+    hub: Arc<Hub>,
+    id: ConnId,
+    ip: IpAddr,
+    stop: CancellationToken,
+) {
     hub.metrics.connections.inc();
     let (sink, mut stream) = socket.split();
-    let (out, queue, closer) = Outbound::new(hub.config.send_queue_frames);
+    let (out, queue, closer) =
+        Outbound::new(hub.config.send_queue_frames, hub.config.send_queue_bytes);
     let writer = tokio::spawn(writer::run(
         sink,
         queue,
         closer.clone(),
-        stop.clone(),
         hub.config.ping_interval,
     ));
-    let mut session = Session::new(Arc::clone(&hub), id, out);
+    let mut session = Session::new(Arc::clone(&hub), id, out, ip);
     session.read(&mut stream, &closer, &stop).await;
-    session.leave_all().await;
+    if stop.is_cancelled() && closer.reason().is_none() {
+        let settled = tokio::time::timeout(SETTLE_ON_STOP, session.leave_all_settled()).await;
+        if settled.is_err() {
+            tracing::warn!(
+                conn = id,
+                "rooms did not settle this connection's messages in time"
+            );
+        }
+        closer.close(CloseCode::GoingAway);
+    } else {
+        session.leave_all().await;
+    }
     match closer.reason() {
         Some(CloseCode::Normal) => {}
         Some(code) => hub.metrics.closed(code),
@@ -98,15 +128,17 @@ pub(crate) async fn serve(socket: WebSocket, hub: Arc<Hub>, id: ConnId, stop: Ca
 
 impl Session {
     /// A client that has not said hello yet, answered through `out`.
-    pub(crate) fn new(hub: Arc<Hub>, id: ConnId, out: Outbound) -> Self {
+    pub(crate) fn new(hub: Arc<Hub>, id: ConnId, out: Outbound, ip: IpAddr) -> Self {
         let limits = hub.config.limits;
         Self {
             id,
+            ip,
             out,
             identity: None,
             bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now()),
             abuse: AbuseCounter::new(hub.config.abuse_max_errors, hub.config.abuse_window),
             rooms: HashMap::new(),
+            creations_left: hub.config.max_room_creations_per_conn,
             hub,
         }
     }
@@ -142,14 +174,34 @@ impl Session {
         stop: &CancellationToken,
     ) {
         let idle = self.hub.config.idle_timeout;
+        // Before hello nothing resets the clock, not even a pong: a client that answers pings
+        // but never says who it is holds a socket for `hello_timeout` and no longer.
+        let hello_by = tokio::time::Instant::now() + self.hub.config.hello_timeout;
+        let mut last_heard = tokio::time::Instant::now();
         loop {
+            let deadline = if self.said_hello() {
+                last_heard + idle
+            } else {
+                hello_by
+            };
             let next = tokio::select! {
                 biased;
                 () = closer.closed() => return,
-                () = stop.cancelled() => return closer.close(CloseCode::GoingAway),
-                next = tokio::time::timeout(idle, stream.next()) => next,
+                () = stop.cancelled() => return,
+                next = tokio::time::timeout_at(deadline, stream.next()) => next,
             };
+            last_heard = tokio::time::Instant::now();
             let message = match next {
+                Err(_silent) if !self.said_hello() => {
+                    self.hub.metrics.idle_disconnects.inc();
+                    let message = format!(
+                        "no hello within {} s of connecting",
+                        self.hub.config.hello_timeout.as_secs_f32()
+                    );
+                    self.hub
+                        .refuse(&self.out, ErrorCode::HelloRequired, message, None, None);
+                    return closer.close(CloseCode::PolicyViolation);
+                }
                 Err(_idle) => {
                     self.hub.metrics.idle_disconnects.inc();
                     return closer.close(CloseCode::Normal);
@@ -158,8 +210,16 @@ impl Session {
                 Ok(Some(Err(e))) => {
                     let e = e.into_inner();
                     tracing::debug!(conn = self.id, "websocket read: {e}");
-                    if let Some(tungstenite::Error::Capacity(_)) = e.downcast_ref() {
-                        closer.close(CloseCode::TooBig);
+                    // RFC 6455, 7.4.1: say why, so that a client's author can find the bug.
+                    match e.downcast_ref() {
+                        Some(tungstenite::Error::Capacity(_)) => closer.close(CloseCode::TooBig),
+                        Some(tungstenite::Error::Protocol(_)) => {
+                            closer.close(CloseCode::ProtocolError);
+                        }
+                        Some(tungstenite::Error::Utf8(_)) => {
+                            closer.close(CloseCode::InvalidPayload)
+                        }
+                        _ => {}
                     }
                     return;
                 }
@@ -182,12 +242,29 @@ impl Session {
 
     /// Handles one text frame. `Ok(Some(code))` asks for the connection to close.
     async fn frame(&mut self, text: &str) -> Result<Option<CloseCode>, Refusal> {
-        if !self.bucket.try_take(Instant::now()) {
+        let now = Instant::now();
+        let admission = &self.hub.admission;
+        if !admission.ip_frame(self.ip, now) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "this address sends more than {} frames per second (bursts of {}), all its \
+                     connections together; this frame was dropped",
+                    self.hub.config.ip_rate_per_sec, self.hub.config.ip_rate_burst
+                ),
+            ));
+        }
+        let device_ok = self
+            .identity
+            .as_ref()
+            .is_none_or(|i| admission.device_frame(i.device, now));
+        if !self.bucket.try_take(now) || !device_ok {
             let limits = self.hub.config.limits;
             return Err(Refusal::new(
                 ErrorCode::RateLimited,
                 format!(
-                    "more than {} frames per second (bursts of {}); this frame was dropped",
+                    "more than {} frames per second (bursts of {}) from this device, all its \
+                     connections together; this frame was dropped",
                     limits.rate_per_sec, limits.rate_burst
                 ),
             ));
@@ -203,6 +280,15 @@ impl Session {
         };
         match (&self.identity, frame) {
             (None, ClientFrame::Hello(hello)) => {
+                let slot = match self.hub.admission.device(hello.device) {
+                    Ok(slot) => slot,
+                    Err(refused) => {
+                        let code = ErrorCode::TooManyConnections;
+                        self.hub
+                            .refuse(&self.out, code, refused.message(), None, None);
+                        return Ok(Some(CloseCode::PolicyViolation));
+                    }
+                };
                 self.out.send(&ServerFrame::Welcome(Welcome {
                     v: PROTOCOL_VERSION,
                     peer_id: PeerId(self.id),
@@ -215,6 +301,7 @@ impl Session {
                 self.identity = Some(Identity {
                     device: hello.device,
                     name: hello.name,
+                    _slot: slot,
                 });
             }
             (None, _) => {
@@ -236,7 +323,7 @@ impl Session {
 
     /// Handles a frame from a client that said hello.
     async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), Refusal> {
-        let Some(Identity { device, name }) = &self.identity else {
+        let Some(Identity { device, name, .. }) = &self.identity else {
             return Ok(());
         };
         let device = *device;
@@ -255,23 +342,47 @@ impl Session {
                         );
                     }
                     None => {
-                        let tx = self.hub.enter(&join.room);
+                        let tx = self
+                            .hub
+                            .enter(&join.room, self.ip, &mut self.creations_left)
+                            .map_err(|refused| entry_refused(refused, &join.room))?;
                         self.rooms.insert(join.room.clone(), tx.clone());
                         tx
                     }
                 };
+                if !self
+                    .hub
+                    .admission
+                    .history_allowed(device, self.ip, Instant::now())
+                {
+                    let message = format!(
+                        "this device (or its address) was sent more history than {} KiB/s \
+                         allows; join again in a moment",
+                        self.hub.admission.history_bytes_per_sec() / 1024
+                    );
+                    return Err(
+                        Refusal::new(ErrorCode::RateLimited, message).about(None, &join.room)
+                    );
+                }
                 let conn = ConnRef {
                     id: self.id,
+                    ip: self.ip,
                     device,
                     name: name.clone(),
                     out: self.out.clone(),
                 };
+                let (served, answered) = tokio::sync::oneshot::channel();
                 let _ = tx
                     .send(RoomCmd::Join {
                         conn,
                         since: join.since,
+                        served,
                     })
                     .await;
+                // One join at a time per connection: a client that asks for history over and
+                // over waits for each answer (and pays for it) instead of queueing work ahead
+                // of everyone's chats in the room.
+                let _ = answered.await;
             }
             ClientFrame::Leave(leave) => {
                 let Some(tx) = self.rooms.remove(&leave.room) else {
@@ -282,6 +393,7 @@ impl Session {
                         conn: self.id,
                         device,
                         reply: true,
+                        settled: None,
                     })
                     .await;
                 self.hub.exit(&leave.room);
@@ -333,11 +445,62 @@ impl Session {
                     conn: self.id,
                     device,
                     reply: false,
+                    settled: None,
                 })
                 .await;
             self.hub.exit(&room);
         }
     }
+
+    /// Leaves every room and waits until each has settled (stored and acked, or refused)
+    /// every message this connection sent it before.
+    async fn leave_all_settled(&mut self) {
+        let Some(device) = self.identity.as_ref().map(|i| i.device) else {
+            return;
+        };
+        let mut settled = Vec::new();
+        for (room, tx) in self.rooms.drain() {
+            let (done, wait) = tokio::sync::oneshot::channel();
+            let _ = tx
+                .send(RoomCmd::Leave {
+                    conn: self.id,
+                    device,
+                    reply: false,
+                    settled: Some(done),
+                })
+                .await;
+            self.hub.exit(&room);
+            settled.push(wait);
+        }
+        for wait in settled {
+            let _ = wait.await;
+        }
+    }
+}
+
+fn entry_refused(refused: EnterRefused, room: &RoomName) -> Refusal {
+    let (code, message) = match refused {
+        EnterRefused::RoomFull(max) => (
+            ErrorCode::RoomFull,
+            format!(
+                "{:?} holds {max} members, the most one room may hold",
+                room.as_str()
+            ),
+        ),
+        EnterRefused::TooManyRooms(max) => (
+            ErrorCode::RoomLimit,
+            format!("the relay holds {max} rooms, its most; join a room that exists"),
+        ),
+        EnterRefused::CreatingTooFast => (
+            ErrorCode::RoomLimit,
+            "this address creates rooms too fast; join a room that exists or wait".to_owned(),
+        ),
+        EnterRefused::ConnectionCreatedEnough(max) => (
+            ErrorCode::RoomLimit,
+            format!("this connection created {max} rooms, the most one may; join one that exists"),
+        ),
+    };
+    Refusal::new(code, message).about(None, room)
 }
 
 fn not_joined(room: &RoomName, id: Option<MessageId>) -> Refusal {

@@ -16,8 +16,9 @@ mod memory;
 pub use contract::RelayStore;
 pub use memory::MemoryStore;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use festival_proto::{ChatMessage, DeviceId, DisplayName, MessageId, RoomName, Seq};
@@ -37,6 +38,29 @@ pub enum StoreError {
     /// A stored row no longer parses (the file was edited or corrupted).
     #[error("relay database holds an invalid row: {0}")]
     Corrupt(String),
+    /// The integrity check at start found damage: the relay refuses to serve from this file.
+    #[error(
+        "the relay database {path} is damaged ({detail}); the relay will not serve from it. \
+         Restore the latest backup (made with `festival-relay backup`), or salvage what is \
+         readable with `sqlite3 {path} .recover | sqlite3 recovered.db` and start with \
+         `--data recovered.db` (see the README, \"Backup and recovery\")"
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite's check reported first.
+        detail: String,
+    },
+}
+
+/// Whether the store can write, as `/healthz` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreState {
+    /// The last write succeeded.
+    Ok,
+    /// The last write failed with this error (a full disk, an I/O error); writes are retried
+    /// on every message and by a probe, and the state returns to `Ok` by itself.
+    Failing(String),
 }
 
 /// A message to store, as a client sent it, with the name its sender is shown as.
@@ -74,6 +98,7 @@ pub enum Stored {
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     pool: SqlitePool,
+    state: Arc<Mutex<StoreState>>,
 }
 
 #[derive(FromRow)]
@@ -121,12 +146,88 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
+        let damaged = |e: &dyn std::fmt::Display| StoreError::Damaged {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(ref db) if is_damage(db.message()) => damaged(&e),
+                e => e.into(),
+            })?;
+        // A damaged file served anyway answers `internal` on some rooms forever, and every
+        // write can spread the damage: check before serving (quick_check reads every page
+        // but skips the index cross-checks, seconds for a large history).
+        let problems: Vec<String> = sqlx::query_scalar("PRAGMA quick_check(5)")
+            .fetch_all(&pool)
+            .await
+            .map_err(|e| damaged(&e))?;
+        if problems != ["ok"] {
+            pool.close().await;
+            return Err(damaged(&problems.join("; ")));
+        }
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            state: Arc::new(Mutex::new(StoreState::Ok)),
+        })
+    }
+
+    /// Whether the store can write, as far as the last write or probe saw.
+    pub(crate) fn state(&self) -> StoreState {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Writes a one-row heartbeat, so that a store that failed notices by itself that its disk
+    /// is back (and `/healthz` says so) even when no client writes.
+    pub(crate) async fn probe(&self, now: i64) -> Result<(), StoreError> {
+        let written = sqlx::query(
+            "INSERT INTO heartbeat (id, written_at) VALUES (1, ?) \
+             ON CONFLICT(id) DO UPDATE SET written_at = excluded.written_at",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(StoreError::from);
+        self.record(&written);
+        written
+    }
+
+    /// Copies the whole database, what the write-ahead log holds included, into a new file
+    /// at `to`, consistently, while the relay keeps writing (`VACUUM INTO`).
+    pub(crate) async fn backup_to(&self, to: &Path) -> Result<(), StoreError> {
+        let to = to.to_str().ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Configuration(
+                format!("the backup path {} is not UTF-8", to.display()).into(),
+            ))
+        })?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(to)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn record<T>(&self, outcome: &Result<T, StoreError>) {
+        let next = match outcome {
+            Ok(_) => StoreState::Ok,
+            Err(e) => StoreState::Failing(e.to_string()),
+        };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if *state != next {
+            match &next {
+                StoreState::Ok => tracing::info!("the store writes again"),
+                StoreState::Failing(e) => tracing::error!("the store cannot write: {e}"),
+            }
+            *state = next;
+        }
     }
 
     /// The last sequence number `room` handed out (0 for a new room).
@@ -150,7 +251,28 @@ impl Store {
         stored_at: i64,
         keep: usize,
     ) -> Result<Vec<Stored>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.pool.acquire().await?;
+        let outcome = Self::insert_batch_on(&mut conn, room, batch, stored_at, keep).await;
+        if outcome.is_err() {
+            // SQLite rolls a transaction back by itself on some errors (a full disk), and then
+            // the connection's own count of open transactions is wrong: every later
+            // `begin_with` on it would fail ("non-zero transaction depth") although the disk
+            // is back. A fresh connection has no such memory.
+            conn.close_on_drop();
+        }
+        self.record(&outcome);
+        outcome
+    }
+
+    async fn insert_batch_on(
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+        room: &RoomName,
+        batch: &[NewMessage],
+        stored_at: i64,
+        keep: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        use sqlx::Connection;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE room = ?")
             .bind(room.as_str())
             .fetch_optional(&mut *tx)
@@ -276,6 +398,11 @@ impl Store {
     pub(crate) async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Whether SQLite's message says the file itself is damaged (not merely busy or full).
+fn is_damage(message: &str) -> bool {
+    message.contains("malformed") || message.contains("not a database")
 }
 
 /// Sequence numbers and limits stay far below `i64::MAX`; saturate rather than wrap if not.

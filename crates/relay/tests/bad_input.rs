@@ -288,3 +288,93 @@ async fn joining_more_rooms_than_allowed_is_refused_until_one_is_left() {
         .await;
     assert_eq!(hoarder.join("C").await.room, c);
 }
+
+#[tokio::test]
+async fn websocket_protocol_violations_close_with_the_rfc_6455_codes() {
+    use tokio::io::AsyncWriteExt;
+    let relay = spawn_relay().await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    let key = Some([1, 2, 3, 4]);
+    let cases: [(&str, Vec<u8>, u16); 4] = [
+        (
+            "invalid UTF-8",
+            support::raw_frame(0x81, &[0xff, 0xfe, 0x41], key),
+            1007,
+        ),
+        ("a reserved bit", support::raw_frame(0xC1, b"{}", key), 1002),
+        (
+            "an unknown opcode",
+            support::raw_frame(0x83, b"{}", key),
+            1002,
+        ),
+        (
+            "an unmasked frame",
+            support::raw_frame(0x81, b"{}", None),
+            1002,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        let mut raw = support::raw_upgrade(relay.config.listen).await;
+        raw.write_all(&bytes).await.expect("write");
+        assert_eq!(
+            support::raw_close_code(&mut raw).await,
+            Some(code),
+            "{what} closes with {code}"
+        );
+    }
+    assert_unaffected(&mut alice, &mut bob, "after the protocol violations").await;
+}
+
+#[tokio::test]
+async fn a_join_costs_what_it_sends_and_history_beyond_the_budget_waits() {
+    let relay = spawn_relay_with(|c| {
+        c.history_bytes_per_sec = 1000;
+        c.history_bytes_burst = 1000;
+    })
+    .await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    alice.join("Archive").await;
+    for i in 0..20 {
+        alice
+            .chat("Archive", &format!("{i} {}", "z".repeat(500)))
+            .await;
+    }
+    let (mut reader, _) = Client::hello(&relay.url(), "Reader").await;
+    let first = reader.join_since("Archive", Some(0)).await;
+    assert_eq!(first.history.len(), 20, "the first join is served whole");
+    reader
+        .send(&ClientFrame::Join(Join {
+            room: RoomName::parse("Archive").unwrap(),
+            since: Some(0),
+        }))
+        .await;
+    let error = reader.error().await;
+    assert_code(&error, ErrorCode::RateLimited);
+    assert!(error.message.contains("KiB/s"), "{error:?}");
+    assert_unaffected(&mut alice, &mut bob, "while the reader waits").await;
+}
+
+#[tokio::test]
+async fn a_connection_creates_only_so_many_rooms_but_joins_existing_ones() {
+    let relay = spawn_relay_with(|c| c.max_room_creations_per_conn = 2).await;
+    let (mut alice, mut bob) = bystanders(&relay).await;
+    let (mut squatter, _) = Client::hello(&relay.url(), "Squatter").await;
+    squatter.join("Mine 1").await;
+    squatter.join("Mine 2").await;
+    let mine = RoomName::parse("Mine 3").unwrap();
+    squatter
+        .send(&ClientFrame::Join(Join {
+            room: mine.clone(),
+            since: None,
+        }))
+        .await;
+    let error = squatter.error().await;
+    assert_code(&error, ErrorCode::RoomLimit);
+    assert_eq!(error.room, Some(mine));
+    assert_eq!(
+        squatter.join(ROOM).await.room.as_str(),
+        ROOM,
+        "a room that exists"
+    );
+    assert_unaffected(&mut alice, &mut bob, "after the squatter").await;
+}

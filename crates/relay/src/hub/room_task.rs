@@ -1,8 +1,10 @@
 //! One room's task: drives the pure [`Room`] with commands from connections, stores chat
 //! messages in batches, and fans out each frame encoded once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use festival_proto::{
@@ -12,7 +14,7 @@ use festival_proto::{
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{ConnRef, Hub, RoomCmd, unix_ms};
+use super::{ConnRef, Hub, Queued, RoomCmd, unix_ms};
 use crate::outbound::Outbound;
 use crate::room::{ConnId, Room};
 use crate::store::{NewMessage, Stored};
@@ -33,14 +35,16 @@ struct RoomTask {
     room: Room,
     conns: HashMap<ConnId, Outbound>,
     latest_seq: Seq,
+    members: Arc<AtomicUsize>,
 }
 
 /// Serves `name` until every connection exited and the mailbox is empty.
 pub(super) async fn run(
     hub: Arc<Hub>,
     name: RoomName,
-    mut rx: mpsc::Receiver<RoomCmd>,
+    mut rx: mpsc::Receiver<Queued>,
     previous: Option<JoinHandle<()>>,
+    members: Arc<AtomicUsize>,
 ) {
     if let Some(previous) = previous {
         let _ = previous.await;
@@ -56,18 +60,23 @@ pub(super) async fn run(
         room: Room::default(),
         conns: HashMap::new(),
         latest_seq,
+        members,
     };
     // Grown by use, not up front: most rooms are small and quiet, and a full batch's worth
     // for each of them cost 30 KiB per room (1.5 KiB per member in rooms of 20).
     let mut commands = Vec::new();
+    let mut queue = VecDeque::new();
     let mut chats = Vec::new();
     while rx.recv_many(&mut commands, BATCH).await > 0 {
-        for command in commands.drain(..) {
+        queue.extend(commands.drain(..));
+        // A command's share of the mailbox is given back once it is handled.
+        while let Some((command, _permit)) = queue.pop_front() {
             match command {
                 RoomCmd::Chat { conn, device, chat } => chats.push(Pending { conn, device, chat }),
                 other => {
                     task.store_chats(&mut chats).await;
                     task.handle(other).await;
+                    task.members_chats_first(&mut rx, &mut queue, &mut chats);
                 }
             }
         }
@@ -77,14 +86,52 @@ pub(super) async fn run(
 }
 
 impl RoomTask {
+    /// Takes what arrived while a command was handled: members' chats go ahead of the
+    /// commands still queued, so that a slow command (a page of history for each of many
+    /// joins) delays the room's live traffic by one command, not by the whole queue. A
+    /// connection's own commands keep their order: its chat jumps the queue only when
+    /// nothing of that connection waits in it.
+    fn members_chats_first(
+        &self,
+        rx: &mut mpsc::Receiver<Queued>,
+        queue: &mut VecDeque<Queued>,
+        chats: &mut Vec<Pending>,
+    ) {
+        for _ in 0..BATCH {
+            match rx.try_recv() {
+                Ok((RoomCmd::Chat { conn, device, chat }, _permit))
+                    if self.conns.contains_key(&conn)
+                        && !queue.iter().any(|(queued, _)| queued.conn() == conn) =>
+                {
+                    chats.push(Pending { conn, device, chat });
+                }
+                Ok(other) => queue.push_back(other),
+                Err(_) => return,
+            }
+        }
+    }
+
     async fn handle(&mut self, command: RoomCmd) {
         match command {
-            RoomCmd::Join { conn, since } => self.join(conn, since).await,
+            RoomCmd::Join {
+                conn,
+                since,
+                served,
+            } => {
+                self.join(conn, since).await;
+                let _ = served.send(());
+            }
             RoomCmd::Leave {
                 conn,
                 device,
                 reply,
-            } => self.leave(conn, device, reply),
+                settled,
+            } => {
+                self.leave(conn, device, reply);
+                if let Some(settled) = settled {
+                    let _ = settled.send(());
+                }
+            }
             RoomCmd::Signal {
                 conn,
                 from,
@@ -98,6 +145,8 @@ impl RoomTask {
     async fn join(&mut self, conn: ConnRef, since: Option<Seq>) {
         let joined = self.room.join(conn.device, &conn.name, conn.id);
         self.conns.insert(conn.id, conn.out.clone());
+        self.members
+            .store(self.room.members_count(), Ordering::Release);
         if joined.is_new {
             self.hub.metrics.members.inc();
             self.broadcast_presence(PresenceChange::Joined, &joined.member, Some(conn.id));
@@ -112,7 +161,7 @@ impl RoomTask {
                 .map(|h| (h, false)),
             Some(since) => self.hub.store.since(&self.name, since, page).await,
         };
-        let (history, has_more) = match history {
+        let (mut history, mut has_more) = match history {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(room = %self.name, "reading history: {e}");
@@ -127,11 +176,33 @@ impl RoomTask {
                 return;
             }
         };
+        // A page is bounded in bytes too: 500 messages of 4 KiB were a 2 MB frame.
+        let cap = self.hub.config.history_page_bytes;
+        let mut bytes = 0;
+        let mut fits = |m: &ChatMessage| {
+            bytes += weight(m);
+            bytes <= cap
+        };
+        let keep = match since {
+            Some(_) => history.iter().take_while(|m| fits(m)).count(),
+            None => history.iter().rev().take_while(|m| fits(m)).count(),
+        };
+        if keep < history.len() {
+            match since {
+                Some(_) => {
+                    history.truncate(keep);
+                    has_more = true;
+                }
+                None => {
+                    history.drain(..history.len() - keep);
+                }
+            }
+        }
         let truncated = since.is_some_and(|since| match history.first() {
             Some(first) => first.seq > since + 1,
             None => self.latest_seq > since,
         });
-        conn.out.send(&ServerFrame::Joined(Joined {
+        let frame = shared(&ServerFrame::Joined(Joined {
             room: self.name.clone(),
             name: joined.member.name,
             members: self.room.members(),
@@ -140,11 +211,19 @@ impl RoomTask {
             has_more,
             truncated,
         }));
+        // A join costs what it sends, against the device's budget in bytes.
+        self.hub
+            .admission
+            .history_sent(conn.device, conn.ip, frame.len(), Instant::now());
+        conn.out.push(frame);
     }
 
     fn leave(&mut self, conn: ConnId, device: festival_proto::DeviceId, reply: bool) {
         let out = self.conns.remove(&conn);
-        if let Some(member) = self.room.leave(device, conn) {
+        let gone = self.room.leave(device, conn);
+        self.members
+            .store(self.room.members_count(), Ordering::Release);
+        if let Some(member) = gone {
             self.hub.metrics.members.dec();
             self.broadcast_presence(PresenceChange::Left, &member, None);
         }
@@ -336,6 +415,11 @@ impl RoomTask {
             }
         }
     }
+}
+
+/// About how many bytes a message weighs in a `joined` frame.
+fn weight(message: &ChatMessage) -> usize {
+    message.body.len() + message.from.as_str().len() + message.room.as_str().len() + 200
 }
 
 /// Encodes a frame once; every recipient's queue gets a cheap clone of the same bytes.

@@ -1,5 +1,5 @@
 //! The writing half of a connection: drains its queue in batches, pings it, and closes it with
-//! the reason it was given.
+//! the reason it was given (when the relay stops, only after the session settled its rooms).
 
 use std::time::Duration;
 
@@ -7,10 +7,8 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use festival_proto::CloseCode;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use crate::outbound::Closer;
+use crate::outbound::{Closer, Queue};
 
 /// Frames written before one flush: queued frames go out in few system calls.
 const BATCH: usize = 64;
@@ -18,9 +16,8 @@ const BATCH: usize = 64;
 /// Writes queued frames until the connection is closed, then sends the close frame.
 pub(super) async fn run(
     mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Utf8Bytes>,
+    mut queue: Queue,
     closer: Closer,
-    stop: CancellationToken,
     ping_every: Duration,
 ) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
@@ -28,10 +25,6 @@ pub(super) async fn run(
         let written = tokio::select! {
             biased;
             () = closer.closed() => break,
-            () = stop.cancelled() => {
-                closer.close(CloseCode::GoingAway);
-                break;
-            }
             frame = queue.recv() => match frame {
                 Some(frame) => write_batch(&mut sink, &mut queue, frame).await,
                 None => break,
@@ -46,7 +39,7 @@ pub(super) async fn run(
     let code = closer.reason().unwrap_or(CloseCode::Normal);
     if code != CloseCode::SlowConsumer {
         // Acks and messages already queued still reach a client that is told to go away.
-        while let Ok(frame) = queue.try_recv() {
+        while let Some(frame) = queue.try_recv() {
             if sink.feed(Message::Text(frame)).await.is_err() {
                 return;
             }
@@ -62,14 +55,14 @@ pub(super) async fn run(
 
 async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
-    queue: &mut mpsc::Receiver<Utf8Bytes>,
+    queue: &mut Queue,
     first: Utf8Bytes,
 ) -> Result<(), axum::Error> {
     sink.feed(Message::Text(first)).await?;
     for _ in 1..BATCH {
         match queue.try_recv() {
-            Ok(frame) => sink.feed(Message::Text(frame)).await?,
-            Err(_) => break,
+            Some(frame) => sink.feed(Message::Text(frame)).await?,
+            None => break,
         }
     }
     sink.flush().await

@@ -95,6 +95,65 @@ impl Client {
         }
     }
 
+    /// A connection that has not said hello, made from the local address `ip` (any of
+    /// 127.0.0.0/8), so that a test can play clients behind different addresses.
+    pub async fn connect_from(url: &str, ip: std::net::IpAddr) -> Result<Client, String> {
+        let addr: std::net::SocketAddr = url
+            .trim_start_matches("ws://")
+            .trim_end_matches("/ws")
+            .parse()
+            .unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        socket
+            .bind(std::net::SocketAddr::new(ip, 0))
+            .map_err(|e| e.to_string())?;
+        let tcp = tokio::time::timeout(WAIT, socket.connect(addr))
+            .await
+            .map_err(|_| "connect timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let (ws, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)),
+        )
+        .await
+        .map_err(|_| "upgrade timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+        Ok(Client {
+            ws,
+            device: DeviceId::random(),
+        })
+    }
+
+    /// Says hello as `device` on a connection that has not; the relay's answer.
+    pub async fn say_hello(&mut self, device: DeviceId, name: &str) -> ServerFrame {
+        self.device = device;
+        self.send(&ClientFrame::Hello(Hello {
+            v: PROTOCOL_VERSION,
+            device,
+            name: DisplayName::parse(name).unwrap(),
+        }))
+        .await;
+        self.next().await
+    }
+
+    /// Sends a raw WebSocket message (a ping, a pong), as a client library would.
+    pub async fn send_message(&mut self, message: Message) -> bool {
+        self.ws.send(message).await.is_ok()
+    }
+
+    /// Reads (and drops) whatever arrives until the connection ends or `within` passes;
+    /// true when it ended.
+    pub async fn ended_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return false,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
     /// A connection that said hello as a new device called `name`.
     pub async fn hello(url: &str, name: &str) -> (Client, Welcome) {
         Self::hello_as(url, DeviceId::random(), name).await
@@ -141,6 +200,29 @@ impl Client {
                 Message::Text(text) => return decode_server(&text).expect("valid frame"),
                 Message::Close(frame) => panic!("closed while waiting for a frame: {frame:?}"),
                 _ => {}
+            }
+        }
+    }
+
+    /// The next protocol frame, or None once the connection ended (close frame or error).
+    pub async fn next_or_close(&mut self) -> Option<ServerFrame> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Text(text)) => return Some(decode_server(&text).expect("valid frame")),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The next text frame undecoded (a client that only counts bytes), or None once the
+    /// connection ended.
+    pub async fn next_text(&mut self) -> Option<String> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Text(text)) => return Some(text.as_str().to_owned()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
             }
         }
     }
@@ -216,6 +298,53 @@ impl Client {
         (id, seq)
     }
 
+    /// Sends a chat and waits for its ack (the seq) or its refusal.
+    pub async fn try_chat(&mut self, room: &str, body: &str) -> Result<u64, ErrorFrame> {
+        let chat = chat_frame(room, body);
+        let id = chat.id;
+        self.send(&ClientFrame::Chat(chat)).await;
+        self.next_matching(|f| match f {
+            ServerFrame::Ack(a) if a.id == id => Some(Ok(a.seq)),
+            ServerFrame::Error(e) if e.id == Some(id) => Some(Err(e)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Every message of `room` the relay still holds, paging through history from the start.
+    /// A join the relay refuses as over the device's history budget is asked again a little
+    /// later, as a client does.
+    pub async fn history(&mut self, room: &str) -> Vec<festival_proto::ChatMessage> {
+        let name = RoomName::parse(room).unwrap();
+        let mut all = Vec::new();
+        let mut since = 0;
+        let deadline = tokio::time::Instant::now() + WAIT * 3;
+        loop {
+            assert!(tokio::time::Instant::now() < deadline, "history never came");
+            self.send(&ClientFrame::Join(Join {
+                room: name.clone(),
+                since: Some(since),
+            }))
+            .await;
+            let answer = self
+                .next_matching(|f| match f {
+                    ServerFrame::Joined(j) if j.room == name => Some(Some(j)),
+                    ServerFrame::Error(e) if e.code == ErrorCode::RateLimited => Some(None),
+                    _ => None,
+                })
+                .await;
+            let Some(joined) = answer else {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            };
+            since = joined.history.last().map_or(since, |m| m.seq);
+            all.extend(joined.history);
+            if !joined.has_more {
+                return all;
+            }
+        }
+    }
+
     /// The next error frame, skipping other frames.
     pub async fn error(&mut self) -> ErrorFrame {
         self.next_matching(|f| match f {
@@ -289,5 +418,85 @@ pub async fn metrics_show(addr: std::net::SocketAddr, series: &str) {
             "metrics never showed {series:?}:\n{text}"
         );
         tokio::task::yield_now().await;
+    }
+}
+
+/// A TCP connection that did the WebSocket upgrade by hand, for sending frames no library
+/// would: reserved bits, unknown opcodes, unmasked frames, invalid UTF-8.
+pub async fn raw_upgrade(addr: std::net::SocketAddr) -> TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = "GET /ws HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut byte))
+            .await
+            .expect("upgrade answer in time")
+            .expect("read");
+        assert_eq!(
+            n,
+            1,
+            "closed during the upgrade: {}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
+/// One client frame as bytes: `first` is FIN, RSV and opcode; masked with `mask` if given.
+pub fn raw_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    assert!(payload.len() < 126, "short frames only");
+    let mut frame = vec![
+        first,
+        payload.len() as u8 | if mask.is_some() { 0x80 } else { 0 },
+    ];
+    match mask {
+        Some(key) => {
+            frame.extend_from_slice(&key);
+            frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        }
+        None => frame.extend_from_slice(payload),
+    }
+    frame
+}
+
+/// Reads server frames until a close frame, returning its code (None if the connection ended
+/// without one).
+pub async fn raw_close_code(stream: &mut TcpStream) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        // Parse whole frames at the front of buf.
+        while buf.len() >= 2 {
+            let len = usize::from(buf[1] & 0x7f);
+            let (start, len) = match len {
+                126 if buf.len() >= 4 => (4, usize::from(u16::from_be_bytes([buf[2], buf[3]]))),
+                126 | 127 => break,
+                n => (2, n),
+            };
+            if buf.len() < start + len {
+                break;
+            }
+            if buf[0] & 0x0f == 0x8 {
+                return (len >= 2).then(|| u16::from_be_bytes([buf[start], buf[start + 1]]));
+            }
+            buf.drain(..start + len);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+            .await
+            .expect("the relay closes in time")
+            .unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
     }
 }
