@@ -142,6 +142,16 @@ pub enum Event {
         /// The relay already had it (a retry).
         duplicate: bool,
     },
+    /// The app read events more slowly than they came, and `missed` of them were not queued
+    /// rather than make the engine wait. Everything they reported is in the store: reload
+    /// the rooms named here ([`Engine::reload`](crate::Engine::reload) for their messages,
+    /// members and stats from the engine).
+    Lagged {
+        /// How many events were not queued.
+        missed: u64,
+        /// Each room a missed event was about.
+        rooms: Vec<Missed>,
+    },
     /// The relay refused something.
     Error {
         /// The stable code.
@@ -155,4 +165,27 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         room: Option<RoomName>,
     },
+}
+
+/// What an app that lagged missed in one room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Missed {
+    /// The room.
+    pub room: RoomName,
+    /// The numbered messages not shown, first to last (with, in between, ones that were
+    /// shown before the relay numbered them: they came directly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seqs: Option<SeqRange>,
+    /// A message that came directly, not numbered yet, was not shown.
+    pub direct: bool,
+}
+
+/// Sequence numbers from `first` to `last`, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SeqRange {
+    /// The lowest.
+    pub first: Seq,
+    /// The highest.
+    pub last: Seq,
 }

@@ -80,6 +80,13 @@ impl ErrorCode {
         }
     }
 
+    /// Whether a message refused with this code may be sent again as it is (with the same
+    /// id) a moment later: the relay was busy or pacing this client, not refusing the
+    /// message. Every other code is final for that message.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::RateLimited | Self::Internal)
+    }
+
     /// Every code the relay can send, for metrics and documentation.
     pub const ALL: [ErrorCode; 19] = [
         Self::UnsupportedVersion,

@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use festival_proto::{
-    ChatMessage, ChatSend, ClientFrame, DeviceId, ErrorCode, Join, Leave, Limits, Member,
-    MessageId, Ping, PresenceChange, RoomName, ServerFrame, TokenBucket, Welcome,
+    ChatMessage, ChatSend, ClientFrame, DeviceId, Join, Leave, Limits, Member, MessageId, Ping,
+    PresenceChange, RoomName, ServerFrame, TokenBucket, Welcome,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::events::EventSender;
 use super::link::{Incoming, Link};
 use super::{Command, EngineConfig, unix_ms};
 use crate::dedup::Release;
@@ -158,7 +159,7 @@ pub(super) struct Driver {
     url: String,
     identity: Identity,
     store: Store,
-    events: mpsc::Sender<Event>,
+    events: EventSender,
     rooms: BTreeMap<RoomName, RoomState>,
     outbox: Outbox,
     backoff: Backoff,
@@ -185,7 +186,7 @@ impl Driver {
         url: String,
         identity: Identity,
         store: Store,
-        events: mpsc::Sender<Event>,
+        events: EventSender,
         config: &EngineConfig,
         rooms: BTreeMap<RoomName, RoomSync>,
         queued: Vec<ChatSend>,
@@ -274,8 +275,7 @@ impl Driver {
             self.emit(Event::Disconnected {
                 reason,
                 retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            })
-            .await;
+            });
             if !self.wait_offline(delay, &mut commands, &mut peers).await {
                 break;
             }
@@ -370,8 +370,7 @@ impl Driver {
             peer_id: welcome.peer_id,
             device: welcome.device,
             name: welcome.name,
-        })
-        .await;
+        });
         self.update_route().await;
     }
 
@@ -387,8 +386,10 @@ impl Driver {
             tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
         let mut p2p_tick = tokio::time::interval(P2P_TICK);
         loop {
+            let caught_up = self.events.room_for_summary();
             tokio::select! {
                 () = tokio::time::sleep_until(until) => return true,
+                () = caught_up => self.events.catch_up(),
                 _ = maintain.tick() => self.maintain().await,
                 command = commands.recv() => match command {
                     None | Some(Command::Shutdown) => return false,
@@ -436,7 +437,12 @@ impl Driver {
                 return Ended::Lost(reason);
             }
             let wake = self.next_flush();
+            let caught_up = self.events.room_for_summary();
             let step = tokio::select! {
+                () = caught_up => {
+                    self.events.catch_up();
+                    Ok(())
+                }
                 frames = incoming.next() => match frames {
                     Ok(frames) => {
                         last_heard = Instant::now();
@@ -556,7 +562,7 @@ impl Driver {
                     let cursor = match self.store.cursor(&room).await {
                         Ok(cursor) => cursor,
                         Err(e) => {
-                            self.storage_failed(e).await;
+                            self.storage_failed(e);
                             None
                         }
                     };
@@ -597,11 +603,11 @@ impl Driver {
                         room: chat.room.clone(),
                     };
                     self.outbox.push(chat, Some(waiter));
-                    self.emit(event).await;
+                    self.emit(event);
                 } else {
                     let reason = "the room was not joined";
                     if let Err(e) = self.store.mark_failed(chat.id, reason).await {
-                        self.storage_failed(e).await;
+                        self.storage_failed(e);
                     }
                     let _ = waiter.send(Err(EngineError::NotJoined(chat.room.to_string())));
                 }
@@ -779,7 +785,7 @@ impl Driver {
             ServerFrame::Error(error) => {
                 if let Some(id) = error.id {
                     match error.code {
-                        ErrorCode::RateLimited | ErrorCode::Internal => {
+                        code if code.is_retryable() => {
                             let at = std::time::Instant::now() + RETRY_AFTER;
                             self.outbox.retry_at(id, at);
                         }
@@ -823,7 +829,7 @@ impl Driver {
         self.stats.delivered.add(batch.route, batch.shown);
         self.stats.duplicates_filtered += batch.duplicates;
         if let Err(e) = self.store.mark_sent(&batch.sent).await {
-            self.storage_failed(e).await;
+            self.storage_failed(e);
         }
         let keep = self.retention.history_max_messages;
         let me = self.identity.device;
@@ -832,13 +838,13 @@ impl Driver {
             .record_delivered(&batch.delivered, me, batch.route, keep)
             .await;
         if let Err(e) = recorded {
-            self.storage_failed(e).await;
+            self.storage_failed(e);
         }
         for event in batch.events {
             if let Event::Message { message, .. } = &event {
                 self.p2p.holdback.shown(message.id);
             }
-            self.emit(event).await;
+            self.emit(event);
         }
         let Some(link) = link else {
             return Ok(());
@@ -889,35 +895,34 @@ impl Driver {
                     self.fail(id, Some(room), reason.clone()).await;
                 }
             }
-            Err(e) => self.storage_failed(e).await,
+            Err(e) => self.storage_failed(e),
         }
         let cutoff = now.saturating_sub(age(self.retention.history_max_age));
         if let Err(e) = self.store.prune_older_than(cutoff).await {
-            self.storage_failed(e).await;
+            self.storage_failed(e);
         }
     }
 
     /// Records that a message will not be delivered, and tells the app.
     async fn fail(&mut self, id: MessageId, room: Option<RoomName>, reason: String) {
         if let Err(e) = self.store.mark_failed(id, &reason).await {
-            self.storage_failed(e).await;
+            self.storage_failed(e);
         }
         if let Some(room) = room {
-            self.emit(Event::Failed { id, room, reason }).await;
+            self.emit(Event::Failed { id, room, reason });
         }
     }
 
-    async fn storage_failed(&self, error: EngineError) {
+    fn storage_failed(&self, error: EngineError) {
         tracing::error!("local store: {error}");
         self.emit(Event::StorageFailed {
             reason: error.to_string(),
-        })
-        .await;
+        });
     }
 
-    async fn emit(&self, event: Event) {
-        // An app that dropped its event stream no longer listens; the engine carries on.
-        let _ = self.events.send(event).await;
+    /// Tells the app; never waits for it (see [`EventSender`]).
+    fn emit(&self, event: Event) {
+        self.events.emit(event);
     }
 }
 

@@ -423,8 +423,7 @@ impl Driver {
                         device: peer,
                         open: true,
                         reason: None,
-                    })
-                    .await;
+                    });
                     self.ping_peer(peer).await;
                     self.update_route().await;
                 } else {
@@ -471,8 +470,7 @@ impl Driver {
                 device: peer,
                 open: false,
                 reason: Some(reason),
-            })
-            .await;
+            });
         }
         self.update_route().await;
     }
@@ -575,7 +573,7 @@ impl Driver {
                 self.p2p.send_frame(peer, &PeerFrame::Chat(chat)).await;
             }
             Ok(None) => tracing::debug!(%peer, %id, "asked for a message not kept here"),
-            Err(e) => self.storage_failed(e).await,
+            Err(e) => self.storage_failed(e),
         }
     }
 
@@ -623,14 +621,13 @@ impl Driver {
             )
             .await;
         if let Err(e) = recorded {
-            self.storage_failed(e).await;
+            self.storage_failed(e);
         }
         self.stats.delivered.add(Route::P2p, 1);
         self.emit(Event::Message {
             message: message.clone(),
             route: Route::P2p,
-        })
-        .await;
+        });
         match numbered {
             // The relay's number came first: it now takes its place in the room's order.
             Some((room, seq, _)) => {
@@ -734,7 +731,7 @@ impl Driver {
         let route = self.current_route();
         if route != self.stats.route {
             self.stats.route = route;
-            self.emit(Event::RouteChanged { route }).await;
+            self.emit(Event::RouteChanged { route });
         }
     }
 
