@@ -88,7 +88,8 @@ pub enum Event {
         /// How it arrived.
         route: Route,
     },
-    /// A direct link to a device opened or closed.
+    /// A direct link to a device opened or closed, or an attempt to open one failed (then
+    /// `open` is false and `reason` says why, e.g. it timed out).
     Peer {
         /// The device.
         device: DeviceId,

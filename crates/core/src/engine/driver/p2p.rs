@@ -457,6 +457,22 @@ impl Driver {
         Ok(())
     }
 
+    /// An attempt to link to `peer` did not open in time: the app and the log hear of it
+    /// (messages keep going through the relay; the attempt is tried again after a cooldown).
+    fn attempt_timed_out(&self, peer: DeviceId) {
+        let timeout = self.p2p.config.links.connect_timeout;
+        let reason = format!(
+            "the direct link attempt did not open within {} s",
+            timeout.as_secs_f64()
+        );
+        tracing::warn!(%peer, "{reason}; messages go through the relay");
+        self.emit(Event::Peer {
+            device: peer,
+            open: false,
+            reason: Some(reason),
+        });
+    }
+
     /// A link that was open is gone.
     async fn peer_closed(&mut self, peer: DeviceId, reason: String) {
         for state in self.rooms.values_mut() {
@@ -680,6 +696,11 @@ impl Driver {
         self.p2p.holdback.expire(now);
         self.show_released(link.as_deref_mut()).await?;
         let expired = self.p2p.links.expire(now);
+        for action in &expired {
+            if let LinkAction::Close { peer, .. } = action {
+                self.attempt_timed_out(*peer);
+            }
+        }
         self.act(expired, link.as_deref_mut()).await?;
         self.reconcile(link).await?;
         let due: Vec<DeviceId> = self
