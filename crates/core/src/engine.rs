@@ -374,7 +374,9 @@ pub async fn local_history(
     history
 }
 
-/// The wall clock in Unix milliseconds.
+/// The wall clock in Unix milliseconds: the time a message was typed, as it travels, and
+/// the age limits of the store.
+#[allow(clippy::disallowed_methods)] // The one place the engine reads the wall clock.
 pub(crate) fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

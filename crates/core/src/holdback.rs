@@ -131,6 +131,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn a_message_whose_predecessor_was_shown_or_that_has_none_is_shown_at_once() {
         let mut holdback = Holdback::default();
         let peer = DeviceId::random();
@@ -148,6 +150,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn a_message_is_held_until_its_predecessor_is_shown_and_the_gap_is_asked_for_once() {
         let mut holdback = Holdback::default();
         let peer = DeviceId::random();
@@ -166,6 +170,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn a_held_message_goes_after_the_grace_even_if_the_gap_stays() {
         let mut holdback = Holdback::default();
         let peer = DeviceId::random();
@@ -182,6 +188,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn a_chain_of_asks_stops_at_its_bound() {
         let mut holdback = Holdback::default();
         let peer = DeviceId::random();

@@ -10,7 +10,7 @@ use festival_proto::{
 };
 use tokio::sync::mpsc;
 
-use super::{Driver, UNSEQUENCED_KEPT};
+use super::{Driver, UNSEQUENCED_KEPT, read_clock};
 use crate::dedup::Seen;
 use crate::engine::P2pConfig;
 use crate::engine::link::Link;
@@ -117,7 +117,7 @@ impl P2p {
     /// Waits a moment for the direct copy of a message the relay numbered.
     pub(super) fn await_direct(&mut self, notice: festival_proto::Sequenced) {
         if self.awaiting.len() < UNSEQUENCED_KEPT {
-            let until = Instant::now() + DIRECT_GRACE;
+            let until = read_clock() + DIRECT_GRACE;
             self.awaiting
                 .insert(notice.id, (notice.room, notice.seq, until));
         }
@@ -226,7 +226,7 @@ impl Driver {
             network: config.network,
             preferred: config.preferred,
         };
-        let now = Instant::now();
+        let now = read_clock();
         plan(&inputs, |route| match route {
             Route::P2p => self.p2p.links.breaker(now) != BreakerState::Open,
             Route::Relay | Route::Poll => true,
@@ -274,7 +274,7 @@ impl Driver {
         let actions = self
             .p2p
             .links
-            .reconcile(&wanted, &allowed, current, Instant::now());
+            .reconcile(&wanted, &allowed, current, read_clock());
         self.act(actions, link).await
     }
 
@@ -291,7 +291,7 @@ impl Driver {
                     if link.is_some() {
                         self.p2p.webrtc.offer(peer, session);
                     } else {
-                        self.p2p.links.on_failed(peer, session, Instant::now());
+                        self.p2p.links.on_failed(peer, session, read_clock());
                     }
                 }
                 LinkAction::Request { peer } => {
@@ -299,7 +299,7 @@ impl Driver {
                         .signal(link.as_deref_mut(), peer, PeerSignal::Request)
                         .await?;
                     if !sent {
-                        self.p2p.links.on_failed(peer, 0, Instant::now());
+                        self.p2p.links.on_failed(peer, 0, read_clock());
                     }
                 }
                 LinkAction::Decline { peer, session } => {
@@ -356,7 +356,7 @@ impl Driver {
             tracing::debug!(%peer, "ignoring a signal that is not ours");
             return Ok(());
         };
-        let now = Instant::now();
+        let now = read_clock();
         let welcome = self.allowed_peers().contains(&peer);
         match payload {
             PeerSignal::Request => {
@@ -401,7 +401,7 @@ impl Driver {
                     PeerSignal::Request | PeerSignal::Decline { .. } => 0,
                 };
                 if !self.signal(link, peer, signal).await? {
-                    if let Some(close) = self.p2p.links.on_failed(peer, session, Instant::now()) {
+                    if let Some(close) = self.p2p.links.on_failed(peer, session, read_clock()) {
                         self.act(vec![close], None).await?;
                     }
                 }
@@ -417,7 +417,7 @@ impl Driver {
                 }
             }
             PeerEvent::Open { peer, session } => {
-                if self.p2p.links.on_open(peer, session, Instant::now()) {
+                if self.p2p.links.on_open(peer, session, read_clock()) {
                     self.p2p.peers.entry(peer).or_default().open = true;
                     self.emit(Event::Peer {
                         device: peer,
@@ -435,7 +435,7 @@ impl Driver {
                 session,
                 reason,
             } => {
-                if let Some(close) = self.p2p.links.on_failed(peer, session, Instant::now()) {
+                if let Some(close) = self.p2p.links.on_failed(peer, session, read_clock()) {
                     if let LinkAction::Close { peer, session } = close {
                         self.p2p.webrtc.close(peer, session);
                     }
@@ -514,7 +514,8 @@ impl Driver {
                 if let Some(info) = self.p2p.peers.get_mut(&peer) {
                     if let Some((nonce, sent)) = info.ping {
                         if nonce == answered {
-                            info.rtt_ms = Some(sent.elapsed().as_secs_f64() * 1000.0);
+                            info.rtt_ms =
+                                Some(read_clock().duration_since(sent).as_secs_f64() * 1000.0);
                             info.ping = None;
                         }
                     }
@@ -546,7 +547,7 @@ impl Driver {
         match self
             .p2p
             .holdback
-            .admit(peer, chat, prev_shown, Instant::now())
+            .admit(peer, chat, prev_shown, read_clock())
         {
             Admit::Show(chat) => self.show_direct(peer, chat, link.as_deref_mut()).await?,
             Admit::Held(want) => {
@@ -691,7 +692,7 @@ impl Driver {
 
     /// Timeouts, new attempts and pings.
     pub(super) async fn p2p_tick(&mut self, mut link: Option<&mut Link>) -> Result<(), LinkError> {
-        let now = Instant::now();
+        let now = read_clock();
         self.give_up_direct(link.as_deref_mut(), now).await?;
         self.p2p.holdback.expire(now);
         self.show_released(link.as_deref_mut()).await?;
@@ -726,7 +727,7 @@ impl Driver {
     async fn ping_peer(&mut self, peer: DeviceId) {
         self.p2p.nonce += 1;
         let nonce = self.p2p.nonce;
-        let now = Instant::now();
+        let now = read_clock();
         let info = self.p2p.peers.entry(peer).or_default();
         info.ping = Some((nonce, now));
         info.last_ping = Some(now);
