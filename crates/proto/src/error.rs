@@ -136,3 +136,18 @@ impl ProtoError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_busy_or_pacing_relay_asks_for_the_same_message_again() {
+        let retryable: Vec<_> = ErrorCode::ALL
+            .into_iter()
+            .filter(|code| code.is_retryable())
+            .collect();
+        assert_eq!(retryable, [ErrorCode::RateLimited, ErrorCode::Internal]);
+        assert!(!ErrorCode::Unknown.is_retryable());
+    }
+}
