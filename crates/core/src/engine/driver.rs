@@ -24,9 +24,10 @@ use crate::router::breaker::Breaker;
 use crate::stats::{Breakers, Diagnostics, RoomDiagnostics, Stats};
 use crate::store::{Identity, Store};
 use crate::sync::{RoomSync, SyncOutput};
+use crate::transport::TransportError;
 use crate::transport::backoff::Backoff;
 use crate::transport::poll::{PollLink, poll_url};
-use crate::transport::relay::{self, LinkError};
+use crate::transport::relay;
 use crate::transport::webrtc::PeerEvent;
 use crate::{EngineError, Event, Route};
 
@@ -147,7 +148,7 @@ impl Batch {
 
 /// Why serving a link ended.
 enum Ended {
-    Lost(LinkError),
+    Lost(TransportError),
     Shutdown,
     /// While on long-poll, a WebSocket could be opened again: serve it instead.
     Upgraded(Link, Incoming, Welcome),
@@ -262,14 +263,14 @@ impl Driver {
                         Ended::Reconnect => {
                             self.relay_lost().await;
                             self.backoff.reset();
-                            break "reconnecting, as asked".to_owned();
+                            break TransportError::ReconnectAsked;
                         }
                     }
                 },
             };
             let delay = self.backoff.next_delay(rand::rng().random());
             self.emit(Event::Disconnected {
-                reason,
+                reason: reason.to_string(),
                 retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             });
             if !self.wait_offline(delay, &mut commands, &mut peers).await {
@@ -281,7 +282,7 @@ impl Driver {
 
     /// Opens the relay WebSocket, or the long-poll when the WebSocket's breaker is open (it
     /// failed three times in a row); a half-open breaker lets one WebSocket attempt through.
-    async fn open_relay(&mut self) -> Result<(Link, Incoming, Welcome), LinkError> {
+    async fn open_relay(&mut self) -> Result<(Link, Incoming, Welcome), TransportError> {
         let now = read_clock();
         let socket_error = if self.relay_breaker.try_use(now) {
             match self.open_socket().await {
@@ -295,7 +296,7 @@ impl Driver {
                 }
             }
         } else {
-            "the WebSocket's breaker is open".to_owned()
+            TransportError::BreakerOpen
         };
         let now = read_clock();
         if matches!(
@@ -310,7 +311,10 @@ impl Driver {
                 // Neither route answers: the relay is down or out of reach, which says nothing
                 // against the WebSocket. Try it first again when the relay is back.
                 self.relay_breaker.reset();
-                Err(format!("{socket_error}; {poll}"))
+                Err(TransportError::NeitherRoute {
+                    socket: Box::new(socket_error),
+                    poll: Box::new(poll),
+                })
             }
         }
     }
@@ -327,17 +331,19 @@ impl Driver {
         self.store.close().await;
     }
 
-    async fn open_socket(&self) -> Result<(Link, Incoming, Welcome), LinkError> {
+    async fn open_socket(&self) -> Result<(Link, Incoming, Welcome), TransportError> {
         let (sink, stream, welcome) = relay::connect(&self.url, &self.identity).await?;
         Ok((Link::Ws(sink), Incoming::Ws(stream), welcome))
     }
 
-    async fn open_poll(&self) -> Result<(Link, Incoming, Welcome), LinkError> {
-        let url = poll_url(&self.url).ok_or("no long-poll URL for this relay URL")?;
+    async fn open_poll(&self) -> Result<(Link, Incoming, Welcome), TransportError> {
+        let url = poll_url(&self.url).ok_or(TransportError::NoPollUrl)?;
         let (link, frames) = PollLink::open(&url, &self.identity).await?;
         let Some(ServerFrame::Welcome(welcome)) = frames.into_iter().next() else {
             link.close().await;
-            return Err("the relay's long-poll did not welcome us".into());
+            return Err(TransportError::Protocol(
+                "no welcome in answer to the long-poll hello".to_owned(),
+            ));
         };
         Ok((Link::Poll(link.clone()), Incoming::poll(link), welcome))
     }
@@ -461,7 +467,7 @@ impl Driver {
                 _ = p2p_tick.tick() => self.p2p_tick(Some(&mut link)).await,
                 _ = ping.tick(), if !polling => {
                     if last_heard.elapsed() > SILENCE_LIMIT {
-                        Err("the relay stopped answering".to_owned())
+                        Err(TransportError::Silent)
                     } else {
                         nonce += 1;
                         self.ping_sent = Some((nonce, read_clock()));
@@ -495,7 +501,7 @@ impl Driver {
         }
     }
 
-    async fn rejoin_all(&mut self, link: &mut Link) -> Result<(), LinkError> {
+    async fn rejoin_all(&mut self, link: &mut Link) -> Result<(), TransportError> {
         let joins: Vec<_> = self
             .rooms
             .iter_mut()
@@ -514,7 +520,7 @@ impl Driver {
     }
 
     /// Sends every queued message the rate budget allows now, in one write.
-    async fn flush(&mut self, link: &mut Link) -> Result<(), LinkError> {
+    async fn flush(&mut self, link: &mut Link) -> Result<(), TransportError> {
         let now = read_clock();
         let mut fed = false;
         while let Some(chat) = self.outbox.next_due(now).cloned() {
@@ -542,7 +548,7 @@ impl Driver {
     }
 
     /// Sends a control frame, counting it against the rate budget.
-    async fn send(&mut self, link: &mut Link, frame: &ClientFrame) -> Result<(), LinkError> {
+    async fn send(&mut self, link: &mut Link, frame: &ClientFrame) -> Result<(), TransportError> {
         self.bucket.try_take(read_clock());
         link.send(frame).await
     }
@@ -551,7 +557,7 @@ impl Driver {
         &mut self,
         command: Command,
         link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         match command {
             Command::Join(room) => {
                 if !self.rooms.contains_key(&room) {
@@ -679,7 +685,11 @@ impl Driver {
     /// Handles a batch of frames: their store writes go in one transaction, then their
     /// events go out in order. Under load this is what keeps the store from costing one
     /// commit per message.
-    async fn frames(&mut self, frames: Vec<ServerFrame>, link: &mut Link) -> Result<(), LinkError> {
+    async fn frames(
+        &mut self,
+        frames: Vec<ServerFrame>,
+        link: &mut Link,
+    ) -> Result<(), TransportError> {
         let mut batch = Batch::new(link.route());
         for frame in frames {
             self.frame(frame, &mut batch).await;
@@ -822,7 +832,7 @@ impl Driver {
     /// missing. Writing first means that what the user sees is already on disk.
     /// Without a relay link (a direct message numbered while the relay went away), what
     /// needs the relay waits for the next join.
-    async fn apply(&mut self, batch: Batch, link: Option<&mut Link>) -> Result<(), LinkError> {
+    async fn apply(&mut self, batch: Batch, link: Option<&mut Link>) -> Result<(), TransportError> {
         self.stats.delivered.add(batch.route, batch.shown);
         self.stats.duplicates_filtered += batch.duplicates;
         if let Err(e) = self.store.mark_sent(&batch.sent).await {

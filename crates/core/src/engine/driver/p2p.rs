@@ -19,7 +19,7 @@ use crate::router::breaker::BreakerState;
 use crate::router::links::{LinkAction, LinkState, Links};
 use crate::router::{PreferredRoute, RouteInputs, plan};
 use crate::stats::PeerDiagnostics;
-use crate::transport::relay::LinkError;
+use crate::transport::TransportError;
 use crate::transport::webrtc::{PeerEvent, Webrtc};
 use crate::{Event, Route};
 
@@ -267,7 +267,10 @@ impl Driver {
     }
 
     /// Opens and closes links to match who is wanted now.
-    pub(super) async fn reconcile(&mut self, link: Option<&mut Link>) -> Result<(), LinkError> {
+    pub(super) async fn reconcile(
+        &mut self,
+        link: Option<&mut Link>,
+    ) -> Result<(), TransportError> {
         let wanted = self.wanted_peers();
         let allowed = self.allowed_peers();
         let current = self.relay_route.is_some();
@@ -284,7 +287,7 @@ impl Driver {
         &mut self,
         actions: Vec<LinkAction>,
         mut link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         for action in actions {
             match action {
                 LinkAction::Offer { peer, session } => {
@@ -323,7 +326,7 @@ impl Driver {
         link: Option<&mut Link>,
         peer: DeviceId,
         signal: PeerSignal,
-    ) -> Result<bool, LinkError> {
+    ) -> Result<bool, TransportError> {
         let Some(link) = link else {
             return Ok(false);
         };
@@ -350,7 +353,7 @@ impl Driver {
         &mut self,
         signal: SignalRelayed,
         link: &mut Link,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         let peer = signal.from;
         let Ok(payload) = serde_json::from_value::<PeerSignal>(signal.payload) else {
             tracing::debug!(%peer, "ignoring a signal that is not ours");
@@ -391,7 +394,7 @@ impl Driver {
         &mut self,
         event: PeerEvent,
         link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         match event {
             PeerEvent::Signal { peer, signal } => {
                 let session = match &signal {
@@ -496,7 +499,7 @@ impl Driver {
         peer: DeviceId,
         text: &str,
         link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         let frame = match decode_peer(text, &self.p2p.limits) {
             Ok(frame) => frame,
             Err(e) => {
@@ -532,7 +535,7 @@ impl Driver {
         peer: DeviceId,
         chat: PeerChat,
         mut link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         if self.p2p.seen.contains(&chat.id) {
             self.stats.duplicates_filtered += 1;
             return Ok(());
@@ -565,7 +568,7 @@ impl Driver {
     pub(super) async fn show_released(
         &mut self,
         mut link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         while let Some((peer, chat)) = self.p2p.holdback.next_released() {
             if self.p2p.seen.contains(&chat.id) {
                 self.stats.duplicates_filtered += 1;
@@ -601,7 +604,7 @@ impl Driver {
         peer: DeviceId,
         chat: PeerChat,
         link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         let Some(from) = self
             .rooms
             .get(&chat.room)
@@ -667,7 +670,7 @@ impl Driver {
         &mut self,
         link: Option<&mut Link>,
         now: Instant,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         let late: Vec<_> = self
             .p2p
             .awaiting
@@ -691,7 +694,10 @@ impl Driver {
     }
 
     /// Timeouts, new attempts and pings.
-    pub(super) async fn p2p_tick(&mut self, mut link: Option<&mut Link>) -> Result<(), LinkError> {
+    pub(super) async fn p2p_tick(
+        &mut self,
+        mut link: Option<&mut Link>,
+    ) -> Result<(), TransportError> {
         let now = read_clock();
         self.give_up_direct(link.as_deref_mut(), now).await?;
         self.p2p.holdback.expire(now);
