@@ -9,6 +9,7 @@
 mod driver;
 mod events;
 mod link;
+mod relay_policy;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -17,10 +17,10 @@ use tokio::time::Instant;
 
 use super::events::EventSender;
 use super::link::{Incoming, Link};
+use super::relay_policy::{Keepalive, RelayPolicy, RelayRoute};
 use super::{Command, EngineConfig, unix_ms};
 use crate::dedup::Release;
 use crate::outbox::Outbox;
-use crate::router::breaker::Breaker;
 use crate::stats::{Breakers, Diagnostics, RoomDiagnostics, Stats};
 use crate::store::{Identity, Store};
 use crate::sync::{RoomSync, SyncOutput};
@@ -31,10 +31,6 @@ use crate::transport::relay;
 use crate::transport::webrtc::PeerEvent;
 use crate::{EngineError, Event, Route};
 
-/// How often the relay is pinged, and how long it may stay silent before the link counts as
-/// dead (a phone that lost its tower often sees no error at all).
-const PING_EVERY: Duration = Duration::from_secs(15);
-const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 /// How long a message the relay could not take right now waits before it is sent again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often expired outbox messages are marked failed and old history is pruned.
@@ -168,12 +164,10 @@ pub(super) struct Driver {
     retention: Retention,
     stats: Stats,
     links_opened: u64,
-    /// The last ping sent on the WebSocket, to time its pong.
-    ping_sent: Option<(u64, std::time::Instant)>,
     /// The relay link's route while it is up.
     relay_route: Option<Route>,
-    /// Open after repeated failures to open a WebSocket: long-poll is used until it recovers.
-    relay_breaker: Breaker,
+    /// Which relay route to open, and the liveness of the one that is up.
+    relay: RelayPolicy,
     /// Direct links and what came over them.
     p2p: P2p,
     /// The P2P transport's reports, taken by `run`.
@@ -223,9 +217,8 @@ impl Driver {
             retention: Retention::from(config),
             stats: Stats::default(),
             links_opened: 0,
-            ping_sent: None,
             relay_route: None,
-            relay_breaker: Breaker::new(),
+            relay: RelayPolicy::new(),
             p2p,
             peer_events: Some(peer_rx),
             backoff: Backoff::default(),
@@ -283,34 +276,21 @@ impl Driver {
     /// Opens the relay WebSocket, or the long-poll when the WebSocket's breaker is open (it
     /// failed three times in a row); a half-open breaker lets one WebSocket attempt through.
     async fn open_relay(&mut self) -> Result<(Link, Incoming, Welcome), TransportError> {
-        let now = read_clock();
-        let socket_error = if self.relay_breaker.try_use(now) {
-            match self.open_socket().await {
+        let socket_error = match self.relay.route_to_try(read_clock()) {
+            RelayRoute::Socket => match self.open_socket().await {
                 Ok(socket) => {
-                    self.relay_breaker.on_success();
+                    self.relay.socket_opened();
                     return Ok(socket);
                 }
-                Err(reason) => {
-                    self.relay_breaker.on_failure(read_clock());
-                    reason
-                }
-            }
-        } else {
-            TransportError::BreakerOpen
+                Err(reason) if !self.relay.socket_failed(read_clock()) => return Err(reason),
+                Err(reason) => reason,
+            },
+            RelayRoute::Poll => TransportError::BreakerOpen,
         };
-        let now = read_clock();
-        if matches!(
-            self.relay_breaker.state(now),
-            crate::router::breaker::BreakerState::Closed { .. }
-        ) {
-            return Err(socket_error);
-        }
         match self.open_poll().await {
             Ok(poll) => Ok(poll),
             Err(poll) => {
-                // Neither route answers: the relay is down or out of reach, which says nothing
-                // against the WebSocket. Try it first again when the relay is back.
-                self.relay_breaker.reset();
+                self.relay.neither_opened();
                 Err(TransportError::NeitherRoute {
                     socket: Box::new(socket_error),
                     poll: Box::new(poll),
@@ -424,20 +404,21 @@ impl Driver {
         if let Err(reason) = self.rejoin_all(&mut link).await {
             return Ended::Lost(reason);
         }
-        // The first ping goes out at once, so the round trip is known from the start.
-        let mut ping = tokio::time::interval(PING_EVERY);
         let mut maintain =
             tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
         let retry = self.retention.socket_retry;
         let mut socket_retry = tokio::time::interval_at(Instant::now() + retry, retry);
         let polling = matches!(link, Link::Poll(_));
         let mut p2p_tick = tokio::time::interval(P2P_TICK);
-        let mut last_heard = Instant::now();
-        let mut nonce = 0;
+        self.relay.link_up(read_clock());
         loop {
             if let Err(reason) = self.flush(&mut link).await {
                 return Ended::Lost(reason);
             }
+            let keepalive = match self.keepalive(&mut link, polling).await {
+                Ok(at) => at,
+                Err(reason) => return Ended::Lost(reason),
+            };
             let wake = self.next_flush();
             let caught_up = self.events.room_for_summary();
             let step = tokio::select! {
@@ -447,7 +428,7 @@ impl Driver {
                 }
                 frames = incoming.next() => match frames {
                     Ok(frames) => {
-                        last_heard = Instant::now();
+                        self.relay.heard(read_clock());
                         self.frames(frames, &mut link).await
                     }
                     Err(reason) => Err(reason),
@@ -465,15 +446,7 @@ impl Driver {
                 },
                 Some(event) = peers.recv() => self.peer_event(event, Some(&mut link)).await,
                 _ = p2p_tick.tick() => self.p2p_tick(Some(&mut link)).await,
-                _ = ping.tick(), if !polling => {
-                    if last_heard.elapsed() > SILENCE_LIMIT {
-                        Err(TransportError::Silent)
-                    } else {
-                        nonce += 1;
-                        self.ping_sent = Some((nonce, read_clock()));
-                        self.send(&mut link, &ClientFrame::Ping(Ping { nonce })).await
-                    }
-                }
+                () = sleep_until_opt(keepalive) => Ok(()),
                 _ = socket_retry.tick(), if polling => {
                     if let Ok(socket) = self.open_socket().await {
                         self.outbox.mark_all_unsent();
@@ -497,6 +470,27 @@ impl Driver {
             };
             if let Err(reason) = step {
                 return Ended::Lost(reason);
+            }
+        }
+    }
+
+    /// Pings the relay when it is time, and gives the link up when the relay stayed silent
+    /// too long (the long-poll has its own timeouts); when to look again.
+    async fn keepalive(
+        &mut self,
+        link: &mut Link,
+        polling: bool,
+    ) -> Result<Option<Instant>, TransportError> {
+        if polling {
+            return Ok(None);
+        }
+        loop {
+            match self.relay.keepalive(read_clock()) {
+                Keepalive::Ping(nonce) => {
+                    self.send(link, &ClientFrame::Ping(Ping { nonce })).await?;
+                }
+                Keepalive::Dead => return Err(TransportError::Silent),
+                Keepalive::Wait(at) => return Ok(Some(Instant::from_std(at))),
             }
         }
     }
@@ -650,7 +644,7 @@ impl Driver {
                     preferred: self.p2p.config.preferred,
                     network: self.p2p.config.network,
                     breakers: Breakers {
-                        relay: self.relay_breaker.state(now),
+                        relay: self.relay.breaker(now),
                         p2p: self.p2p.links.breaker(now),
                     },
                     peers: self.peer_diagnostics(now),
@@ -673,7 +667,7 @@ impl Driver {
                 }
             }
             Command::ResetBreakers => {
-                self.relay_breaker.reset();
+                self.relay.reset();
                 self.p2p.links.reset();
                 self.reconcile(link).await?;
             }
@@ -816,11 +810,8 @@ impl Driver {
                 });
             }
             ServerFrame::Pong(pong) => {
-                if let Some((nonce, sent)) = self.ping_sent.take() {
-                    if nonce == pong.nonce {
-                        self.stats.rtt_ms =
-                            Some(read_clock().duration_since(sent).as_secs_f64() * 1000.0);
-                    }
+                if let Some(rtt) = self.relay.pong(pong.nonce, read_clock()) {
+                    self.stats.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
                 }
             }
             ServerFrame::Signal(signal) => batch.signals.push(signal),
