@@ -7,7 +7,8 @@
 //! Needs `Xvfb`, `tauri-driver` and `WebKitWebDriver` (see `scripts/test-app`, which installs
 //! them and runs this test by name).
 
-#![allow(clippy::unwrap_used)]
+// An end-to-end test times a real app's startup and waits by the wall clock.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -424,3 +424,65 @@ async fn a_message_that_missed_the_link_is_fetched_over_it_so_the_senders_order_
         .collect();
     assert_eq!(bodies, ["two", "three"]);
 }
+
+/// A member whose client says hello, joins, and then ignores every signal (a browser tab that
+/// froze, or a client that lies about speaking P2P): the attempt to link to it times out, and
+/// the app hears of it instead of the attempt ending in silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_attempt_to_a_peer_that_never_answers_times_out_with_an_event() {
+    use festival_proto::{
+        ClientFrame, DisplayName, Hello, Join, PROTOCOL_VERSION, RoomName, encode,
+    };
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path()).await;
+    let url = relay.url();
+    let (mut silent, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    let mute = festival_proto::DeviceId::random();
+    for frame in [
+        ClientFrame::Hello(Hello {
+            v: PROTOCOL_VERSION,
+            device: mute,
+            name: DisplayName::parse("Mute").unwrap(),
+        }),
+        ClientFrame::Join(Join {
+            room: RoomName::parse("Camp").unwrap(),
+            since: None,
+        }),
+    ] {
+        silent.send(Message::text(encode(&frame))).await.unwrap();
+    }
+    // It reads what comes (so the relay keeps it) and answers nothing.
+    let reader = tokio::spawn(async move { while silent.next().await.is_some() {} });
+
+    let alice = Member::start_with(&url, dir.path(), "Alice", |config| {
+        fast(config);
+        config.p2p.links.connect_timeout = Duration::from_millis(500);
+    })
+    .await;
+    alice.engine.join("Camp").await.unwrap();
+    let reason = alice
+        .until(
+            "the attempt to reach the silent member timing out",
+            |events| {
+                events.iter().find_map(|event| match event {
+                    Event::Peer {
+                        device,
+                        open: false,
+                        reason: Some(reason),
+                    } if *device == mute => Some(reason.clone()),
+                    _ => None,
+                })
+            },
+        )
+        .await;
+    assert!(reason.contains("did not open within 0.5 s"), "{reason}");
+    let stats = alice.engine.stats().await.unwrap();
+    assert!(stats.p2p.failures >= 1, "{stats:?}");
+    reader.abort();
+    alice.engine.shutdown().await;
+}

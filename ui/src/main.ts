@@ -76,7 +76,8 @@ type EngineEvent =
   | { event: "acked"; id: string; room: string; seq: number }
   | { event: "failed"; id: string; room: string; reason: string }
   | { event: "error"; code: string; message: string }
-  | { event: "storage_failed"; reason: string };
+  | { event: "storage_failed"; reason: string }
+  | { event: "lagged"; missed: number; rooms: { room: string }[] };
 
 interface Tauri {
   core: { invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> };
@@ -331,8 +332,28 @@ function onEvent(event: EngineEvent): void {
       break;
     case "left":
       break;
+    case "lagged":
+      if (view.room && event.rooms.some((missed) => missed.room === view.room)) {
+        void reloadRoom(view.room);
+      }
+      break;
   }
   renderStatus();
+}
+
+/** The engine went on while the page was busy, and said so: what it missed is in the store. */
+async function reloadRoom(room: string): Promise<void> {
+  try {
+    const history = await invoke<LocalMessage[]>("history", { room });
+    const members = await invoke<Member[]>("members", { room });
+    if (room !== view.room) return;
+    history.forEach(upsert);
+    view.members = new Map(members.map((m) => [m.device, m]));
+    renderMembers();
+    await refresh();
+  } catch (error) {
+    showError("chat", error);
+  }
 }
 
 async function openRoom(room: string): Promise<void> {

@@ -2,6 +2,9 @@
 //! every message, driven either as fast as its slowest member keeps up (the ceiling) or at a
 //! fixed rate (to read latency below saturation).
 
+// A load generator is a binary: it paces and times real traffic by the clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -1,6 +1,7 @@
 //! `festival`: the Festival Chat terminal client. A thin shell over the engine in
 //! `festival-core`, and the tool that tests and scripts drive through pipes.
 
+mod catchup;
 mod command;
 mod output;
 

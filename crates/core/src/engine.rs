@@ -7,7 +7,9 @@
 //! was, and sends again — with the same message ids, so nothing arrives twice.
 
 mod driver;
+mod events;
 mod link;
+mod relay_policy;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,10 +25,14 @@ use crate::router::{NetworkType, PreferredRoute};
 use crate::stats::{Diagnostics, Stats};
 use crate::store::{Identity, LocalMessage, Store};
 use crate::sync::RoomSync;
-use crate::{EngineError, Event};
+use crate::{EngineError, Missed};
 
-/// Events waiting for the app before the engine pauses.
+pub use events::Events;
+
+/// Events waiting for the app; past this, the app is told what it missed instead.
 const EVENT_QUEUE: usize = 1024;
+/// Rows read past the expected ones when an app reloads what it missed.
+const RELOAD_SLACK: usize = 256;
 /// Commands waiting for the engine before callers wait.
 const COMMAND_QUEUE: usize = 256;
 
@@ -119,19 +125,6 @@ pub struct Engine {
     task: JoinHandle<()>,
 }
 
-/// The stream of [`Event`]s from an engine, in the order they happened. The app must keep
-/// reading it: the queue is bounded, and a full queue makes the engine wait (rather than grow
-/// without bound or drop what the user should see).
-#[derive(Debug)]
-pub struct Events(mpsc::Receiver<Event>);
-
-impl Events {
-    /// The next event; `None` once the engine stopped.
-    pub async fn next(&mut self) -> Option<Event> {
-        self.0.recv().await
-    }
-}
-
 /// A message handed to the engine, not yet confirmed by the relay.
 #[derive(Debug)]
 pub struct PendingSend {
@@ -187,7 +180,7 @@ impl Engine {
             }
         }
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
-        let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
+        let (events, event_rx) = events::channel(EVENT_QUEUE);
         let recent = store.recent_ids(driver::SEEN_KEPT).await?;
         let unsequenced = store.unsequenced(driver::UNSEQUENCED_KEPT).await?;
         let driver = driver::Driver::new(
@@ -209,7 +202,7 @@ impl Engine {
                 store,
                 task,
             },
-            Events(event_rx),
+            event_rx,
         ))
     }
 
@@ -268,6 +261,45 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<LocalMessage>, EngineError> {
         self.store.history(&RoomName::parse(room)?, limit).await
+    }
+
+    /// The messages of a room an app did not show because it lagged ([`crate::Event::Lagged`]),
+    /// oldest first: those numbered in `missed.seqs`, then (if `missed.direct`) those
+    /// received directly and not numbered yet. Some of them may have been shown already,
+    /// when they came directly before the relay numbered them: the app skips the ids it
+    /// showed.
+    pub async fn reload(&self, missed: &Missed) -> Result<Vec<LocalMessage>, EngineError> {
+        let range = missed.seqs;
+        if range.is_none() && !missed.direct {
+            return Ok(Vec::new());
+        }
+        // The history lists the newest first from the store's point of view: what is not
+        // numbered yet, then by number. Read more until the page reaches back past the range.
+        let span = range.map_or(0, |r| r.last.saturating_sub(r.first).saturating_add(1));
+        let mut limit = usize::try_from(span)
+            .unwrap_or(usize::MAX)
+            .saturating_add(RELOAD_SLACK);
+        let page = loop {
+            let page = self.store.history(&missed.room, limit).await?;
+            // Every row not numbered comes after the numbered ones: once the page starts
+            // with a numbered row, it holds them all.
+            let reached = page
+                .first()
+                .and_then(|m| m.seq)
+                .is_some_and(|oldest| range.is_none_or(|r| oldest < r.first));
+            if reached || page.len() < limit {
+                break page;
+            }
+            limit = limit.saturating_mul(2);
+        };
+        Ok(page
+            .into_iter()
+            .filter(|m| match (m.seq, range) {
+                (Some(seq), Some(r)) => (r.first..=r.last).contains(&seq),
+                (Some(_), None) => false,
+                (None, _) => missed.direct && m.state == crate::DeliveryState::Received,
+            })
+            .collect())
     }
 
     /// How many messages typed here wait for the relay's confirmation.
@@ -343,7 +375,9 @@ pub async fn local_history(
     history
 }
 
-/// The wall clock in Unix milliseconds.
+/// The wall clock in Unix milliseconds: the time a message was typed, as it travels, and
+/// the age limits of the store.
+#[allow(clippy::disallowed_methods)] // The one place the engine reads the wall clock.
 pub(crate) fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

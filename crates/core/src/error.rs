@@ -7,12 +7,13 @@ use festival_proto::{ErrorCode, ProtoError};
 #[non_exhaustive]
 pub enum EngineError {
     /// The data directory could not be created or its database opened, read or written.
-    #[error("data directory {path}: {reason}")]
+    #[error("data directory {path}: {source}")]
     Store {
         /// The directory or file.
         path: String,
-        /// What went wrong.
-        reason: String,
+        /// What went wrong, as the file system or the database reported it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// No display name was given and none was saved by an earlier run.
     #[error("no display name yet: give one (e.g. --name Alice) the first time")]
@@ -44,10 +45,34 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    pub(crate) fn store(path: &std::path::Path, reason: impl std::fmt::Display) -> Self {
+    pub(crate) fn store(
+        path: &std::path::Path,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Self::Store {
             path: path.display().to_string(),
-            reason: reason.to_string(),
+            source: source.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_store_failure_keeps_what_the_system_reported_as_its_source() {
+        let denied = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let error = EngineError::store(std::path::Path::new("/data"), denied);
+        assert_eq!(error.to_string(), "data directory /data: denied");
+        let source = error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            source.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
     }
 }

@@ -82,7 +82,8 @@ pub enum Event {
         /// How it arrived.
         route: Route,
     },
-    /// A direct link to a device opened or closed.
+    /// A direct link to a device opened or closed, or an attempt to open one failed (then
+    /// `open` is false and `reason` says why, e.g. it timed out).
     Peer {
         /// The device.
         device: DeviceId,
@@ -136,6 +137,16 @@ pub enum Event {
         /// The relay already had it (a retry).
         duplicate: bool,
     },
+    /// The app read events more slowly than they came, and `missed` of them were not queued
+    /// rather than make the engine wait. Everything they reported is in the store: reload
+    /// the rooms named here ([`Engine::reload`](crate::Engine::reload) for their messages,
+    /// members and stats from the engine).
+    Lagged {
+        /// How many events were not queued.
+        missed: u64,
+        /// Each room a missed event was about.
+        rooms: Vec<Missed>,
+    },
     /// The relay refused something.
     Error {
         /// The stable code.
@@ -149,4 +160,27 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         room: Option<RoomName>,
     },
+}
+
+/// What an app that lagged missed in one room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Missed {
+    /// The room.
+    pub room: RoomName,
+    /// The numbered messages not shown, first to last (with, in between, ones that were
+    /// shown before the relay numbered them: they came directly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seqs: Option<SeqRange>,
+    /// A message that came directly, not numbered yet, was not shown.
+    pub direct: bool,
+}
+
+/// Sequence numbers from `first` to `last`, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SeqRange {
+    /// The lowest.
+    pub first: Seq,
+    /// The highest.
+    pub last: Seq,
 }

@@ -23,7 +23,7 @@ pub mod transport;
 
 pub use engine::{Engine, EngineConfig, Events, P2pConfig, PendingSend, local_history};
 pub use error::EngineError;
-pub use event::{Event, Route};
+pub use event::{Event, Missed, Route, SeqRange};
 pub use stats::{
     Breakers, ByRoute, Diagnostics, PeerDiagnostics, RoomDiagnostics, RouteHealth, Routes, Stats,
 };

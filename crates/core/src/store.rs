@@ -74,7 +74,7 @@ impl Store {
     }
 
     /// Wraps a database error with the file it concerns.
-    fn fail(&self, e: impl std::fmt::Display) -> EngineError {
+    fn fail(&self, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> EngineError {
         EngineError::store(&self.path, e)
     }
 

@@ -2,6 +2,9 @@
 //! decided by the engine's state machines.
 
 pub mod backoff;
+mod error;
 pub(crate) mod poll;
 pub(crate) mod relay;
 pub(crate) mod webrtc;
+
+pub(crate) use error::TransportError;

@@ -94,6 +94,13 @@ impl ErrorCode {
         }
     }
 
+    /// Whether a message refused with this code may be sent again as it is (with the same
+    /// id) a moment later: the relay was busy or pacing this client, not refusing the
+    /// message. Every other code is final for that message.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::RateLimited | Self::Internal)
+    }
+
     /// Every code the relay can send, for metrics and documentation.
     pub const ALL: [ErrorCode; 23] = [
         Self::UnsupportedVersion,
@@ -145,5 +152,20 @@ impl ProtoError {
             code,
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_busy_or_pacing_relay_asks_for_the_same_message_again() {
+        let retryable: Vec<_> = ErrorCode::ALL
+            .into_iter()
+            .filter(|code| code.is_retryable())
+            .collect();
+        assert_eq!(retryable, [ErrorCode::RateLimited, ErrorCode::Internal]);
+        assert!(!ErrorCode::Unknown.is_retryable());
     }
 }

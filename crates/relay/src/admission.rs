@@ -142,6 +142,8 @@ impl Admission {
         })
     }
 
+    // The relay reads the clock here, where it handles I/O.
+    #[allow(clippy::disallowed_methods)]
     fn with_ip<T>(&self, ip: IpAddr, f: impl FnOnce(&mut PerIp) -> T) -> T {
         let caps = self.caps;
         let mut ips = self.ips.lock().unwrap_or_else(PoisonError::into_inner);
@@ -201,6 +203,8 @@ impl Admission {
     }
 
     /// Takes a connection slot of `device`, or says why not.
+    // The relay reads the clock here, where it handles I/O.
+    #[allow(clippy::disallowed_methods)]
     pub(crate) fn device(self: &Arc<Self>, device: DeviceId) -> Result<DeviceConn, Refused> {
         let caps = self.caps;
         let mut devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
@@ -331,6 +335,8 @@ mod tests {
     }
 
     #[test]
+    // An origin for the time passed in; the test moves it by hand.
+    #[allow(clippy::disallowed_methods)]
     fn a_device_has_one_rate_across_its_connections_and_forgotten_when_gone() {
         let books = admission(|c| {
             c.max_conns_per_device = 3;

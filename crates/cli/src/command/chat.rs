@@ -11,10 +11,14 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::Online;
+use crate::catchup::Shown;
 use crate::output::{Printer, println_flush};
 
 /// How long `chat` waits, once stdin is closed, for what was sent to come back confirmed.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages sent and not yet confirmed before stdin is read further: a pipe is taken no
+/// faster than the relay confirms, so that a large one costs no more memory than a small one.
+const MAX_UNCONFIRMED: usize = 1024;
 
 /// Arguments of `festival chat`.
 #[derive(Debug, clap::Args)]
@@ -32,7 +36,8 @@ pub(crate) struct ChatArgs {
 /// Runs until `/quit` or the end of stdin (after the relay confirmed what was sent).
 pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let (engine, mut events) = args.online.start().await?;
-    engine.join(&args.room).await?;
+    let joined = engine.join(&args.room).await?;
+    let mut shown = Shown::default();
     let printer = Printer { json: args.json };
     let room = args.room.as_str();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -45,7 +50,7 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
             break;
         }
         tokio::select! {
-            line = lines.next_line(), if stdin_open => match line {
+            line = lines.next_line(), if stdin_open && unconfirmed.len() < MAX_UNCONFIRMED => match line {
                 Ok(Some(line)) => {
                     if !typed(&engine, room, line.trim(), printer, &mut unconfirmed).await {
                         break;
@@ -57,16 +62,30 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                 }
             },
             event = events.next() => match event {
+                Some(Event::Lagged { rooms, missed }) => {
+                    // Printed behind, the engine went on without us: what we missed is in
+                    // the store.
+                    if printer.json {
+                        printer.json_line(&json!({"event": "lagged", "missed": missed}));
+                    }
+                    match shown.missed(&engine, &joined, &rooms).await {
+                        Ok(missed) => {
+                            for event in missed {
+                                shown_message(&event, &mut unconfirmed);
+                                printer.event(&event);
+                            }
+                        }
+                        Err(e) => report(printer, &e),
+                    }
+                }
                 Some(event) => {
                     match &event {
-                        // The relay acks, then echoes the message: wait for the echo, so that
-                        // what was typed is also shown before exiting.
-                        Event::Message { message, .. } => {
-                            unconfirmed.remove(&message.id);
+                        Event::Message { message, .. } if !shown.is_new(message) => continue,
+                        Event::Message { .. } => shown_message(&event, &mut unconfirmed),
+                        Event::Error { id: Some(id), code, .. } if !code.is_retryable() => {
+                            unconfirmed.remove(id);
                         }
-                        Event::Error { id: Some(id), code, .. }
-                            if !matches!(code, festival_proto::ErrorCode::RateLimited | festival_proto::ErrorCode::Internal) =>
-                        {
+                        Event::Failed { id, .. } => {
                             unconfirmed.remove(id);
                         }
                         _ => {}
@@ -87,6 +106,14 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(3)
     })
+}
+
+/// The relay acks, then echoes a message: the echo confirms it, so that what was typed is
+/// also shown before exiting.
+fn shown_message(event: &Event, unconfirmed: &mut HashSet<MessageId>) {
+    if let Event::Message { message, .. } = event {
+        unconfirmed.remove(&message.id);
+    }
 }
 
 /// Handles one typed line; false to quit.

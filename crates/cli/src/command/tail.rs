@@ -7,6 +7,7 @@ use std::time::Duration;
 use festival_core::{Event, local_history};
 
 use crate::Online;
+use crate::catchup::Shown;
 use crate::output::{Printer, println_flush};
 
 /// Arguments of `festival tail`.
@@ -52,7 +53,8 @@ pub(crate) async fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
         seen += 1;
     }
     let (engine, mut events) = args.online.start().await?;
-    engine.join(&args.room).await?;
+    let joined = engine.join(&args.room).await?;
+    let mut shown = Shown::default();
     let deadline = async {
         match args.timeout {
             Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
@@ -66,9 +68,19 @@ pub(crate) async fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
         }
         tokio::select! {
             event = events.next() => match event {
+                Some(Event::Message { message, .. }) if !shown.is_new(&message) => {}
                 Some(event @ Event::Message { .. }) => {
                     printer.event(&event);
                     seen += 1;
+                }
+                Some(Event::Lagged { rooms, .. }) => {
+                    for event in shown.missed(&engine, &joined, &rooms).await? {
+                        if args.count.is_some_and(|count| seen >= count) {
+                            break;
+                        }
+                        printer.event(&event);
+                        seen += 1;
+                    }
                 }
                 Some(Event::Disconnected { reason, retry_in_ms }) => {
                     eprintln!("festival: offline ({reason}); retrying in {retry_in_ms} ms");

@@ -8,31 +8,29 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use festival_proto::{
-    ChatMessage, ChatSend, ClientFrame, DeviceId, ErrorCode, Join, Leave, Limits, Member,
-    MessageId, Ping, PresenceChange, RoomName, ServerFrame, TokenBucket, Welcome,
+    ChatMessage, ChatSend, ClientFrame, DeviceId, Join, Leave, Limits, Member, MessageId, Ping,
+    PresenceChange, RoomName, ServerFrame, TokenBucket, Welcome,
 };
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::events::EventSender;
 use super::link::{Incoming, Link};
+use super::relay_policy::{Keepalive, RelayPolicy, RelayRoute};
 use super::{Command, EngineConfig, unix_ms};
 use crate::dedup::Release;
 use crate::outbox::Outbox;
-use crate::router::breaker::Breaker;
 use crate::stats::{Breakers, Diagnostics, RoomDiagnostics, Stats};
 use crate::store::{Identity, Store};
 use crate::sync::{RoomSync, SyncOutput};
+use crate::transport::TransportError;
 use crate::transport::backoff::Backoff;
 use crate::transport::poll::{PollLink, poll_url};
-use crate::transport::relay::{self, LinkError};
+use crate::transport::relay;
 use crate::transport::webrtc::PeerEvent;
 use crate::{EngineError, Event, Route};
 
-/// How often the relay is pinged, and how long it may stay silent before the link counts as
-/// dead (a phone that lost its tower often sees no error at all).
-const PING_EVERY: Duration = Duration::from_secs(15);
-const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 /// How long a message the relay could not take right now waits before it is sent again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often expired outbox messages are marked failed and old history is pruned.
@@ -146,7 +144,7 @@ impl Batch {
 
 /// Why serving a link ended.
 enum Ended {
-    Lost(LinkError),
+    Lost(TransportError),
     Shutdown,
     /// While on long-poll, a WebSocket could be opened again: serve it instead.
     Upgraded(Link, Incoming, Welcome),
@@ -158,7 +156,7 @@ pub(super) struct Driver {
     url: String,
     identity: Identity,
     store: Store,
-    events: mpsc::Sender<Event>,
+    events: EventSender,
     rooms: BTreeMap<RoomName, RoomState>,
     outbox: Outbox,
     backoff: Backoff,
@@ -166,12 +164,10 @@ pub(super) struct Driver {
     retention: Retention,
     stats: Stats,
     links_opened: u64,
-    /// The last ping sent on the WebSocket, to time its pong.
-    ping_sent: Option<(u64, std::time::Instant)>,
     /// The relay link's route while it is up.
     relay_route: Option<Route>,
-    /// Open after repeated failures to open a WebSocket: long-poll is used until it recovers.
-    relay_breaker: Breaker,
+    /// Which relay route to open, and the liveness of the one that is up.
+    relay: RelayPolicy,
     /// Direct links and what came over them.
     p2p: P2p,
     /// The P2P transport's reports, taken by `run`.
@@ -185,7 +181,7 @@ impl Driver {
         url: String,
         identity: Identity,
         store: Store,
-        events: mpsc::Sender<Event>,
+        events: EventSender,
         config: &EngineConfig,
         rooms: BTreeMap<RoomName, RoomSync>,
         queued: Vec<ChatSend>,
@@ -221,17 +217,12 @@ impl Driver {
             retention: Retention::from(config),
             stats: Stats::default(),
             links_opened: 0,
-            ping_sent: None,
             relay_route: None,
-            relay_breaker: Breaker::new(),
+            relay: RelayPolicy::new(),
             p2p,
             peer_events: Some(peer_rx),
             backoff: Backoff::default(),
-            bucket: TokenBucket::new(
-                limits.rate_per_sec,
-                limits.rate_burst,
-                std::time::Instant::now(),
-            ),
+            bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, read_clock()),
         }
     }
 
@@ -265,17 +256,16 @@ impl Driver {
                         Ended::Reconnect => {
                             self.relay_lost().await;
                             self.backoff.reset();
-                            break "reconnecting, as asked".to_owned();
+                            break TransportError::ReconnectAsked;
                         }
                     }
                 },
             };
             let delay = self.backoff.next_delay(rand::rng().random());
             self.emit(Event::Disconnected {
-                reason,
+                reason: reason.to_string(),
                 retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            })
-            .await;
+            });
             if !self.wait_offline(delay, &mut commands, &mut peers).await {
                 break;
             }
@@ -285,36 +275,26 @@ impl Driver {
 
     /// Opens the relay WebSocket, or the long-poll when the WebSocket's breaker is open (it
     /// failed three times in a row); a half-open breaker lets one WebSocket attempt through.
-    async fn open_relay(&mut self) -> Result<(Link, Incoming, Welcome), LinkError> {
-        let now = std::time::Instant::now();
-        let socket_error = if self.relay_breaker.try_use(now) {
-            match self.open_socket().await {
+    async fn open_relay(&mut self) -> Result<(Link, Incoming, Welcome), TransportError> {
+        let socket_error = match self.relay.route_to_try(read_clock()) {
+            RelayRoute::Socket => match self.open_socket().await {
                 Ok(socket) => {
-                    self.relay_breaker.on_success();
+                    self.relay.socket_opened();
                     return Ok(socket);
                 }
-                Err(reason) => {
-                    self.relay_breaker.on_failure(std::time::Instant::now());
-                    reason
-                }
-            }
-        } else {
-            "the WebSocket's breaker is open".to_owned()
+                Err(reason) if !self.relay.socket_failed(read_clock()) => return Err(reason),
+                Err(reason) => reason,
+            },
+            RelayRoute::Poll => TransportError::BreakerOpen,
         };
-        let now = std::time::Instant::now();
-        if matches!(
-            self.relay_breaker.state(now),
-            crate::router::breaker::BreakerState::Closed { .. }
-        ) {
-            return Err(socket_error);
-        }
         match self.open_poll().await {
             Ok(poll) => Ok(poll),
             Err(poll) => {
-                // Neither route answers: the relay is down or out of reach, which says nothing
-                // against the WebSocket. Try it first again when the relay is back.
-                self.relay_breaker.reset();
-                Err(format!("{socket_error}; {poll}"))
+                self.relay.neither_opened();
+                Err(TransportError::NeitherRoute {
+                    socket: Box::new(socket_error),
+                    poll: Box::new(poll),
+                })
             }
         }
     }
@@ -331,17 +311,19 @@ impl Driver {
         self.store.close().await;
     }
 
-    async fn open_socket(&self) -> Result<(Link, Incoming, Welcome), LinkError> {
+    async fn open_socket(&self) -> Result<(Link, Incoming, Welcome), TransportError> {
         let (sink, stream, welcome) = relay::connect(&self.url, &self.identity).await?;
         Ok((Link::Ws(sink), Incoming::Ws(stream), welcome))
     }
 
-    async fn open_poll(&self) -> Result<(Link, Incoming, Welcome), LinkError> {
-        let url = poll_url(&self.url).ok_or("no long-poll URL for this relay URL")?;
+    async fn open_poll(&self) -> Result<(Link, Incoming, Welcome), TransportError> {
+        let url = poll_url(&self.url).ok_or(TransportError::NoPollUrl)?;
         let (link, frames) = PollLink::open(&url, &self.identity).await?;
         let Some(ServerFrame::Welcome(welcome)) = frames.into_iter().next() else {
             link.close().await;
-            return Err("the relay's long-poll did not welcome us".into());
+            return Err(TransportError::Protocol(
+                "no welcome in answer to the long-poll hello".to_owned(),
+            ));
         };
         Ok((Link::Poll(link.clone()), Incoming::poll(link), welcome))
     }
@@ -364,14 +346,13 @@ impl Driver {
         self.bucket = TokenBucket::new(
             limits.rate_per_sec,
             (limits.rate_burst * 4 / 5).max(1),
-            std::time::Instant::now(),
+            read_clock(),
         );
         self.emit(Event::Connected {
             peer_id: welcome.peer_id,
             device: welcome.device,
             name: welcome.name,
-        })
-        .await;
+        });
         self.update_route().await;
     }
 
@@ -387,8 +368,10 @@ impl Driver {
             tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
         let mut p2p_tick = tokio::time::interval(P2P_TICK);
         loop {
+            let caught_up = self.events.room_for_summary();
             tokio::select! {
                 () = tokio::time::sleep_until(until) => return true,
+                () = caught_up => self.events.catch_up(),
                 _ = maintain.tick() => self.maintain().await,
                 command = commands.recv() => match command {
                     None | Some(Command::Shutdown) => return false,
@@ -421,25 +404,31 @@ impl Driver {
         if let Err(reason) = self.rejoin_all(&mut link).await {
             return Ended::Lost(reason);
         }
-        // The first ping goes out at once, so the round trip is known from the start.
-        let mut ping = tokio::time::interval(PING_EVERY);
         let mut maintain =
             tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
         let retry = self.retention.socket_retry;
         let mut socket_retry = tokio::time::interval_at(Instant::now() + retry, retry);
         let polling = matches!(link, Link::Poll(_));
         let mut p2p_tick = tokio::time::interval(P2P_TICK);
-        let mut last_heard = Instant::now();
-        let mut nonce = 0;
+        self.relay.link_up(read_clock());
         loop {
             if let Err(reason) = self.flush(&mut link).await {
                 return Ended::Lost(reason);
             }
+            let keepalive = match self.keepalive(&mut link, polling).await {
+                Ok(at) => at,
+                Err(reason) => return Ended::Lost(reason),
+            };
             let wake = self.next_flush();
+            let caught_up = self.events.room_for_summary();
             let step = tokio::select! {
+                () = caught_up => {
+                    self.events.catch_up();
+                    Ok(())
+                }
                 frames = incoming.next() => match frames {
                     Ok(frames) => {
-                        last_heard = Instant::now();
+                        self.relay.heard(read_clock());
                         self.frames(frames, &mut link).await
                     }
                     Err(reason) => Err(reason),
@@ -457,15 +446,7 @@ impl Driver {
                 },
                 Some(event) = peers.recv() => self.peer_event(event, Some(&mut link)).await,
                 _ = p2p_tick.tick() => self.p2p_tick(Some(&mut link)).await,
-                _ = ping.tick(), if !polling => {
-                    if last_heard.elapsed() > SILENCE_LIMIT {
-                        Err("the relay stopped answering".to_owned())
-                    } else {
-                        nonce += 1;
-                        self.ping_sent = Some((nonce, std::time::Instant::now()));
-                        self.send(&mut link, &ClientFrame::Ping(Ping { nonce })).await
-                    }
-                }
+                () = sleep_until_opt(keepalive) => Ok(()),
                 _ = socket_retry.tick(), if polling => {
                     if let Ok(socket) = self.open_socket().await {
                         self.outbox.mark_all_unsent();
@@ -493,7 +474,28 @@ impl Driver {
         }
     }
 
-    async fn rejoin_all(&mut self, link: &mut Link) -> Result<(), LinkError> {
+    /// Pings the relay when it is time, and gives the link up when the relay stayed silent
+    /// too long (the long-poll has its own timeouts); when to look again.
+    async fn keepalive(
+        &mut self,
+        link: &mut Link,
+        polling: bool,
+    ) -> Result<Option<Instant>, TransportError> {
+        if polling {
+            return Ok(None);
+        }
+        loop {
+            match self.relay.keepalive(read_clock()) {
+                Keepalive::Ping(nonce) => {
+                    self.send(link, &ClientFrame::Ping(Ping { nonce })).await?;
+                }
+                Keepalive::Dead => return Err(TransportError::Silent),
+                Keepalive::Wait(at) => return Ok(Some(Instant::from_std(at))),
+            }
+        }
+    }
+
+    async fn rejoin_all(&mut self, link: &mut Link) -> Result<(), TransportError> {
         let joins: Vec<_> = self
             .rooms
             .iter_mut()
@@ -512,8 +514,8 @@ impl Driver {
     }
 
     /// Sends every queued message the rate budget allows now, in one write.
-    async fn flush(&mut self, link: &mut Link) -> Result<(), LinkError> {
-        let now = std::time::Instant::now();
+    async fn flush(&mut self, link: &mut Link) -> Result<(), TransportError> {
+        let now = read_clock();
         let mut fed = false;
         while let Some(chat) = self.outbox.next_due(now).cloned() {
             if !self.bucket.try_take(now) {
@@ -532,7 +534,7 @@ impl Driver {
 
     /// When the next queued message could go out, if one is waiting.
     fn next_flush(&self) -> Option<Instant> {
-        let now = std::time::Instant::now();
+        let now = read_clock();
         if self.outbox.next_due(now).is_some() {
             return Some(Instant::now() + self.bucket.wait(now));
         }
@@ -540,8 +542,8 @@ impl Driver {
     }
 
     /// Sends a control frame, counting it against the rate budget.
-    async fn send(&mut self, link: &mut Link, frame: &ClientFrame) -> Result<(), LinkError> {
-        self.bucket.try_take(std::time::Instant::now());
+    async fn send(&mut self, link: &mut Link, frame: &ClientFrame) -> Result<(), TransportError> {
+        self.bucket.try_take(read_clock());
         link.send(frame).await
     }
 
@@ -549,14 +551,14 @@ impl Driver {
         &mut self,
         command: Command,
         link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         match command {
             Command::Join(room) => {
                 if !self.rooms.contains_key(&room) {
                     let cursor = match self.store.cursor(&room).await {
                         Ok(cursor) => cursor,
                         Err(e) => {
-                            self.storage_failed(e).await;
+                            self.storage_failed(e);
                             None
                         }
                     };
@@ -597,11 +599,11 @@ impl Driver {
                         room: chat.room.clone(),
                     };
                     self.outbox.push(chat, Some(waiter));
-                    self.emit(event).await;
+                    self.emit(event);
                 } else {
                     let reason = "the room was not joined";
                     if let Err(e) = self.store.mark_failed(chat.id, reason).await {
-                        self.storage_failed(e).await;
+                        self.storage_failed(e);
                     }
                     let _ = waiter.send(Err(EngineError::NotJoined(chat.room.to_string())));
                 }
@@ -630,7 +632,7 @@ impl Driver {
                         members: state.members.values().cloned().collect(),
                     })
                     .collect();
-                let now = std::time::Instant::now();
+                let now = read_clock();
                 let stats = self.snapshot();
                 let _ = reply.send(Diagnostics {
                     relay_url: self.url.clone(),
@@ -642,7 +644,7 @@ impl Driver {
                     preferred: self.p2p.config.preferred,
                     network: self.p2p.config.network,
                     breakers: Breakers {
-                        relay: self.relay_breaker.state(now),
+                        relay: self.relay.breaker(now),
                         p2p: self.p2p.links.breaker(now),
                     },
                     peers: self.peer_diagnostics(now),
@@ -665,7 +667,7 @@ impl Driver {
                 }
             }
             Command::ResetBreakers => {
-                self.relay_breaker.reset();
+                self.relay.reset();
                 self.p2p.links.reset();
                 self.reconcile(link).await?;
             }
@@ -677,7 +679,11 @@ impl Driver {
     /// Handles a batch of frames: their store writes go in one transaction, then their
     /// events go out in order. Under load this is what keeps the store from costing one
     /// commit per message.
-    async fn frames(&mut self, frames: Vec<ServerFrame>, link: &mut Link) -> Result<(), LinkError> {
+    async fn frames(
+        &mut self,
+        frames: Vec<ServerFrame>,
+        link: &mut Link,
+    ) -> Result<(), TransportError> {
         let mut batch = Batch::new(link.route());
         for frame in frames {
             self.frame(frame, &mut batch).await;
@@ -779,8 +785,8 @@ impl Driver {
             ServerFrame::Error(error) => {
                 if let Some(id) = error.id {
                     match error.code {
-                        ErrorCode::RateLimited | ErrorCode::Internal => {
-                            let at = std::time::Instant::now() + RETRY_AFTER;
+                        code if code.is_retryable() => {
+                            let at = read_clock() + RETRY_AFTER;
                             self.outbox.retry_at(id, at);
                         }
                         code => {
@@ -804,10 +810,8 @@ impl Driver {
                 });
             }
             ServerFrame::Pong(pong) => {
-                if let Some((nonce, sent)) = self.ping_sent.take() {
-                    if nonce == pong.nonce {
-                        self.stats.rtt_ms = Some(sent.elapsed().as_secs_f64() * 1000.0);
-                    }
+                if let Some(rtt) = self.relay.pong(pong.nonce, read_clock()) {
+                    self.stats.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
                 }
             }
             ServerFrame::Signal(signal) => batch.signals.push(signal),
@@ -819,11 +823,11 @@ impl Driver {
     /// missing. Writing first means that what the user sees is already on disk.
     /// Without a relay link (a direct message numbered while the relay went away), what
     /// needs the relay waits for the next join.
-    async fn apply(&mut self, batch: Batch, link: Option<&mut Link>) -> Result<(), LinkError> {
+    async fn apply(&mut self, batch: Batch, link: Option<&mut Link>) -> Result<(), TransportError> {
         self.stats.delivered.add(batch.route, batch.shown);
         self.stats.duplicates_filtered += batch.duplicates;
         if let Err(e) = self.store.mark_sent(&batch.sent).await {
-            self.storage_failed(e).await;
+            self.storage_failed(e);
         }
         let keep = self.retention.history_max_messages;
         let me = self.identity.device;
@@ -832,13 +836,13 @@ impl Driver {
             .record_delivered(&batch.delivered, me, batch.route, keep)
             .await;
         if let Err(e) = recorded {
-            self.storage_failed(e).await;
+            self.storage_failed(e);
         }
         for event in batch.events {
             if let Event::Message { message, .. } = &event {
                 self.p2p.holdback.shown(message.id);
             }
-            self.emit(event).await;
+            self.emit(event);
         }
         let Some(link) = link else {
             return Ok(());
@@ -889,36 +893,42 @@ impl Driver {
                     self.fail(id, Some(room), reason.clone()).await;
                 }
             }
-            Err(e) => self.storage_failed(e).await,
+            Err(e) => self.storage_failed(e),
         }
         let cutoff = now.saturating_sub(age(self.retention.history_max_age));
         if let Err(e) = self.store.prune_older_than(cutoff).await {
-            self.storage_failed(e).await;
+            self.storage_failed(e);
         }
     }
 
     /// Records that a message will not be delivered, and tells the app.
     async fn fail(&mut self, id: MessageId, room: Option<RoomName>, reason: String) {
         if let Err(e) = self.store.mark_failed(id, &reason).await {
-            self.storage_failed(e).await;
+            self.storage_failed(e);
         }
         if let Some(room) = room {
-            self.emit(Event::Failed { id, room, reason }).await;
+            self.emit(Event::Failed { id, room, reason });
         }
     }
 
-    async fn storage_failed(&self, error: EngineError) {
+    fn storage_failed(&self, error: EngineError) {
         tracing::error!("local store: {error}");
         self.emit(Event::StorageFailed {
             reason: error.to_string(),
-        })
-        .await;
+        });
     }
 
-    async fn emit(&self, event: Event) {
-        // An app that dropped its event stream no longer listens; the engine carries on.
-        let _ = self.events.send(event).await;
+    /// Tells the app; never waits for it (see [`EventSender`]).
+    fn emit(&self, event: Event) {
+        self.events.emit(event);
     }
+}
+
+/// The engine's clock: the driver reads it here and hands the instant to each decision; the
+/// state machines never read it themselves (clippy's `disallowed-methods` keeps it so).
+#[allow(clippy::disallowed_methods)] // The one place the engine reads monotonic time.
+pub(super) fn read_clock() -> std::time::Instant {
+    std::time::Instant::now()
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -7,8 +7,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::Route;
+use crate::transport::TransportError;
 use crate::transport::poll::PollLink;
-use crate::transport::relay::{LinkError, RelaySink, RelayStream};
+use crate::transport::relay::{RelaySink, RelayStream};
 
 /// Most frames taken as one batch.
 pub(super) const MAX_BATCH: usize = 512;
@@ -25,7 +26,7 @@ pub(super) enum Incoming {
     /// Polls run in their own task, so that a poll is never cut off halfway (the relay has
     /// already handed over what it answers with).
     Poll(
-        mpsc::Receiver<Result<Vec<ServerFrame>, LinkError>>,
+        mpsc::Receiver<Result<Vec<ServerFrame>, TransportError>>,
         JoinHandle<()>,
     ),
 }
@@ -40,7 +41,7 @@ impl Link {
     }
 
     /// Sends one frame now.
-    pub(super) async fn send(&mut self, frame: &ClientFrame) -> Result<(), LinkError> {
+    pub(super) async fn send(&mut self, frame: &ClientFrame) -> Result<(), TransportError> {
         match self {
             Self::Ws(sink) => sink.send(frame).await,
             Self::Poll(link) => link.send(frame).await,
@@ -48,7 +49,7 @@ impl Link {
     }
 
     /// Queues one frame; [`Link::flush`] sends what was queued.
-    pub(super) async fn feed(&mut self, frame: &ClientFrame) -> Result<(), LinkError> {
+    pub(super) async fn feed(&mut self, frame: &ClientFrame) -> Result<(), TransportError> {
         match self {
             Self::Ws(sink) => sink.feed(frame).await,
             Self::Poll(link) => link.send(frame).await,
@@ -56,7 +57,7 @@ impl Link {
     }
 
     /// Sends what was queued.
-    pub(super) async fn flush(&mut self) -> Result<(), LinkError> {
+    pub(super) async fn flush(&mut self) -> Result<(), TransportError> {
         match self {
             Self::Ws(sink) => sink.flush().await,
             Self::Poll(_) => Ok(()),
@@ -89,7 +90,7 @@ impl Incoming {
     }
 
     /// The next frames: at least one, and every frame already waiting behind it.
-    pub(super) async fn next(&mut self) -> Result<Vec<ServerFrame>, LinkError> {
+    pub(super) async fn next(&mut self) -> Result<Vec<ServerFrame>, TransportError> {
         match self {
             Self::Ws(stream) => {
                 let mut frames = vec![stream.next().await?];
@@ -106,7 +107,12 @@ impl Incoming {
                 match rx.recv().await {
                     Some(Ok(frames)) if frames.is_empty() => {}
                     Some(result) => return result,
-                    None => return Err("the long-poll session ended".into()),
+                    None => {
+                        return Err(TransportError::Closed {
+                            code: None,
+                            reason: "the long-poll session ended".to_owned(),
+                        });
+                    }
                 }
             },
         }

@@ -421,6 +421,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn the_lower_id_offers_and_the_higher_requests() {
         let d = devices(3);
         let t0 = Instant::now();
@@ -441,6 +443,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn discovery_and_attempts_are_cooled_down() {
         let d = devices(2);
         let t0 = Instant::now();
@@ -471,6 +475,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn at_most_max_links_are_attempted() {
         let d = devices(6);
         let t0 = Instant::now();
@@ -492,6 +498,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn three_failures_open_the_breaker_and_a_probe_closes_it() {
         let d = devices(2);
         let t0 = Instant::now();
@@ -525,6 +533,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn the_offer_a_probe_asked_for_is_accepted_while_half_open() {
         let d = devices(2);
         let t0 = Instant::now();
@@ -561,6 +571,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn stale_sessions_are_ignored_and_unwanted_links_closed() {
         let d = devices(2);
         let t0 = Instant::now();
@@ -597,6 +609,8 @@ mod tests {
     }
 
     #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
     fn an_unwelcome_offer_or_request_is_declined() {
         let d = devices(2);
         let t0 = Instant::now();

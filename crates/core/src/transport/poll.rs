@@ -9,7 +9,7 @@ use festival_proto::{
 };
 use serde::Deserialize;
 
-use super::relay::LinkError;
+use super::TransportError;
 use crate::store::Identity;
 
 /// How long one poll waits at the relay for frames.
@@ -50,11 +50,14 @@ impl PollLink {
     pub(crate) async fn open(
         url: &str,
         identity: &Identity,
-    ) -> Result<(PollLink, Vec<ServerFrame>), LinkError> {
+    ) -> Result<(PollLink, Vec<ServerFrame>), TransportError> {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
-            .map_err(|e| format!("long-poll client: {e}"))?;
+            .map_err(|e| TransportError::Io {
+                context: "long-poll client",
+                source: e.into(),
+            })?;
         let hello = ClientFrame::Hello(Hello {
             v: PROTOCOL_VERSION,
             device: identity.device,
@@ -65,7 +68,10 @@ impl PollLink {
             .body(encode(&hello))
             .send()
             .await
-            .map_err(|e| format!("cannot reach the relay's long-poll at {url}: {e}"))?;
+            .map_err(|e| TransportError::Unreachable {
+                url: url.to_owned(),
+                source: e.into(),
+            })?;
         let status = answer.status();
         let answer: Answer = parse(answer).await?;
         let frames = decode(&answer)?;
@@ -77,50 +83,60 @@ impl PollLink {
                 },
                 frames,
             )),
-            _ => Err(format!(
-                "the relay refused the long-poll session ({status})"
-            )),
+            _ => Err(TransportError::Refused {
+                what: "the long-poll session",
+                reason: status.to_string(),
+            }),
         }
     }
 
     /// Sends one frame.
-    pub(crate) async fn send(&self, frame: &ClientFrame) -> Result<(), LinkError> {
+    pub(crate) async fn send(&self, frame: &ClientFrame) -> Result<(), TransportError> {
         let answer = self
             .client
             .post(&self.session_url)
             .body(encode(frame))
             .send()
             .await
-            .map_err(|e| format!("long-poll send: {e}"))?;
+            .map_err(|e| TransportError::Io {
+                context: "long-poll send",
+                source: e.into(),
+            })?;
         if answer.status().is_success() {
             Ok(())
         } else {
-            Err(format!("long-poll send refused ({})", answer.status()))
+            Err(TransportError::Refused {
+                what: "a long-poll send",
+                reason: answer.status().to_string(),
+            })
         }
     }
 
     /// Waits (up to the poll time) for frames from the relay.
-    pub(crate) async fn receive(&self) -> Result<Vec<ServerFrame>, LinkError> {
+    pub(crate) async fn receive(&self) -> Result<Vec<ServerFrame>, TransportError> {
         let url = format!("{}?wait_ms={}", self.session_url, POLL_WAIT.as_millis());
         let answer = self
             .client
             .get(url)
             .send()
             .await
-            .map_err(|e| format!("long-poll: {e}"))?;
+            .map_err(|e| TransportError::Io {
+                context: "long-poll",
+                source: e.into(),
+            })?;
         if !answer.status().is_success() {
-            return Err(format!(
-                "the relay ended the long-poll session ({})",
-                answer.status()
-            ));
+            return Err(TransportError::Closed {
+                code: None,
+                reason: format!("the long-poll session ended ({})", answer.status()),
+            });
         }
         let answer: Answer = parse(answer).await?;
         let frames = decode(&answer)?;
         match answer.closed.and_then(CloseCode::from_code) {
-            Some(code) if frames.is_empty() => Err(format!(
-                "the relay closed the long-poll session: {}",
-                code.reason()
-            )),
+            Some(code) if frames.is_empty() => Err(TransportError::Closed {
+                code: Some(code.code()),
+                reason: code.reason().to_owned(),
+            }),
             _ => Ok(frames),
         }
     }
@@ -131,23 +147,25 @@ impl PollLink {
     }
 }
 
-async fn parse(answer: reqwest::Response) -> Result<Answer, LinkError> {
-    let text = answer
-        .text()
-        .await
-        .map_err(|e| format!("long-poll answer: {e}"))?;
+async fn parse(answer: reqwest::Response) -> Result<Answer, TransportError> {
+    let text = answer.text().await.map_err(|e| TransportError::Io {
+        context: "long-poll answer",
+        source: e.into(),
+    })?;
     serde_json::from_str(&text)
-        .map_err(|e| format!("the relay sent an invalid long-poll answer: {e}"))
+        .map_err(|e| TransportError::Protocol(format!("an invalid long-poll answer: {e}")))
 }
 
-fn decode(answer: &Answer) -> Result<Vec<ServerFrame>, LinkError> {
+fn decode(answer: &Answer) -> Result<Vec<ServerFrame>, TransportError> {
     answer
         .frames
         .iter()
         .filter_map(|frame| match decode_server(&frame.to_string()) {
             Ok(frame) => Some(Ok(frame)),
             Err(e) if e.code == festival_proto::ErrorCode::UnknownType => None,
-            Err(e) => Some(Err(format!("the relay sent an invalid frame: {e}"))),
+            Err(e) => Some(Err(TransportError::Protocol(format!(
+                "an invalid frame: {e}"
+            )))),
         })
         .collect()
 }

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use festival_proto::{
-    ClientFrame, CloseCode, ErrorCode, Hello, PROTOCOL_VERSION, ServerFrame, Welcome,
-    decode_server, encode,
+    ClientFrame, ErrorCode, Hello, PROTOCOL_VERSION, ServerFrame, Welcome, decode_server, encode,
 };
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -12,15 +11,13 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use super::TransportError;
 use crate::store::Identity;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long connecting and the hello handshake may take before the attempt counts as failed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why the link is down, in words for the user.
-pub(crate) type LinkError = String;
 
 /// The sending half of a link.
 pub(crate) struct RelaySink(SplitSink<Socket, Message>);
@@ -32,12 +29,15 @@ pub(crate) struct RelayStream(SplitStream<Socket>);
 pub(crate) async fn connect(
     url: &str,
     identity: &Identity,
-) -> Result<(RelaySink, RelayStream, Welcome), LinkError> {
+) -> Result<(RelaySink, RelayStream, Welcome), TransportError> {
     let handshake = async {
         // No Nagle: a chat frame must not wait for the relay's delayed ACK of the last one.
         let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
-            .map_err(|e| format!("cannot reach the relay at {url}: {e}"))?;
+            .map_err(|e| TransportError::Unreachable {
+                url: url.to_owned(),
+                source: e.into(),
+            })?;
         let (sink, stream) = socket.split();
         let (mut sink, mut stream) = (RelaySink(sink), RelayStream(stream));
         sink.send(&ClientFrame::Hello(Hello {
@@ -48,41 +48,43 @@ pub(crate) async fn connect(
         .await?;
         match stream.next().await? {
             ServerFrame::Welcome(welcome) => Ok((sink, stream, welcome)),
-            ServerFrame::Error(e) => Err(format!(
-                "the relay refused hello ({}): {}",
-                e.code, e.message
-            )),
-            other => Err(format!("the relay answered hello with {other:?}")),
+            ServerFrame::Error(e) => Err(TransportError::Refused {
+                what: "hello",
+                reason: format!("{}: {}", e.code, e.message),
+            }),
+            other => Err(TransportError::Protocol(format!(
+                "{other:?} in answer to hello"
+            ))),
         }
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
         .await
-        .map_err(|_| format!("the relay at {url} did not answer within {HANDSHAKE_TIMEOUT:?}"))?
+        .map_err(|_| TransportError::Timeout {
+            url: url.to_owned(),
+            after: HANDSHAKE_TIMEOUT,
+        })?
 }
 
 impl RelaySink {
     /// Sends one frame.
-    pub(crate) async fn send(&mut self, frame: &ClientFrame) -> Result<(), LinkError> {
+    pub(crate) async fn send(&mut self, frame: &ClientFrame) -> Result<(), TransportError> {
         self.0
             .send(Message::text(encode(frame)))
             .await
-            .map_err(|e| format!("sending to the relay: {e}"))
+            .map_err(sending)
     }
 
     /// Queues one frame without flushing; [`RelaySink::flush`] sends what was queued.
-    pub(crate) async fn feed(&mut self, frame: &ClientFrame) -> Result<(), LinkError> {
+    pub(crate) async fn feed(&mut self, frame: &ClientFrame) -> Result<(), TransportError> {
         self.0
             .feed(Message::text(encode(frame)))
             .await
-            .map_err(|e| format!("sending to the relay: {e}"))
+            .map_err(sending)
     }
 
     /// Sends every queued frame.
-    pub(crate) async fn flush(&mut self) -> Result<(), LinkError> {
-        self.0
-            .flush()
-            .await
-            .map_err(|e| format!("sending to the relay: {e}"))
+    pub(crate) async fn flush(&mut self) -> Result<(), TransportError> {
+        self.0.flush().await.map_err(sending)
     }
 
     /// Closes the link politely.
@@ -93,11 +95,21 @@ impl RelaySink {
 
 impl RelayStream {
     /// The next frame from the relay. Frames of types this build does not know are skipped.
-    pub(crate) async fn next(&mut self) -> Result<ServerFrame, LinkError> {
+    pub(crate) async fn next(&mut self) -> Result<ServerFrame, TransportError> {
         loop {
             let message = match self.0.next().await {
-                None => return Err("the relay closed the connection".into()),
-                Some(Err(e)) => return Err(format!("connection to the relay lost: {e}")),
+                None => {
+                    return Err(TransportError::Closed {
+                        code: None,
+                        reason: String::new(),
+                    });
+                }
+                Some(Err(e)) => {
+                    return Err(TransportError::Io {
+                        context: "connection to the relay lost",
+                        source: e.into(),
+                    });
+                }
                 Some(Ok(message)) => message,
             };
             match message {
@@ -106,12 +118,14 @@ impl RelayStream {
                     Err(e) if e.code == ErrorCode::UnknownType => {
                         tracing::debug!("skipping a frame this build does not know: {e}");
                     }
-                    Err(e) => return Err(format!("the relay sent an invalid frame: {e}")),
+                    Err(e) => {
+                        return Err(TransportError::Protocol(format!("an invalid frame: {e}")));
+                    }
                 },
                 Message::Close(frame) => {
-                    return Err(match frame {
-                        Some(frame) => close_reason(frame.code.into(), &frame.reason),
-                        None => "the relay closed the connection".into(),
+                    return Err(TransportError::Closed {
+                        code: frame.as_ref().map(|f| f.code.into()),
+                        reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
                     });
                 }
                 _ => {}
@@ -120,10 +134,9 @@ impl RelayStream {
     }
 }
 
-fn close_reason(code: u16, reason: &str) -> LinkError {
-    match CloseCode::from_code(code) {
-        Some(CloseCode::GoingAway) => "the relay is restarting".into(),
-        Some(CloseCode::SlowConsumer) => "the relay dropped us for reading too slowly".into(),
-        _ => format!("the relay closed the connection ({code}: {reason})"),
+fn sending(error: tokio_tungstenite::tungstenite::Error) -> TransportError {
+    TransportError::Io {
+        context: "sending to the relay",
+        source: error.into(),
     }
 }

@@ -10,7 +10,7 @@ use festival_proto::{
 };
 use tokio::sync::mpsc;
 
-use super::{Driver, UNSEQUENCED_KEPT};
+use super::{Driver, UNSEQUENCED_KEPT, read_clock};
 use crate::dedup::Seen;
 use crate::engine::P2pConfig;
 use crate::engine::link::Link;
@@ -19,7 +19,7 @@ use crate::router::breaker::BreakerState;
 use crate::router::links::{LinkAction, LinkState, Links};
 use crate::router::{PreferredRoute, RouteInputs, plan};
 use crate::stats::PeerDiagnostics;
-use crate::transport::relay::LinkError;
+use crate::transport::TransportError;
 use crate::transport::webrtc::{PeerEvent, Webrtc};
 use crate::{Event, Route};
 
@@ -117,7 +117,7 @@ impl P2p {
     /// Waits a moment for the direct copy of a message the relay numbered.
     pub(super) fn await_direct(&mut self, notice: festival_proto::Sequenced) {
         if self.awaiting.len() < UNSEQUENCED_KEPT {
-            let until = Instant::now() + DIRECT_GRACE;
+            let until = read_clock() + DIRECT_GRACE;
             self.awaiting
                 .insert(notice.id, (notice.room, notice.seq, until));
         }
@@ -226,7 +226,7 @@ impl Driver {
             network: config.network,
             preferred: config.preferred,
         };
-        let now = Instant::now();
+        let now = read_clock();
         plan(&inputs, |route| match route {
             Route::P2p => self.p2p.links.breaker(now) != BreakerState::Open,
             Route::Relay | Route::Poll => true,
@@ -267,14 +267,17 @@ impl Driver {
     }
 
     /// Opens and closes links to match who is wanted now.
-    pub(super) async fn reconcile(&mut self, link: Option<&mut Link>) -> Result<(), LinkError> {
+    pub(super) async fn reconcile(
+        &mut self,
+        link: Option<&mut Link>,
+    ) -> Result<(), TransportError> {
         let wanted = self.wanted_peers();
         let allowed = self.allowed_peers();
         let current = self.relay_route.is_some();
         let actions = self
             .p2p
             .links
-            .reconcile(&wanted, &allowed, current, Instant::now());
+            .reconcile(&wanted, &allowed, current, read_clock());
         self.act(actions, link).await
     }
 
@@ -284,14 +287,14 @@ impl Driver {
         &mut self,
         actions: Vec<LinkAction>,
         mut link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         for action in actions {
             match action {
                 LinkAction::Offer { peer, session } => {
                     if link.is_some() {
                         self.p2p.webrtc.offer(peer, session);
                     } else {
-                        self.p2p.links.on_failed(peer, session, Instant::now());
+                        self.p2p.links.on_failed(peer, session, read_clock());
                     }
                 }
                 LinkAction::Request { peer } => {
@@ -299,7 +302,7 @@ impl Driver {
                         .signal(link.as_deref_mut(), peer, PeerSignal::Request)
                         .await?;
                     if !sent {
-                        self.p2p.links.on_failed(peer, 0, Instant::now());
+                        self.p2p.links.on_failed(peer, 0, read_clock());
                     }
                 }
                 LinkAction::Decline { peer, session } => {
@@ -323,7 +326,7 @@ impl Driver {
         link: Option<&mut Link>,
         peer: DeviceId,
         signal: PeerSignal,
-    ) -> Result<bool, LinkError> {
+    ) -> Result<bool, TransportError> {
         let Some(link) = link else {
             return Ok(false);
         };
@@ -350,13 +353,13 @@ impl Driver {
         &mut self,
         signal: SignalRelayed,
         link: &mut Link,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         let peer = signal.from;
         let Ok(payload) = serde_json::from_value::<PeerSignal>(signal.payload) else {
             tracing::debug!(%peer, "ignoring a signal that is not ours");
             return Ok(());
         };
-        let now = Instant::now();
+        let now = read_clock();
         let welcome = self.allowed_peers().contains(&peer);
         match payload {
             PeerSignal::Request => {
@@ -391,7 +394,7 @@ impl Driver {
         &mut self,
         event: PeerEvent,
         link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         match event {
             PeerEvent::Signal { peer, signal } => {
                 let session = match &signal {
@@ -401,7 +404,7 @@ impl Driver {
                     PeerSignal::Request | PeerSignal::Decline { .. } => 0,
                 };
                 if !self.signal(link, peer, signal).await? {
-                    if let Some(close) = self.p2p.links.on_failed(peer, session, Instant::now()) {
+                    if let Some(close) = self.p2p.links.on_failed(peer, session, read_clock()) {
                         self.act(vec![close], None).await?;
                     }
                 }
@@ -417,14 +420,13 @@ impl Driver {
                 }
             }
             PeerEvent::Open { peer, session } => {
-                if self.p2p.links.on_open(peer, session, Instant::now()) {
+                if self.p2p.links.on_open(peer, session, read_clock()) {
                     self.p2p.peers.entry(peer).or_default().open = true;
                     self.emit(Event::Peer {
                         device: peer,
                         open: true,
                         reason: None,
-                    })
-                    .await;
+                    });
                     self.ping_peer(peer).await;
                     self.update_route().await;
                 } else {
@@ -436,7 +438,7 @@ impl Driver {
                 session,
                 reason,
             } => {
-                if let Some(close) = self.p2p.links.on_failed(peer, session, Instant::now()) {
+                if let Some(close) = self.p2p.links.on_failed(peer, session, read_clock()) {
                     if let LinkAction::Close { peer, session } = close {
                         self.p2p.webrtc.close(peer, session);
                     }
@@ -458,6 +460,22 @@ impl Driver {
         Ok(())
     }
 
+    /// An attempt to link to `peer` did not open in time: the app and the log hear of it
+    /// (messages keep going through the relay; the attempt is tried again after a cooldown).
+    fn attempt_timed_out(&self, peer: DeviceId) {
+        let timeout = self.p2p.config.links.connect_timeout;
+        let reason = format!(
+            "the direct link attempt did not open within {} s",
+            timeout.as_secs_f64()
+        );
+        tracing::warn!(%peer, "{reason}; messages go through the relay");
+        self.emit(Event::Peer {
+            device: peer,
+            open: false,
+            reason: Some(reason),
+        });
+    }
+
     /// A link that was open is gone.
     async fn peer_closed(&mut self, peer: DeviceId, reason: String) {
         for state in self.rooms.values_mut() {
@@ -471,8 +489,7 @@ impl Driver {
                 device: peer,
                 open: false,
                 reason: Some(reason),
-            })
-            .await;
+            });
         }
         self.update_route().await;
     }
@@ -482,7 +499,7 @@ impl Driver {
         peer: DeviceId,
         text: &str,
         link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         let frame = match decode_peer(text, &self.p2p.limits) {
             Ok(frame) => frame,
             Err(e) => {
@@ -500,7 +517,8 @@ impl Driver {
                 if let Some(info) = self.p2p.peers.get_mut(&peer) {
                     if let Some((nonce, sent)) = info.ping {
                         if nonce == answered {
-                            info.rtt_ms = Some(sent.elapsed().as_secs_f64() * 1000.0);
+                            info.rtt_ms =
+                                Some(read_clock().duration_since(sent).as_secs_f64() * 1000.0);
                             info.ping = None;
                         }
                     }
@@ -517,7 +535,7 @@ impl Driver {
         peer: DeviceId,
         chat: PeerChat,
         mut link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         if self.p2p.seen.contains(&chat.id) {
             self.stats.duplicates_filtered += 1;
             return Ok(());
@@ -532,7 +550,7 @@ impl Driver {
         match self
             .p2p
             .holdback
-            .admit(peer, chat, prev_shown, Instant::now())
+            .admit(peer, chat, prev_shown, read_clock())
         {
             Admit::Show(chat) => self.show_direct(peer, chat, link.as_deref_mut()).await?,
             Admit::Held(want) => {
@@ -550,7 +568,7 @@ impl Driver {
     pub(super) async fn show_released(
         &mut self,
         mut link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         while let Some((peer, chat)) = self.p2p.holdback.next_released() {
             if self.p2p.seen.contains(&chat.id) {
                 self.stats.duplicates_filtered += 1;
@@ -575,7 +593,7 @@ impl Driver {
                 self.p2p.send_frame(peer, &PeerFrame::Chat(chat)).await;
             }
             Ok(None) => tracing::debug!(%peer, %id, "asked for a message not kept here"),
-            Err(e) => self.storage_failed(e).await,
+            Err(e) => self.storage_failed(e),
         }
     }
 
@@ -586,7 +604,7 @@ impl Driver {
         peer: DeviceId,
         chat: PeerChat,
         link: Option<&mut Link>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         let Some(from) = self
             .rooms
             .get(&chat.room)
@@ -623,14 +641,13 @@ impl Driver {
             )
             .await;
         if let Err(e) = recorded {
-            self.storage_failed(e).await;
+            self.storage_failed(e);
         }
         self.stats.delivered.add(Route::P2p, 1);
         self.emit(Event::Message {
             message: message.clone(),
             route: Route::P2p,
-        })
-        .await;
+        });
         match numbered {
             // The relay's number came first: it now takes its place in the room's order.
             Some((room, seq, _)) => {
@@ -653,7 +670,7 @@ impl Driver {
         &mut self,
         link: Option<&mut Link>,
         now: Instant,
-    ) -> Result<(), LinkError> {
+    ) -> Result<(), TransportError> {
         let late: Vec<_> = self
             .p2p
             .awaiting
@@ -677,12 +694,20 @@ impl Driver {
     }
 
     /// Timeouts, new attempts and pings.
-    pub(super) async fn p2p_tick(&mut self, mut link: Option<&mut Link>) -> Result<(), LinkError> {
-        let now = Instant::now();
+    pub(super) async fn p2p_tick(
+        &mut self,
+        mut link: Option<&mut Link>,
+    ) -> Result<(), TransportError> {
+        let now = read_clock();
         self.give_up_direct(link.as_deref_mut(), now).await?;
         self.p2p.holdback.expire(now);
         self.show_released(link.as_deref_mut()).await?;
         let expired = self.p2p.links.expire(now);
+        for action in &expired {
+            if let LinkAction::Close { peer, .. } = action {
+                self.attempt_timed_out(*peer);
+            }
+        }
         self.act(expired, link.as_deref_mut()).await?;
         self.reconcile(link).await?;
         let due: Vec<DeviceId> = self
@@ -708,7 +733,7 @@ impl Driver {
     async fn ping_peer(&mut self, peer: DeviceId) {
         self.p2p.nonce += 1;
         let nonce = self.p2p.nonce;
-        let now = Instant::now();
+        let now = read_clock();
         let info = self.p2p.peers.entry(peer).or_default();
         info.ping = Some((nonce, now));
         info.last_ping = Some(now);
@@ -734,7 +759,7 @@ impl Driver {
         let route = self.current_route();
         if route != self.stats.route {
             self.stats.route = route;
-            self.emit(Event::RouteChanged { route }).await;
+            self.emit(Event::RouteChanged { route });
         }
     }
 

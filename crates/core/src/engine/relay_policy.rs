@@ -1,0 +1,212 @@
+//! The relay route's policy, with no I/O: which of the relay's two routes to open (the
+//! WebSocket, or the long-poll while the WebSocket's breaker is open), when to ping it, when
+//! its silence means the link is dead, and how long a ping took. The driver opens, sends and
+//! times out as this says; every decision is a method taking `now`.
+
+use std::time::{Duration, Instant};
+
+use crate::router::breaker::{Breaker, BreakerState};
+
+/// How often the relay is pinged.
+pub(super) const PING_EVERY: Duration = Duration::from_secs(15);
+/// How long the relay may stay silent before the link counts as dead: a phone that lost its
+/// tower often sees no error at all.
+pub(super) const SILENCE_LIMIT: Duration = Duration::from_secs(45);
+
+/// Which relay route to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RelayRoute {
+    /// The WebSocket (the breaker is closed, or half-open and lets this one attempt through).
+    Socket,
+    /// The long-poll: the WebSocket failed too often lately.
+    Poll,
+}
+
+/// What keeping a WebSocket alive asks for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keepalive {
+    /// Send a ping with this nonce.
+    Ping(u64),
+    /// The relay has been silent too long: give the link up.
+    Dead,
+    /// Nothing until this instant.
+    Wait(Instant),
+}
+
+/// The relay route's state: its breaker and the liveness of the link that is up.
+#[derive(Debug)]
+pub(super) struct RelayPolicy {
+    breaker: Breaker,
+    /// When the relay was last heard from, while a link is up.
+    heard: Option<Instant>,
+    next_ping: Option<Instant>,
+    /// The ping in flight: its nonce and when it went.
+    ping: Option<(u64, Instant)>,
+    nonce: u64,
+}
+
+impl RelayPolicy {
+    pub(super) fn new() -> Self {
+        Self {
+            breaker: Breaker::new(),
+            heard: None,
+            next_ping: None,
+            ping: None,
+            nonce: 0,
+        }
+    }
+
+    /// The route to try first now.
+    pub(super) fn route_to_try(&mut self, now: Instant) -> RelayRoute {
+        if self.breaker.try_use(now) {
+            RelayRoute::Socket
+        } else {
+            RelayRoute::Poll
+        }
+    }
+
+    /// The WebSocket opened.
+    pub(super) fn socket_opened(&mut self) {
+        self.breaker.on_success();
+    }
+
+    /// The WebSocket failed to open; true when the long-poll should be tried at once (the
+    /// breaker is no longer closed), false to wait and retry the WebSocket.
+    pub(super) fn socket_failed(&mut self, now: Instant) -> bool {
+        self.breaker.on_failure(now);
+        !matches!(self.breaker.state(now), BreakerState::Closed { .. })
+    }
+
+    /// Neither route opened: the relay is down or out of reach, which says nothing against
+    /// the WebSocket, so it is tried first again when the relay is back.
+    pub(super) fn neither_opened(&mut self) {
+        self.breaker.reset();
+    }
+
+    /// Forgets the WebSocket's failures (the user's reset).
+    pub(super) fn reset(&mut self) {
+        self.breaker.reset();
+    }
+
+    /// The WebSocket's breaker, for diagnostics.
+    pub(super) fn breaker(&self, now: Instant) -> BreakerState {
+        self.breaker.state(now)
+    }
+
+    /// A link is up: the first ping goes out at once, so the round trip is known from the
+    /// start.
+    pub(super) fn link_up(&mut self, now: Instant) {
+        self.heard = Some(now);
+        self.next_ping = Some(now);
+        self.ping = None;
+    }
+
+    /// Something came from the relay.
+    pub(super) fn heard(&mut self, now: Instant) {
+        self.heard = Some(now);
+    }
+
+    /// What keeping the link alive asks for at `now`.
+    pub(super) fn keepalive(&mut self, now: Instant) -> Keepalive {
+        let (Some(heard), Some(next_ping)) = (self.heard, self.next_ping) else {
+            return Keepalive::Wait(now + PING_EVERY);
+        };
+        let dead_at = heard + SILENCE_LIMIT;
+        if now >= dead_at {
+            return Keepalive::Dead;
+        }
+        if now < next_ping {
+            return Keepalive::Wait(next_ping.min(dead_at));
+        }
+        self.nonce += 1;
+        self.ping = Some((self.nonce, now));
+        self.next_ping = Some(now + PING_EVERY);
+        Keepalive::Ping(self.nonce)
+    }
+
+    /// A pong came: the round trip of the ping it answers, if it answers the one in flight.
+    pub(super) fn pong(&mut self, nonce: u64, now: Instant) -> Option<Duration> {
+        match self.ping {
+            Some((sent_nonce, sent)) if sent_nonce == nonce => {
+                self.ping = None;
+                Some(now.saturating_duration_since(sent))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::breaker::{FAILURES_TO_OPEN, RECOVERY};
+
+    #[allow(clippy::disallowed_methods)] // A test's one real instant; the rest are offsets.
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn a_websocket_failing_three_times_moves_to_long_poll_and_is_tried_again_after_30_s() {
+        let mut policy = RelayPolicy::new();
+        let t0 = t0();
+        for _ in 1..FAILURES_TO_OPEN {
+            assert_eq!(policy.route_to_try(t0), RelayRoute::Socket);
+            assert!(
+                !policy.socket_failed(t0),
+                "retry the WebSocket after a backoff"
+            );
+        }
+        assert_eq!(policy.route_to_try(t0), RelayRoute::Socket);
+        assert!(
+            policy.socket_failed(t0),
+            "the third failure falls back at once"
+        );
+        assert_eq!(policy.route_to_try(t0 + RECOVERY / 2), RelayRoute::Poll);
+        assert_eq!(policy.route_to_try(t0 + RECOVERY), RelayRoute::Socket);
+        policy.socket_opened();
+        assert_eq!(
+            policy.breaker(t0 + RECOVERY),
+            BreakerState::Closed { failures: 0 }
+        );
+    }
+
+    #[test]
+    fn when_neither_route_opens_the_websocket_is_first_again() {
+        let mut policy = RelayPolicy::new();
+        let t0 = t0();
+        for _ in 0..FAILURES_TO_OPEN {
+            policy.route_to_try(t0);
+            policy.socket_failed(t0);
+        }
+        policy.neither_opened();
+        assert_eq!(policy.route_to_try(t0), RelayRoute::Socket);
+    }
+
+    #[test]
+    fn a_link_is_pinged_at_once_then_every_15_s_and_given_up_after_45_s_of_silence() {
+        let mut policy = RelayPolicy::new();
+        let t0 = t0();
+        policy.link_up(t0);
+        assert_eq!(policy.keepalive(t0), Keepalive::Ping(1));
+        assert_eq!(policy.keepalive(t0), Keepalive::Wait(t0 + PING_EVERY));
+        let rtt = Duration::from_millis(40);
+        assert_eq!(policy.pong(2, t0 + rtt), None, "not the ping in flight");
+        assert_eq!(policy.pong(1, t0 + rtt), Some(rtt));
+        policy.heard(t0 + rtt);
+        assert_eq!(policy.keepalive(t0 + PING_EVERY), Keepalive::Ping(2));
+        assert_eq!(policy.keepalive(t0 + 2 * PING_EVERY), Keepalive::Ping(3));
+        // Silence since the pong: at 45 s it is over, not a moment before.
+        let dead = t0 + rtt + SILENCE_LIMIT;
+        assert_eq!(
+            policy.keepalive(t0 + 2 * PING_EVERY + Duration::from_secs(1)),
+            Keepalive::Wait(t0 + 3 * PING_EVERY)
+        );
+        assert_eq!(policy.keepalive(t0 + 3 * PING_EVERY), Keepalive::Ping(4));
+        assert_eq!(
+            policy.keepalive(t0 + 3 * PING_EVERY + Duration::from_millis(1)),
+            Keepalive::Wait(dead)
+        );
+        assert_eq!(policy.keepalive(dead), Keepalive::Dead);
+    }
+}
