@@ -26,10 +26,14 @@ pub enum ErrorCode {
     HelloRequired,
     /// A second `hello` on the same connection.
     DuplicateHello,
-    /// The display name is empty after trimming, too long, or contains control characters.
+    /// The display name is empty after trimming, too long, contains control characters, or
+    /// ends in a number in brackets (the relay's own `(2)`).
     InvalidName,
     /// The room name is empty, too long, or contains characters rooms may not have.
     InvalidRoom,
+    /// A display name or room name holds an invisible or text-direction character (zero-width
+    /// space or joiner, bidi control, byte order mark, ...), or nothing visible at all.
+    InvisibleCharacter,
     /// The chat body is empty or contains control characters other than newline and tab.
     InvalidBody,
     /// A nil device or message id.
@@ -67,6 +71,7 @@ impl ErrorCode {
             Self::DuplicateHello => "duplicate_hello",
             Self::InvalidName => "invalid_name",
             Self::InvalidRoom => "invalid_room",
+            Self::InvisibleCharacter => "invisible_character",
             Self::InvalidBody => "invalid_body",
             Self::InvalidId => "invalid_id",
             Self::NotJoined => "not_joined",
@@ -81,7 +86,7 @@ impl ErrorCode {
     }
 
     /// Every code the relay can send, for metrics and documentation.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         Self::UnsupportedVersion,
         Self::FrameTooLarge,
         Self::BodyTooLarge,
@@ -92,6 +97,7 @@ impl ErrorCode {
         Self::DuplicateHello,
         Self::InvalidName,
         Self::InvalidRoom,
+        Self::InvisibleCharacter,
         Self::InvalidBody,
         Self::InvalidId,
         Self::NotJoined,
