@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::{MessageId, RoomName};
+
 /// A stable, machine-readable error code carried in `error` frames. Codes never change meaning;
 /// new ones may be added, so clients must accept codes they do not know ([`ErrorCode::Unknown`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -116,7 +118,9 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// A rejected input: a stable code for machines and a sentence for people.
+/// A rejected input: a stable code for machines and a sentence for people, and the message
+/// and room it is about when the input named them, so that the `error` frame can say which of
+/// a client's messages was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ProtoError {
@@ -124,6 +128,10 @@ pub struct ProtoError {
     pub code: ErrorCode,
     /// What exactly was wrong, in words a person can act on.
     pub message: String,
+    /// The chat message the input was, when it named one.
+    pub id: Option<MessageId>,
+    /// The room the input was for, when it named a valid one.
+    pub room: Option<RoomName>,
 }
 
 impl ProtoError {
@@ -132,6 +140,15 @@ impl ProtoError {
         Self {
             code,
             message: message.into(),
+            id: None,
+            room: None,
         }
+    }
+
+    /// The same error, about message `id` in `room`.
+    pub fn about(mut self, id: Option<MessageId>, room: Option<&RoomName>) -> Self {
+        self.id = id;
+        self.room = room.cloned();
+        self
     }
 }
