@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use festival_proto::{
-    ErrorCode, Invite, Limits, PeerFrame, PeerSignal, decode_client, decode_peer, decode_server,
+    ErrorCode, Invite, Limits, PeerFrame, PeerSignal, ServerFrame, decode_client, decode_peer,
+    decode_server,
 };
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
@@ -42,7 +43,11 @@ fn protocol_doc_examples_decode() {
         decode_client(frame, &Limits::default()).unwrap_or_else(|e| panic!("{frame}: {e}"));
     }
     for frame in &server {
-        decode_server(frame).unwrap_or_else(|e| panic!("{frame}: {e}"));
+        let decoded = decode_server(frame).unwrap_or_else(|e| panic!("{frame}: {e}"));
+        // Clients accept unknown codes, so decoding alone would not catch a misspelt one.
+        if let ServerFrame::Error(error) = decoded {
+            assert_ne!(error.code, ErrorCode::Unknown, "{frame}");
+        }
     }
 
     let client_kinds: BTreeSet<_> = client.iter().map(|f| kind(f)).collect();
