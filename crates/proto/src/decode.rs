@@ -141,33 +141,35 @@ fn validate(frame: &mut ClientFrame, limits: &Limits) -> Result<(), ProtoError> 
         ClientFrame::Join(join) => join.room = RoomName::parse(join.room.as_str())?,
         ClientFrame::Leave(leave) => leave.room = RoomName::parse(leave.room.as_str())?,
         ClientFrame::Chat(chat) => {
+            let id = Some(chat.id);
+            chat.room = RoomName::parse(chat.room.as_str()).map_err(|e| e.about(id, None))?;
+            let about = |e: ProtoError| e.about(id, Some(&chat.room));
             if chat.id.is_nil() {
-                return Err(ProtoError::new(
+                return Err(about(ProtoError::new(
                     ErrorCode::InvalidId,
                     "message id is the nil UUID",
-                ));
+                )));
             }
-            chat.room = RoomName::parse(chat.room.as_str())?;
-            validate_body(&chat.body, limits)?;
+            validate_body(&chat.body, limits).map_err(about)?;
             if chat.direct.len() > Limits::MAX_DIRECT {
-                return Err(ProtoError::new(
+                return Err(about(ProtoError::new(
                     ErrorCode::InvalidField,
                     format!(
                         "chat names {} devices in \"direct\"; at most {} are allowed",
                         chat.direct.len(),
                         Limits::MAX_DIRECT
                     ),
-                ));
+                )));
             }
         }
         ClientFrame::Signal(signal) => {
-            if signal.to.is_nil() {
-                return Err(ProtoError::new(
-                    ErrorCode::InvalidId,
-                    "signal target is the nil UUID",
-                ));
-            }
             signal.room = RoomName::parse(signal.room.as_str())?;
+            if signal.to.is_nil() {
+                return Err(
+                    ProtoError::new(ErrorCode::InvalidId, "signal target is the nil UUID")
+                        .about(None, Some(&signal.room)),
+                );
+            }
         }
         ClientFrame::Ping(_) => {}
     }
@@ -222,6 +224,59 @@ mod tests {
             "x".repeat(70_000)
         );
         assert_eq!(code(&big), ErrorCode::FrameTooLarge);
+    }
+
+    #[test]
+    fn errors_about_one_chat_name_its_id_and_room() {
+        let id = MessageId::new();
+        let room = RoomName::parse("Main Stage").ok();
+        let chat = |body: &str, extra: &str| {
+            format!(
+                r#"{{"type":"chat","id":"{id}","room":"Main  Stage","body":"{body}","sent_at":0{extra}}}"#
+            )
+        };
+        let many: Vec<String> = (0..=Limits::MAX_DIRECT)
+            .map(|_| format!("\"{}\"", DeviceId::random()))
+            .collect();
+        let cases = [
+            (chat(&"b".repeat(5000), ""), ErrorCode::BodyTooLarge),
+            (chat(" ", ""), ErrorCode::InvalidBody),
+            (chat("\\u001b[2J", ""), ErrorCode::InvalidBody),
+            (
+                chat("hi", &format!(r#","direct":[{}]"#, many.join(","))),
+                ErrorCode::InvalidField,
+            ),
+        ];
+        for (text, code) in cases {
+            let err = decode_client(&text, &Limits::default()).unwrap_err();
+            assert_eq!((err.code, err.id, &err.room), (code, Some(id), &room));
+        }
+
+        let nil = MessageId::from(uuid::Uuid::nil());
+        let text =
+            format!(r#"{{"type":"chat","id":"{nil}","room":"Camp","body":"hi","sent_at":0}}"#);
+        let err = decode_client(&text, &Limits::default()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidId);
+        assert_eq!(err.room, RoomName::parse("Camp").ok());
+
+        // An invalid room cannot be named back; the message still is.
+        let text = format!(r#"{{"type":"chat","id":"{id}","room":"a/b","body":"hi","sent_at":0}}"#);
+        let err = decode_client(&text, &Limits::default()).unwrap_err();
+        assert_eq!(
+            (err.code, err.id, err.room),
+            (ErrorCode::InvalidRoom, Some(id), None)
+        );
+    }
+
+    #[test]
+    fn sent_at_is_required() {
+        let text = format!(
+            r#"{{"type":"chat","id":"{}","room":"Camp","body":"hi"}}"#,
+            MessageId::new()
+        );
+        let err = decode_client(&text, &Limits::default()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidField);
+        assert!(err.message.contains("sent_at"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::{MessageId, RoomName};
+
 /// A stable, machine-readable error code carried in `error` frames. Codes never change meaning;
 /// new ones may be added, so clients must accept codes they do not know ([`ErrorCode::Unknown`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,10 +28,14 @@ pub enum ErrorCode {
     HelloRequired,
     /// A second `hello` on the same connection.
     DuplicateHello,
-    /// The display name is empty after trimming, too long, or contains control characters.
+    /// The display name is empty after trimming, too long, contains control characters, or
+    /// ends in a number in brackets (the relay's own `(2)`).
     InvalidName,
     /// The room name is empty, too long, or contains characters rooms may not have.
     InvalidRoom,
+    /// A display name or room name holds an invisible or text-direction character (zero-width
+    /// space or joiner, bidi control, byte order mark, ...), or nothing visible at all.
+    InvisibleCharacter,
     /// The chat body is empty or contains control characters other than newline and tab.
     InvalidBody,
     /// A nil device or message id.
@@ -77,6 +83,7 @@ impl ErrorCode {
             Self::DuplicateHello => "duplicate_hello",
             Self::InvalidName => "invalid_name",
             Self::InvalidRoom => "invalid_room",
+            Self::InvisibleCharacter => "invisible_character",
             Self::InvalidBody => "invalid_body",
             Self::InvalidId => "invalid_id",
             Self::NotJoined => "not_joined",
@@ -102,7 +109,7 @@ impl ErrorCode {
     }
 
     /// Every code the relay can send, for metrics and documentation.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::UnsupportedVersion,
         Self::FrameTooLarge,
         Self::BodyTooLarge,
@@ -113,6 +120,7 @@ impl ErrorCode {
         Self::DuplicateHello,
         Self::InvalidName,
         Self::InvalidRoom,
+        Self::InvisibleCharacter,
         Self::InvalidBody,
         Self::InvalidId,
         Self::NotJoined,
@@ -135,7 +143,9 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// A rejected input: a stable code for machines and a sentence for people.
+/// A rejected input: a stable code for machines and a sentence for people, and the message
+/// and room it is about when the input named them, so that the `error` frame can say which of
+/// a client's messages was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ProtoError {
@@ -143,6 +153,10 @@ pub struct ProtoError {
     pub code: ErrorCode,
     /// What exactly was wrong, in words a person can act on.
     pub message: String,
+    /// The chat message the input was, when it named one.
+    pub id: Option<MessageId>,
+    /// The room the input was for, when it named a valid one.
+    pub room: Option<RoomName>,
 }
 
 impl ProtoError {
@@ -151,7 +165,16 @@ impl ProtoError {
         Self {
             code,
             message: message.into(),
+            id: None,
+            room: None,
         }
+    }
+
+    /// The same error, about message `id` in `room`.
+    pub fn about(mut self, id: Option<MessageId>, room: Option<&RoomName>) -> Self {
+        self.id = id;
+        self.room = room.cloned();
+        self
     }
 }
 

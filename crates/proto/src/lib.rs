@@ -2,7 +2,8 @@
 //!
 //! Every message that crosses a process boundary is defined here: the frames a client sends
 //! ([`ClientFrame`]), the frames the relay sends ([`ServerFrame`]), the identifiers they carry,
-//! how untrusted input is validated ([`decode_client`]), and the limits both sides agree on.
+//! how untrusted input is validated ([`decode_client`]), the invite links people pass on
+//! ([`Invite`]), and the limits both sides agree on.
 //! This crate does no I/O, so the relay, the engine, tests and fuzzers all share one definition.
 //!
 //! Frames are JSON text frames over a WebSocket, tagged by `"type"`. `docs/protocol.md` in the
@@ -13,6 +14,7 @@ mod close;
 mod decode;
 mod error;
 mod ids;
+mod invite;
 mod limits;
 mod names;
 mod peer;
@@ -25,6 +27,7 @@ pub use close::CloseCode;
 pub use decode::{decode_client, decode_server, encode};
 pub use error::{ErrorCode, ProtoError};
 pub use ids::{DeviceId, MessageId, PeerId, Seq};
+pub use invite::{Invite, InviteError};
 pub use limits::Limits;
 pub use names::{DisplayName, RoomName};
 pub use peer::{PeerChat, PeerFrame, PeerSignal, decode_peer};

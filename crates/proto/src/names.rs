@@ -8,8 +8,9 @@ use crate::text::normalise_line;
 use crate::{ErrorCode, Limits, ProtoError};
 
 /// A person's display name: NFC-normalised, trimmed, inner whitespace collapsed, 1 to
-/// [`Limits::MAX_NAME_CHARS`] characters, no control characters. It is not an identity: two
-/// devices may ask for the same name, and the relay tells them apart in each room.
+/// [`Limits::MAX_NAME_CHARS`] characters, no control or invisible characters, and not ending
+/// in a number in brackets (the relay's `(2)`). It is not an identity: two devices may ask for
+/// the same name, or for names that look alike, and the relay tells them apart in each room.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DisplayName(String);
@@ -31,11 +32,26 @@ impl DisplayName {
                 ),
             ));
         }
+        if ends_like_a_suffix(&name) {
+            return Err(ProtoError::new(
+                ErrorCode::InvalidName,
+                "a name may not end in a number in brackets such as \"(2)\": the relay adds \
+                 those to tell apart people whose names look alike",
+            ));
+        }
         Ok(Self(name))
     }
 
+    /// The name's Unicode TR39 skeleton: names that look alike have the same one (Latin
+    /// "Alice", Cyrillic "Аlice", fullwidth "Ａｌｉｃｅ", "AIice" with a capital I), so that a room
+    /// can count them as one name. For comparing only; never shown.
+    pub fn skeleton(&self) -> String {
+        unicode_security::skeleton(&self.0).collect()
+    }
+
     /// The name with a disambiguating suffix, e.g. `John (2)`, for the second device called
-    /// John in one room. The suffix may take the name past the usual length limit.
+    /// John in one room. The suffix may take the name past the usual length limit, and no
+    /// name a person types can look like it (see [`DisplayName::parse`]).
     pub fn with_suffix(&self, n: usize) -> Self {
         Self(format!("{} ({n})", self.0))
     }
@@ -58,8 +74,37 @@ impl fmt::Display for DisplayName {
     }
 }
 
+/// Whether `name` looks as if it ended in a relay suffix such as ` (2)`: its skeleton ends
+/// in brackets around digits (or what looks like them: `(l)`, `（２）`, `⑵`), space or not.
+fn ends_like_a_suffix(name: &str) -> bool {
+    let skeleton = |text: &str| unicode_security::skeleton(text).collect::<String>();
+    let (open, close) = (skeleton("("), skeleton(")"));
+    let digits: Vec<String> = ('0'..='9')
+        .map(|d| skeleton(d.encode_utf8(&mut [0; 4])))
+        .collect();
+    let name = skeleton(name);
+    let Some(inner) = name.trim_end().strip_suffix(close.as_str()) else {
+        return false;
+    };
+    let Some(at) = inner.rfind(open.as_str()) else {
+        return false;
+    };
+    let mut number = inner[at + open.len()..].trim();
+    if number.is_empty() {
+        return false;
+    }
+    while !number.is_empty() {
+        match digits.iter().find(|d| number.starts_with(d.as_str())) {
+            Some(digit) => number = &number[digit.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 /// A room's name: NFC-normalised, trimmed, inner whitespace collapsed, 1 to
-/// [`Limits::MAX_ROOM_CHARS`] characters of letters, digits, spaces and `- _ . & ' #`.
+/// [`Limits::MAX_ROOM_CHARS`] characters of letters, digits, spaces and `- _ . & ' #`, no
+/// invisible characters.
 /// Rooms are created on first join, so the name is the room's only key (case-sensitive).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -110,7 +155,119 @@ impl fmt::Display for RoomName {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn code(raw: &str) -> ErrorCode {
+        DisplayName::parse(raw).unwrap_err().code
+    }
+
+    #[test]
+    fn look_alikes_of_alice_share_one_skeleton() {
+        let alice = DisplayName::parse("Alice").unwrap().skeleton();
+        for look_alike in [
+            "\u{410}lice",
+            "\u{ff21}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}",
+            "AIice",
+        ] {
+            let name = DisplayName::parse(look_alike).unwrap();
+            assert_ne!(name.as_str(), "Alice");
+            assert_eq!(name.skeleton(), alice, "{look_alike:?}");
+        }
+        assert_ne!(DisplayName::parse("Alicia").unwrap().skeleton(), alice);
+    }
+
+    #[test]
+    fn invisible_and_direction_characters_are_refused_with_their_own_code() {
+        for bad in [
+            "Alice\u{200b}",
+            "Al\u{200c}ice",
+            "\u{200d}",
+            "\u{202e}ecilA",
+            "\u{2066}Alice\u{2069}",
+            "\u{200f}Alice",
+            "\u{feff}Alice",
+            "Ali\u{2060}ce",
+            "\u{3164}",
+            "\u{2800}",
+            "Alice\u{e0041}",
+        ] {
+            assert_eq!(code(bad), ErrorCode::InvisibleCharacter, "{bad:?}");
+            assert_eq!(
+                RoomName::parse(bad).unwrap_err().code,
+                ErrorCode::InvisibleCharacter,
+                "room {bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_name_needs_something_visible() {
+        assert_eq!(code("\u{301}"), ErrorCode::InvisibleCharacter);
+        assert_eq!(code("\u{fe0f} \u{fe0f}"), ErrorCode::InvisibleCharacter);
+        // A variation selector after a character only picks its emoji form.
+        assert_eq!(
+            DisplayName::parse("Ann \u{2764}\u{fe0f}").unwrap().as_str(),
+            "Ann \u{2764}\u{fe0f}"
+        );
+    }
+
+    #[test]
+    fn nobody_can_type_the_relays_suffix() {
+        for bad in [
+            "Alice (2)",
+            "Alice(2)",
+            "Alice (12) ",
+            "Alice ( 3 )",
+            "Alice (1)",
+            "Alice (l)",
+            "Alice \u{ff08}\u{ff12}\u{ff09}",
+            "Alice \u{2475}",
+            "(2)",
+        ] {
+            assert_eq!(code(bad), ErrorCode::InvalidName, "{bad:?}");
+        }
+        for ok in [
+            "Alice (DJ)",
+            "(2) Alice",
+            "Alice 2",
+            "Alice (2) x",
+            "Stage ()",
+        ] {
+            assert!(DisplayName::parse(ok).is_ok(), "{ok:?}");
+        }
+        let shown = DisplayName::parse("Alice").unwrap().with_suffix(2);
+        assert_eq!(shown.as_str(), "Alice (2)");
+    }
+
+    proptest! {
+        #[test]
+        fn name_normalisation_is_idempotent(raw in "\\PC{0,40}") {
+            if let Ok(name) = DisplayName::parse(&raw) {
+                prop_assert_eq!(DisplayName::parse(name.as_str()), Ok(name.clone()));
+                prop_assert_eq!(DisplayName::parse(name.as_str()).map(|n| n.skeleton()), Ok(name.skeleton()));
+            }
+            if let Ok(room) = RoomName::parse(&raw) {
+                prop_assert_eq!(RoomName::parse(room.as_str()), Ok(room.clone()));
+            }
+        }
+
+        #[test]
+        fn mixed_names_normalise_idempotently(
+            parts in proptest::collection::vec(prop_oneof![
+                Just("A".to_string()), Just("\u{410}".to_string()), Just("e\u{301}".to_string()),
+                Just(" ".to_string()), Just("\u{3000}".to_string()), Just("(".to_string()),
+                Just(")".to_string()), Just("2".to_string()), Just("\u{fe0f}".to_string()),
+                Just("\u{200d}".to_string()), Just("\u{ff21}".to_string()), "[a-z]{1,3}",
+            ], 0..12)
+        ) {
+            let raw = parts.concat();
+            if let Ok(name) = DisplayName::parse(&raw) {
+                prop_assert_eq!(DisplayName::parse(name.as_str()), Ok(name));
+            }
+        }
+    }
 
     #[test]
     fn names_are_trimmed_collapsed_and_normalised() {

@@ -4,18 +4,24 @@
 use std::collections::BTreeSet;
 
 use festival_proto::{
-    ErrorCode, Limits, PeerFrame, PeerSignal, decode_client, decode_peer, decode_server,
+    ErrorCode, Invite, Limits, PeerFrame, PeerSignal, ServerFrame, decode_client, decode_peer,
+    decode_server,
 };
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
 
 /// The JSON examples of one section of the document (from its heading to the next `## `).
 fn examples(section: &str) -> Vec<&'static str> {
+    blocks(section, "json")
+}
+
+/// The code blocks in `language` of one section of the document.
+fn blocks(section: &str, language: &str) -> Vec<&'static str> {
     let start = DOC.find(section).expect("section exists");
     let rest = &DOC[start + section.len()..];
     let end = rest.find("\n## ").unwrap_or(rest.len());
     rest[..end]
-        .split("```json\n")
+        .split(&format!("```{language}\n"))
         .skip(1)
         .map(|block| block.split("\n```").next().expect("closed block").trim())
         .collect()
@@ -37,7 +43,11 @@ fn protocol_doc_examples_decode() {
         decode_client(frame, &Limits::default()).unwrap_or_else(|e| panic!("{frame}: {e}"));
     }
     for frame in &server {
-        decode_server(frame).unwrap_or_else(|e| panic!("{frame}: {e}"));
+        let decoded = decode_server(frame).unwrap_or_else(|e| panic!("{frame}: {e}"));
+        // Clients accept unknown codes, so decoding alone would not catch a misspelt one.
+        if let ServerFrame::Error(error) = decoded {
+            assert_ne!(error.code, ErrorCode::Unknown, "{frame}");
+        }
     }
 
     let client_kinds: BTreeSet<_> = client.iter().map(|f| kind(f)).collect();
@@ -83,6 +93,19 @@ fn protocol_doc_peer_examples_decode() {
         .map(|l| decode_peer(l, &Limits::default()).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect();
     assert_eq!(frames.len(), 4, "chat, want, ping, pong");
+}
+
+#[test]
+fn protocol_doc_invite_examples_parse() {
+    let links: Vec<&str> = blocks("## Invite links", "text")
+        .into_iter()
+        .flat_map(str::lines)
+        .collect();
+    assert_eq!(links.len(), 2);
+    for link in links {
+        let invite = Invite::parse(link).unwrap_or_else(|e| panic!("{link}: {e}"));
+        assert_eq!(Invite::parse(&invite.to_link()), Ok(invite));
+    }
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //!
 //! Presence is keyed by device. A device's first connection makes it a member, its last one
 //! leaving ends that; connections in between change nothing anyone sees. Names are told apart
-//! per room: the second device showing "John" is shown as "John (2)".
+//! per room: the second device showing "John" is shown as "John (2)", and so is a device whose
+//! name only looks like "John" (Cyrillic "Јohn"): names count as one when their TR39 skeletons
+//! are equal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use festival_proto::{DeviceId, DisplayName, Member};
 
@@ -16,11 +18,14 @@ pub(crate) type ConnId = u64;
 #[derive(Debug, Default)]
 pub(crate) struct Room {
     members: BTreeMap<DeviceId, Entry>,
+    /// The skeleton of every shown name: no two members show look-alike names.
+    shown_skeletons: HashSet<String>,
 }
 
 #[derive(Debug)]
 struct Entry {
     shown: DisplayName,
+    skeleton: String,
     conns: Vec<ConnId>,
 }
 
@@ -48,11 +53,13 @@ impl Room {
                 is_new: false,
             };
         }
-        let shown = self.free_name(name);
+        let (shown, skeleton) = self.free_name(name);
+        self.shown_skeletons.insert(skeleton.clone());
         self.members.insert(
             device,
             Entry {
                 shown: shown.clone(),
+                skeleton,
                 conns: vec![conn],
             },
         );
@@ -74,6 +81,7 @@ impl Room {
             return None;
         }
         let entry = self.members.remove(&device)?;
+        self.shown_skeletons.remove(&entry.skeleton);
         Some(Member {
             device,
             name: entry.shown,
@@ -126,16 +134,17 @@ impl Room {
             .flat_map(|(device, e)| e.conns.iter().map(move |&conn| (*device, conn)))
     }
 
-    /// `name` if no member shows it, else the first free `name (n)` from 2 on.
-    fn free_name(&self, name: &DisplayName) -> DisplayName {
-        let taken = |candidate: &DisplayName| self.members.values().any(|e| &e.shown == candidate);
-        if !taken(name) {
-            return name.clone();
-        }
-        (2..)
-            .map(|n| name.with_suffix(n))
-            .find(|candidate| !taken(candidate))
-            .unwrap_or_else(|| name.clone())
+    /// `name` if no member shows it or a look-alike of it, else the first free `name (n)`
+    /// from 2 on; with its skeleton.
+    fn free_name(&self, name: &DisplayName) -> (DisplayName, String) {
+        std::iter::once(name.clone())
+            .chain((2..).map(|n| name.with_suffix(n)))
+            .map(|candidate| {
+                let skeleton = candidate.skeleton();
+                (candidate, skeleton)
+            })
+            .find(|(_, skeleton)| !self.shown_skeletons.contains(skeleton))
+            .unwrap_or_else(|| (name.clone(), name.skeleton()))
     }
 }
 
@@ -188,6 +197,51 @@ mod tests {
         );
         let d = DeviceId::random();
         assert_eq!(room.join(d, &name("Jo"), 4).member.name.as_str(), "Jo");
+    }
+
+    #[test]
+    fn look_alike_names_get_suffixes_as_if_they_were_one() {
+        let mut room = Room::default();
+        let shown: Vec<String> = [
+            "Alice",
+            "\u{410}lice",
+            "\u{ff21}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}",
+            "AIice",
+            "Alice",
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(conn, raw)| {
+            let joined = room.join(DeviceId::random(), &name(raw), conn as ConnId);
+            joined.member.name.as_str().to_owned()
+        })
+        .collect();
+        assert_eq!(
+            shown,
+            [
+                "Alice",
+                "\u{410}lice (2)",
+                "\u{ff21}\u{ff4c}\u{ff49}\u{ff43}\u{ff45} (3)",
+                "AIice (4)",
+                "Alice (5)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_freed_look_alike_name_is_free_again() {
+        let mut room = Room::default();
+        let (a, b, c) = (DeviceId::random(), DeviceId::random(), DeviceId::random());
+        room.join(a, &name("\u{410}lice"), 1);
+        assert_eq!(
+            room.join(b, &name("Alice"), 2).member.name.as_str(),
+            "Alice (2)"
+        );
+        room.leave(a, 1);
+        assert_eq!(
+            room.join(c, &name("Alice"), 3).member.name.as_str(),
+            "Alice"
+        );
     }
 
     #[test]

@@ -38,9 +38,9 @@ struct Refusal {
 impl From<ProtoError> for Refusal {
     fn from(error: ProtoError) -> Self {
         Self {
+            id: error.id,
+            room: error.room.clone(),
             error,
-            id: None,
-            room: None,
         }
     }
 }

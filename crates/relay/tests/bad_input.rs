@@ -150,6 +150,46 @@ async fn each_bad_frame_gets_its_code_and_bystanders_carry_on() {
 }
 
 #[tokio::test]
+async fn a_refused_chat_is_named_by_its_id_and_room() {
+    let relay = spawn_relay().await;
+    let (mut client, _) = Client::hello(&relay.url(), "Ann").await;
+    client.join(ROOM).await;
+    let room = RoomName::parse(ROOM).ok();
+    let too_many: Vec<String> = (0..=festival_proto::Limits::MAX_DIRECT)
+        .map(|_| format!("\"{}\"", DeviceId::random()))
+        .collect();
+    let cases = [
+        ("b".repeat(5000), String::new(), ErrorCode::BodyTooLarge),
+        ("\\u001b[2J".into(), String::new(), ErrorCode::InvalidBody),
+        (
+            "hi".into(),
+            format!(r#","direct":[{}]"#, too_many.join(",")),
+            ErrorCode::InvalidField,
+        ),
+    ];
+    for (body, extra, code) in cases {
+        let id = festival_proto::MessageId::new();
+        client
+            .send_text(&format!(
+                r#"{{"type":"chat","id":"{id}","room":"{ROOM}","body":"{body}","sent_at":0{extra}}}"#
+            ))
+            .await;
+        let error = client.error().await;
+        assert_code(&error, code);
+        assert_eq!((error.id, &error.room), (Some(id), &room), "{code}");
+    }
+    let nil = "00000000-0000-0000-0000-000000000000";
+    client
+        .send_text(&format!(
+            r#"{{"type":"chat","id":"{nil}","room":"{ROOM}","body":"hi","sent_at":0}}"#
+        ))
+        .await;
+    let error = client.error().await;
+    assert_code(&error, ErrorCode::InvalidId);
+    assert_eq!(error.room, room);
+}
+
+#[tokio::test]
 async fn binary_frames_are_refused_as_malformed() {
     let relay = spawn_relay().await;
     let (mut alice, mut bob) = bystanders(&relay).await;
