@@ -377,6 +377,19 @@ impl Store {
         }))
     }
 
+    /// The message with this id, whatever its state, if the store has it.
+    pub(crate) async fn message(&self, id: MessageId) -> Result<Option<LocalMessage>, EngineError> {
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
+             error FROM messages WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(row.and_then(Row::into_message))
+    }
+
     /// The newest `limit` messages of `room`, oldest first; queued ones last.
     pub(crate) async fn history(
         &self,
