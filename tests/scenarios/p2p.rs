@@ -10,6 +10,7 @@ use std::time::Duration;
 use festival_core::router::PreferredRoute;
 use festival_core::router::breaker::BreakerState;
 use festival_core::router::cooldown::Timings;
+use festival_core::router::links::LinkState;
 use festival_core::{EngineConfig, Event, Route};
 use festival_tests::{Line, Member, TestRelay, WAIT};
 
@@ -149,8 +150,11 @@ async fn a_torn_down_link_falls_back_to_the_relay_and_p2p_returns_after_the_brea
     let bodies: Vec<_> = shown.iter().map(|(_, b, ..)| b.clone()).collect();
     let expected: Vec<_> = (0..N).map(|i| format!("m{i}")).collect();
     assert_eq!(bodies, expected, "none lost, none twice, in order");
+    // Before the teardown Ann sent over the link; which copy Bo showed first is a race the
+    // relay may win on a busy machine (the engine waits a moment for the direct copy, then
+    // takes the relay's), so the route Bo shows for those is not asserted.
+    assert!(ann.engine.stats().await.unwrap().sent.p2p > 0);
     let routes: Vec<_> = shown.iter().map(|(.., r, _)| *r).collect();
-    assert_eq!(routes[0], Route::P2p);
     assert_eq!(routes[N - 1], Route::Relay, "{routes:?}");
 
     // Ann keeps trying; Bo declines; after three failures Ann's breaker opens.
@@ -171,32 +175,38 @@ async fn a_torn_down_link_falls_back_to_the_relay_and_p2p_returns_after_the_brea
         .set_preferred_route(PreferredRoute::Auto)
         .await
         .unwrap();
+    // The link that opens closes the breaker. A link can still drop later on a starved
+    // machine, and that failure counts; the next link closes the breaker again, so this
+    // waits for a state rather than reading it once.
     let opened_before = ann.engine.stats().await.unwrap().p2p.opened;
     tokio::time::timeout(WAIT, async {
         loop {
-            if ann.engine.stats().await.unwrap().p2p.opened > opened_before {
+            let d = ann.engine.diagnostics().await.unwrap();
+            let linked = d.peers.iter().any(|p| p.link == Some(LinkState::Open));
+            if d.stats.p2p.opened > opened_before
+                && linked
+                && d.breakers.p2p == (BreakerState::Closed { failures: 0 })
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
-    .expect("P2P comes back after recovery");
+    .expect("P2P comes back after recovery and the breaker closes");
+    let sent_before = ann.engine.stats().await.unwrap().sent.p2p;
     ann.engine.send("Camp", "direct again").await.unwrap();
-    let route = bo
-        .until("the message after recovery", |events| {
-            Member::messages(events)
-                .into_iter()
-                .find(|(_, b, ..)| b == "direct again")
-                .map(|(.., r, _)| r)
-        })
-        .await;
-    assert_eq!(route, Route::P2p);
-    let diagnostics = ann.engine.diagnostics().await.unwrap();
-    assert_eq!(
-        diagnostics.breakers.p2p,
-        BreakerState::Closed { failures: 0 }
+    assert!(
+        ann.engine.stats().await.unwrap().sent.p2p > sent_before,
+        "sent over the link again"
     );
+    bo.until("the message after recovery", |events| {
+        Member::messages(events)
+            .iter()
+            .any(|(_, b, ..)| b == "direct again")
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,6 +122,7 @@ pub struct Engine {
     commands: mpsc::Sender<Command>,
     identity: Identity,
     store: Store,
+    resumed: Vec<MessageId>,
     task: JoinHandle<()>,
 }
 
@@ -172,6 +173,7 @@ impl Engine {
         let store = Store::open(&config.data_dir).await?;
         let identity = store.identity(config.display_name.as_deref()).await?;
         let queued = store.queued().await?;
+        let resumed = queued.iter().map(|chat| chat.id).collect();
         let mut rooms = BTreeMap::new();
         for chat in &queued {
             if !rooms.contains_key(&chat.room) {
@@ -200,6 +202,7 @@ impl Engine {
                 commands,
                 identity,
                 store,
+                resumed,
                 task,
             },
             event_rx,
@@ -300,6 +303,19 @@ impl Engine {
                 (None, _) => missed.direct && m.state == crate::DeliveryState::Received,
             })
             .collect())
+    }
+
+    /// The messages the outbox held when the engine started, in the order they were typed:
+    /// what `festival sync` delivers. Their outcome is read back with [`Engine::message`],
+    /// which stays right when the app missed their events ([`crate::Event::Lagged`]).
+    pub fn resumed(&self) -> &[MessageId] {
+        &self.resumed
+    }
+
+    /// The message with this id as the store has it now (its state, and why it failed):
+    /// what an app that lagged reads instead of the `Acked` or `Failed` event it missed.
+    pub async fn message(&self, id: MessageId) -> Result<Option<LocalMessage>, EngineError> {
+        self.store.message(id).await
     }
 
     /// How many messages typed here wait for the relay's confirmation.

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use festival_core::{Engine, EngineError, Event};
+use festival_core::{DeliveryState, Engine, EngineError, Event};
 use festival_proto::MessageId;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -77,6 +77,19 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                         }
                         Err(e) => report(printer, &e),
                     }
+                    // A missed `Failed` would leave its message waited for until the drain
+                    // times out; the store says which ones failed.
+                    match failed_meanwhile(&engine, &unconfirmed).await {
+                        Ok(failed) => {
+                            for event in failed {
+                                if let Event::Failed { id, .. } = &event {
+                                    unconfirmed.remove(id);
+                                }
+                                printer.event(&event);
+                            }
+                        }
+                        Err(e) => report(printer, &e),
+                    }
                 }
                 Some(event) => {
                     match &event {
@@ -106,6 +119,27 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(3)
     })
+}
+
+/// The messages waited for that the store marks failed, as the events that would have said
+/// so (the CLI lagged and missed them).
+async fn failed_meanwhile(
+    engine: &Engine,
+    unconfirmed: &HashSet<MessageId>,
+) -> Result<Vec<Event>, EngineError> {
+    let mut failed = Vec::new();
+    for id in unconfirmed {
+        if let Some(m) = engine.message(*id).await? {
+            if m.state == DeliveryState::Failed {
+                failed.push(Event::Failed {
+                    id: m.id,
+                    room: m.room,
+                    reason: m.error.unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Ok(failed)
 }
 
 /// The relay acks, then echoes a message: the echo confirms it, so that what was typed is

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use festival_core::Event;
+use festival_core::{DeliveryState, Engine};
 
 use crate::Online;
 
@@ -22,35 +22,16 @@ pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let (engine, mut events) = args.online.start().await?;
     let deadline = tokio::time::sleep(Duration::from_secs(args.timeout));
     tokio::pin!(deadline);
-    let mut delivered = 0;
-    let mut failed = 0;
     let code = loop {
         let left = engine.pending().await?;
         if left == 0 {
-            // The engine sends an ack's event before it answers `pending`, so every event
-            // that counts is already waiting here.
-            while let Ok(Some(event)) = tokio::time::timeout(Duration::ZERO, events.next()).await {
-                match event {
-                    Event::Acked { .. } => delivered += 1,
-                    Event::Failed { reason, .. } => {
-                        failed += 1;
-                        eprintln!("festival: a message failed: {reason}");
-                    }
-                    _ => {}
-                }
-            }
-            println!("synced: {delivered} delivered, {failed} failed, 0 queued");
             break ExitCode::SUCCESS;
         }
+        // Events only wake this loop: the figures come from the store, which stays right
+        // when events were missed (`Lagged`).
         tokio::select! {
-            event = events.next() => match event {
-                Some(Event::Acked { .. }) => delivered += 1,
-                Some(Event::Failed { reason, .. }) => {
-                    failed += 1;
-                    eprintln!("festival: a message failed: {reason}");
-                }
-                Some(_) => {}
-                None => break ExitCode::from(3),
+            event = events.next() => if event.is_none() {
+                break ExitCode::from(3);
             },
             () = &mut deadline => {
                 eprintln!("festival: {left} message(s) still queued after {} s", args.timeout);
@@ -58,6 +39,31 @@ pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    let outcome = outcome(&engine).await;
     engine.shutdown().await;
+    let (delivered, failed, queued) = outcome?;
+    if code == ExitCode::SUCCESS {
+        println!("synced: {delivered} delivered, {failed} failed, {queued} queued");
+    }
     Ok(code)
+}
+
+/// What became of the messages the outbox held at the start: delivered, failed (each
+/// reason printed), still queued.
+async fn outcome(engine: &Engine) -> anyhow::Result<(usize, usize, usize)> {
+    let (mut delivered, mut failed, mut queued) = (0, 0, 0);
+    for id in engine.resumed() {
+        match engine.message(*id).await? {
+            // Gone from the store: only sent and received messages are pruned.
+            None => delivered += 1,
+            Some(m) if m.state == DeliveryState::Sent => delivered += 1,
+            Some(m) if m.state == DeliveryState::Failed => {
+                failed += 1;
+                let reason = m.error.as_deref().unwrap_or("unknown");
+                eprintln!("festival: a message failed: {reason}");
+            }
+            Some(_) => queued += 1,
+        }
+    }
+    Ok((delivered, failed, queued))
 }

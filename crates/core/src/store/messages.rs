@@ -377,6 +377,19 @@ impl Store {
         }))
     }
 
+    /// The message with this id, whatever its state, if the store has it.
+    pub(crate) async fn message(&self, id: MessageId) -> Result<Option<LocalMessage>, EngineError> {
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
+             error FROM messages WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(row.and_then(Row::into_message))
+    }
+
     /// The newest `limit` messages of `room`, oldest first; queued ones last.
     pub(crate) async fn history(
         &self,
@@ -458,5 +471,29 @@ mod tests {
         );
         assert!(store.queued().await.unwrap().is_empty());
         assert_eq!(store.cursor(&room).await.unwrap(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_message_is_read_back_by_id_with_its_outcome() {
+        let (_dir, store) = store().await;
+        let room = RoomName::parse("Camp").unwrap();
+        let me = DeviceId::random();
+        let name = DisplayName::parse("Me").unwrap();
+        let (sent, refused) = (chat(&room, "one"), chat(&room, "two"));
+        for c in [&sent, &refused] {
+            store.enqueue(c, me, &name).await.unwrap();
+        }
+        store.mark_sent(&[(sent.id, 1)]).await.unwrap();
+        store.mark_failed(refused.id, "too old").await.unwrap();
+        let state = |m: Option<LocalMessage>| m.map(|m| (m.state, m.error));
+        assert_eq!(
+            state(store.message(sent.id).await.unwrap()),
+            Some((DeliveryState::Sent, None))
+        );
+        assert_eq!(
+            state(store.message(refused.id).await.unwrap()),
+            Some((DeliveryState::Failed, Some("too old".to_owned())))
+        );
+        assert_eq!(store.message(MessageId::new()).await.unwrap(), None);
     }
 }
