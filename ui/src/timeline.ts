@@ -34,6 +34,10 @@ export class Timeline<T extends Keyed> {
   ) {
     scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
     pill.addEventListener("click", () => this.jumpToEnd());
+    // A panel opening, a banner or a turned phone resize the list: a follower stays at the end.
+    new ResizeObserver(() => {
+      if (this.stick) this.scroller.scrollTop = this.scroller.scrollHeight;
+    }).observe(scroller);
   }
 
   /** Forgets every message (another room opens). */
