@@ -98,6 +98,12 @@ export class Timeline<T extends Keyed> {
 
   private flush(): void {
     this.frame = null;
+    if (this.stick && !this.atBottom()) {
+      // The reader moved up since the last frame (its scroll event is not handled yet).
+      this.stick = false;
+      this.unseen += this.order.length - this.end;
+      if (this.unseen > 0) this.showPill();
+    }
     if (!this.stick || this.end === this.order.length) return;
     if (this.order.length - this.end > this.windowSize) {
       this.jumpToEnd();
