@@ -1,30 +1,43 @@
-//! The real app in a real webview (WebKitGTK under Xvfb, driven by tauri-driver over the W3C
-//! WebDriver protocol), against a real relay, with a second participant on the engine:
-//! messages both ways with the sender shown, the exact member count, and a message typed
-//! while the relay is down shown as queued, then delivered when it returns. Saves a
-//! screenshot of each main screen under `target/e2e-screenshots/`.
+//! The real app in a real webview (WebKitGTK under Xvfb, driven over W3C WebDriver), against
+//! a real relay, with a second participant on the engine: messages both ways with the sender
+//! shown, the exact member count, a burst of messages arriving while the user types (the
+//! composer never leaves the screen, the list stays windowed, reading up is not yanked down),
+//! and a message typed while the relay is down shown as queued, then delivered when it
+//! returns. axe-core audits every screen in both themes; screenshots of each screen at phone
+//! and desktop size, in both themes, land in `target/e2e-screenshots/`.
 //!
 //! Needs `Xvfb`, `tauri-driver` and `WebKitWebDriver` (see `scripts/test-app`, which installs
-//! them and runs this test by name).
+//! them and runs this test by name). `FESTIVAL_E2E_BURST` sets the burst's size (1,000).
 
 // An end-to-end test times a real app's startup and waits by the wall clock.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+#[path = "e2e/browser.rs"]
+mod browser;
 
-use base64::Engine as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use browser::{Audit, Browser, Control, WAIT, control};
 use festival_core::router::PreferredRoute;
 use festival_core::{Engine, EngineConfig, Event, Events};
 use festival_relay::{Config, RelayHandle};
-use serde_json::{Value, json};
+use serde_json::json;
+use tokio::sync::mpsc;
 
-const WAIT: Duration = Duration::from_secs(30);
-const POLL: Duration = Duration::from_millis(50);
-/// WebDriver errors that only mean the page changed under the request.
-const TRANSIENT: [&str; 2] = ["no such element", "stale element reference"];
+/// The most message nodes the list may keep in the DOM (the UI's window).
+const MAX_NODES: u64 = 200;
+const PHONE: (u32, u32) = (412, 860);
+/// Time between two keys typed while the burst arrives.
+const TYPING: std::time::Duration = std::time::Duration::from_millis(100);
+const DESKTOP: (u32, u32) = (1280, 860);
+
+const MESSAGE: Control = control("textbox", "Message");
+const SEND: Control = control("button", "Send");
+const THEME: Control = control("button", "Bright light");
 
 /// A child process stopped with SIGTERM when dropped (tauri-driver must not be SIGKILLed, or
 /// WebKitWebDriver stays behind on its port).
@@ -48,7 +61,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts Xvfb on a free display number, phone-sized.
+/// Starts Xvfb on a free display number, wide enough for the desktop layout.
 fn virtual_display() -> (Process, String) {
     for n in 90..200 {
         if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
@@ -56,7 +69,7 @@ fn virtual_display() -> (Process, String) {
         }
         let child = Command::new("Xvfb")
             .arg(format!(":{n}"))
-            .args(["-screen", "0", "412x915x24", "-nolisten", "tcp"])
+            .args(["-screen", "0", "1280x915x24", "-nolisten", "tcp"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -69,182 +82,38 @@ fn virtual_display() -> (Process, String) {
                 std::time::Instant::now() < deadline,
                 "Xvfb :{n} did not start"
             );
-            std::thread::sleep(POLL);
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
         return (display, format!(":{n}"));
     }
     panic!("no free X display number");
 }
 
-/// A minimal W3C WebDriver client: what this test needs, no more.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Browser {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        let value: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
-        if let Some(error) = value["value"]["error"].as_str() {
-            // These two are answers while the page is still changing (the callers look
-            // again); the rest are the test's own mistakes.
-            assert!(TRANSIENT.contains(&error), "{path}: {value}");
-        }
-        value["value"].clone()
-    }
-
-    async fn find(&self, css: &str) -> Option<String> {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/elements",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found
-            .as_array()?
-            .first()?
-            .as_object()?
-            .values()
-            .next()?
-            .as_str()
-            .map(str::to_owned)
-    }
-
-    /// Calls `path` on the element `css` matches, again if the page replaced the element
-    /// in the meantime.
-    async fn on_element(&self, css: &str, what: &str, path: &str, body: Value) {
-        self.until(what, async || {
-            let id = self.find(css).await?;
-            let answer = self
-                .call(
-                    reqwest::Method::POST,
-                    &format!("/element/{id}/{path}"),
-                    Some(body.clone()),
-                )
-                .await;
-            answer["error"].as_str().is_none().then_some(())
-        })
-        .await;
-    }
-
-    async fn click(&self, css: &str) {
-        self.on_element(css, &format!("{css} to click"), "click", json!({}))
-            .await;
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let what = format!("{css} to type into");
-        self.on_element(css, &what, "clear", json!({})).await;
-        self.on_element(css, &what, "value", json!({ "text": text }))
-            .await;
-    }
-
-    /// Reads `path` of the element `css` matches, if there is one.
-    async fn read(&self, css: &str, path: &str) -> Option<Value> {
-        let id = self.find(css).await?;
-        let url = format!("/element/{id}/{path}");
-        Some(self.call(reqwest::Method::GET, &url, None).await)
-    }
-
-    /// The element's `textContent` (WebKitWebDriver's rendered-text endpoint answers "" for
-    /// text set by script until the next layout).
-    async fn text(&self, css: &str) -> Option<String> {
-        let text = self.read(css, "property/textContent").await?;
-        text.as_str().map(str::to_owned)
-    }
-
-    async fn displayed(&self, css: &str) -> bool {
-        let shown = self.read(css, "displayed").await;
-        shown.and_then(|v| v.as_bool()).unwrap_or(false)
-    }
-
-    /// Polls `probe` until it finds something (the page changes when events arrive).
-    async fn until<T>(&self, what: &str, probe: impl AsyncFn() -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(found) = probe().await {
-                return found;
+/// Reads every event of Bob's engine as it comes (an engine whose events are not read stops
+/// once their queue is full), keeping the messages for `wait_message`.
+fn messages_of(mut events: Events) -> mpsc::Receiver<festival_proto::ChatMessage> {
+    let (tx, rx) = mpsc::channel(100_000);
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let Event::Message { message, .. } = event {
+                if tx.send(message).await.is_err() {
+                    return;
+                }
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the app never showed {what}"
-            );
-            tokio::time::sleep(POLL).await;
         }
-    }
-
-    /// Waits until the text of `css` satisfies `want`.
-    async fn until_text(&self, css: &str, what: &str, want: impl Fn(&str) -> bool) -> String {
-        self.until(what, async || self.text(css).await.filter(|t| want(t)))
-            .await
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let encoded = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_str().unwrap())
-            .unwrap();
-        let dir = screenshots();
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-    }
+    });
+    rx
 }
 
-fn screenshots() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-screenshots")
-}
-
-/// Opens a WebDriver session on tauri-driver at `port`, launching the app.
-async fn launch(port: u16) -> (Browser, String) {
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "wry",
-            "tauri:options": {"application": env!("CARGO_BIN_EXE_festival-app")},
-        }}});
-        let response = http
-            .post(format!("{base}/session"))
-            .header("content-type", "application/json")
-            .body(capabilities.to_string())
-            .send()
-            .await;
-        if let Ok(response) = response {
-            let value: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
-            if let Some(id) = value["value"]["sessionId"].as_str() {
-                let browser = Browser {
-                    http: http.clone(),
-                    base: format!("{base}/session/{id}"),
-                };
-                return (browser, id.to_owned());
-            }
-            panic!("no WebDriver session: {value}");
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "tauri-driver did not answer on port {port}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-async fn wait_message(events: &mut Events, body: &str) -> festival_proto::ChatMessage {
+async fn wait_message(
+    messages: &mut mpsc::Receiver<festival_proto::ChatMessage>,
+    body: &str,
+) -> festival_proto::ChatMessage {
     tokio::time::timeout(WAIT, async {
         loop {
-            if let Some(Event::Message { message, .. }) = events.next().await {
-                if message.body == body {
-                    return message;
-                }
+            let message = messages.recv().await.expect("Bob's engine stopped");
+            if message.body == body {
+                return message;
             }
         }
     })
@@ -252,14 +121,69 @@ async fn wait_message(events: &mut Events, body: &str) -> festival_proto::ChatMe
     .unwrap_or_else(|_| panic!("Bob never got {body:?}"))
 }
 
+/// A relay that lets Bob send a burst as fast as his engine can.
 async fn relay_at(addr: SocketAddr, dir: &Path) -> RelayHandle {
-    RelayHandle::start(Config::new(addr, dir.join("relay.db")))
-        .await
-        .unwrap()
+    let mut config = Config::new(addr, dir.join("relay.db"));
+    config.limits.rate_per_sec = 100_000;
+    config.limits.rate_burst = 100_000;
+    RelayHandle::start(config).await.unwrap()
+}
+
+/// The text of the last message in the list.
+const LAST_MESSAGE: &str = "const li = document.querySelector('#messages li:last-child'); \
+                            return li ? li.textContent : null;";
+
+/// Where the composer is, and whether all of it is inside the window.
+const COMPOSER_ON_SCREEN: &str = "const r = document.getElementById('composer').getBoundingClientRect(); \
+     return { top: r.top, bottom: r.bottom, height: window.innerHeight, \
+              inside: r.top >= 0 && r.bottom <= window.innerHeight };";
+
+/// Counts frames and the longest gap between two of them from now on.
+const FRAME_METER: &str = "const m = { max: 0, frames: 0, last: performance.now(), on: true }; \
+     window.__frames = m; \
+     const tick = (t) => { m.max = Math.max(m.max, t - m.last); m.last = t; m.frames += 1; \
+                           if (m.on) requestAnimationFrame(tick); }; \
+     requestAnimationFrame(tick);";
+
+/// What the reader sees at the top of the message list: which message, and where.
+const TOP_MESSAGE: &str = "const s = document.getElementById('scroller').getBoundingClientRect(); \
+     const li = [...document.querySelectorAll('#messages li')] \
+       .find((li) => li.getBoundingClientRect().bottom > s.top); \
+     return li ? { id: li.dataset.id, top: li.getBoundingClientRect().top } : null;";
+
+/// The app as it is now, per theme and size: an axe-core audit (at phone size) and two
+/// screenshots. Leaves the app in the theme it found it in, at phone size.
+struct Shots {
+    audits: Vec<Audit>,
+    shots: Vec<std::path::PathBuf>,
+}
+
+impl Shots {
+    async fn take(&mut self, app: &Browser, screen: &str) {
+        for _ in 0..2 {
+            let theme = match app.attribute(THEME, "aria-pressed").await.as_deref() {
+                Some("true") => "light",
+                _ => "dark",
+            };
+            self.audits
+                .push(app.audit(&format!("{screen} ({theme})")).await);
+            self.shots
+                .push(app.screenshot(&format!("{screen}-phone-{theme}")).await);
+            app.resize(DESKTOP.0, DESKTOP.1).await;
+            self.shots
+                .push(app.screenshot(&format!("{screen}-desktop-{theme}")).await);
+            app.resize(PHONE.0, PHONE.1).await;
+            app.click(THEME).await;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_app_chats_with_a_second_participant_and_queues_while_offline() {
+async fn the_app_chats_stays_usable_under_a_burst_and_queues_while_offline() {
+    let burst: u32 = std::env::var("FESTIVAL_E2E_BURST")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
     let dir = tempfile::tempdir().unwrap();
     let relay = relay_at("127.0.0.1:0".parse().unwrap(), dir.path()).await;
     let addr = relay.local_addr();
@@ -269,14 +193,17 @@ async fn the_app_chats_with_a_second_participant_and_queues_while_offline() {
     // needs.)
     let mut config = EngineConfig::new(relay.ws_url(), dir.path().join("bob")).with_name("Bob");
     config.p2p.preferred = PreferredRoute::Relay;
-    let (bob, mut bob_events) = Engine::start(config).await.unwrap();
+    let (bob, bob_events) = Engine::start(config).await.unwrap();
+    let mut bob_events = messages_of(bob_events);
+    let bob = Arc::new(bob);
     bob.join("Camp").await.unwrap();
 
     let (_display, display) = virtual_display();
     let port = free_port();
+    let native_port = free_port();
     let driver = Command::new("tauri-driver")
         .args(["--port", &port.to_string()])
-        .args(["--native-port", &free_port().to_string()])
+        .args(["--native-port", &native_port.to_string()])
         .env("DISPLAY", &display)
         .env("FESTIVAL_RELAY_URL", relay.ws_url())
         .env("FESTIVAL_DATA_DIR", dir.path().join("app"))
@@ -285,76 +212,217 @@ async fn the_app_chats_with_a_second_participant_and_queues_while_offline() {
         .spawn()
         .expect("tauri-driver is installed (scripts/test-app installs it)");
     let _driver = Process(driver);
-    let (app, _session) = launch(port).await;
+    let app = Browser::launch(port, native_port, env!("CARGO_BIN_EXE_festival-app")).await;
+    let mut shots = Shots {
+        audits: Vec::new(),
+        shots: Vec::new(),
+    };
 
-    app.type_into("#name", "Alice").await;
-    app.type_into("#room", "Camp").await;
-    app.screenshot("1-join").await;
-    app.click("#join").await;
-    app.until_text("#room-title", "the room's title", |t| t == "Camp")
+    app.type_into(control("textbox", "Your name"), "Alice")
         .await;
-    app.until_text("#online", "2 members online", |t| t == "2")
-        .await;
+    app.type_into(control("textbox", "Room"), "Camp").await;
+    shots.take(&app, "1-join").await;
+    app.click(control("button", "Join")).await;
+    app.wait_for(control("heading", "Camp")).await;
+    app.wait_for(control("button", "2 online")).await;
 
-    app.type_into("#message", "hello from the app").await;
-    app.click("#send").await;
+    app.type_into(MESSAGE, "hello from the app").await;
+    app.click(SEND).await;
     let got = wait_message(&mut bob_events, "hello from the app").await;
     assert_eq!(got.from.as_str(), "Alice");
 
     bob.send("Camp", "hello from Bob").await.unwrap();
-    app.until_text("#messages", "Bob's message with his name", |t| {
-        t.contains("Bob") && t.contains("hello from Bob")
+    app.until("Bob's message with his name", async || {
+        let last = app.script(LAST_MESSAGE, json!([])).await;
+        let text = last.as_str()?;
+        (text.contains("Bob") && text.contains("hello from Bob")).then_some(())
     })
     .await;
-    app.screenshot("2-chat").await;
-    for (button, name) in [
-        ("#members-button", "3-members"),
-        ("#invite-button", "4-invite"),
-        ("#mesh-button", "5-mesh"),
-        ("#debug-button", "6-debug"),
+    shots.take(&app, "2-chat").await;
+    for (button, panel) in [
+        ("2 online", "Members list"),
+        ("Invite", "Invite"),
+        ("Mesh", "Mesh"),
+        ("Debug", "Debug"),
     ] {
+        let button = control("button", button);
+        assert_eq!(
+            app.attribute(button, "aria-expanded").await.as_deref(),
+            Some("false")
+        );
         app.click(button).await;
-        // The panel is drawn by the click handler; the diagnostics it shows arrive async.
-        app.until(&format!("the {name} panel"), async || {
-            let panel = format!(
-                "#{}-panel",
-                button.trim_start_matches('#').trim_end_matches("-button")
-            );
-            app.displayed(&panel).await.then_some(())
-        })
-        .await;
-        app.screenshot(name).await;
+        app.wait_for(control("region", panel)).await;
+        assert_eq!(
+            app.attribute(button, "aria-expanded").await.as_deref(),
+            Some("true")
+        );
+        shots
+            .take(
+                &app,
+                &format!("3-{}", panel.to_lowercase().replace(' ', "-")),
+            )
+            .await;
         app.click(button).await;
+        assert_eq!(
+            app.attribute(button, "aria-expanded").await.as_deref(),
+            Some("false")
+        );
     }
+
+    // A burst arrives while the user types: the composer stays on screen the whole time, what
+    // is typed is kept, and the list keeps a bounded number of nodes.
+    app.script(FRAME_METER, json!([])).await;
+    let sent = Arc::new(AtomicU32::new(0));
+    let sender = tokio::spawn({
+        let bob = Arc::clone(&bob);
+        let sent = Arc::clone(&sent);
+        async move {
+            for n in 1..=burst {
+                bob.send("Camp", &format!("burst {n}")).await.unwrap();
+                sent.store(n, Ordering::Relaxed);
+            }
+        }
+    });
+    let composer = app.wait_for(MESSAGE).await;
+    let started = std::time::Instant::now();
+    let mut typed = String::new();
+    let mut checks = 0;
+    let last = format!("burst {burst}");
+    loop {
+        let place = app.script(COMPOSER_ON_SCREEN, json!([])).await;
+        assert_eq!(
+            place["inside"], true,
+            "the composer left the screen: {place}"
+        );
+        checks += 1;
+        let text = app.script(LAST_MESSAGE, json!([])).await;
+        if text.as_str().is_some_and(|t| t.contains(&last)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT + std::time::Duration::from_millis(200) * burst,
+            "the burst did not arrive: last shown {text}, {} sent by Bob, pill {}",
+            sent.load(Ordering::Relaxed),
+            app.script(
+                "return [document.getElementById('new-messages').textContent, document.hidden, \
+                 window.__frames.frames, document.querySelectorAll('#messages li').length, \
+                 document.getElementById('scroller').scrollTop, document.getElementById('scroller').scrollHeight]",
+                json!([])
+            )
+            .await
+        );
+        // Typing at about a person's pace, not flooding the webview with requests.
+        app.keys(&composer, "a").await;
+        typed.push('a');
+        tokio::time::sleep(TYPING).await;
+    }
+    sender.await.unwrap();
+    let arrival = started.elapsed();
+    assert_eq!(app.property(&composer, "value").await, typed.as_str());
+    let figures = app
+        .script(
+            "window.__frames.on = false; return { max: window.__frames.max, \
+             frames: window.__frames.frames, items: document.querySelectorAll('#messages li').length, \
+             nodes: document.getElementsByTagName('*').length };",
+            json!([]),
+        )
+        .await;
+    println!(
+        "burst of {burst}: shown in {arrival:?}, composer inside the window in {checks} checks, \
+         {} frames, longest frame gap {:.0} ms, {} message nodes, {} DOM elements",
+        figures["frames"],
+        figures["max"].as_f64().unwrap_or(0.0),
+        figures["items"],
+        figures["nodes"]
+    );
+    assert!(figures["items"].as_u64().unwrap() <= MAX_NODES, "{figures}");
+
+    // Reading up: new messages do not move what is read; a pill counts them and jumps down.
+    app.script(
+        "const s = document.getElementById('scroller'); s.scrollTop -= 3 * s.clientHeight;",
+        json!([]),
+    )
+    .await;
+    let before = app.until_script("the list scrolled up", TOP_MESSAGE).await;
+    for n in 1..=5 {
+        bob.send("Camp", &format!("while reading {n}"))
+            .await
+            .unwrap();
+    }
+    let pill = control("button", "5 new messages");
+    app.wait_for(pill).await;
+    let after = app.script(TOP_MESSAGE, json!([])).await;
+    assert_eq!(before, after, "new messages moved what was being read");
+    shots.take(&app, "4-reading-up").await;
+    app.click(pill).await;
+    app.until("the newest message after the pill", async || {
+        let last = app.script(LAST_MESSAGE, json!([])).await;
+        last.as_str()?.contains("while reading 5").then_some(())
+    })
+    .await;
+    assert!(
+        app.find(pill).await.is_none(),
+        "the pill stayed after jumping down"
+    );
 
     // The relay goes away: the app says so, and what is typed now waits, marked queued.
     relay.shutdown().await.unwrap();
-    app.until("the offline banner", async || {
-        app.displayed("#offline").await.then_some(())
-    })
-    .await;
-    app.type_into("#message", "typed while offline").await;
-    app.click("#send").await;
+    let banner = app
+        .until_script(
+            "the offline banner",
+            "const b = document.getElementById('offline'); return !b.hidden && b.textContent;",
+        )
+        .await;
+    assert!(banner.as_str().unwrap().starts_with("Offline"), "{banner}");
+    app.type_into(MESSAGE, "typed while offline").await;
+    app.click(SEND).await;
     app.until("the message marked queued", async || {
-        let item = app.text("#messages li:last-child").await?;
+        let item = app.script(LAST_MESSAGE, json!([])).await;
+        let item = item.as_str()?;
         (item.contains("typed while offline") && item.contains("queued")).then_some(())
     })
     .await;
-    app.screenshot("7-offline").await;
+    shots.take(&app, "5-offline").await;
 
     // The relay is back: the queued message is delivered, once, and marked sent.
     let _relay = relay_at(addr, dir.path()).await;
     let got = wait_message(&mut bob_events, "typed while offline").await;
     assert_eq!(got.from.as_str(), "Alice");
     app.until("the message marked sent", async || {
-        let item = app.text("#messages li:last-child").await?;
+        let item = app.script(LAST_MESSAGE, json!([])).await;
+        let item = item.as_str()?;
         (item.contains("typed while offline") && item.contains("sent")).then_some(())
     })
     .await;
-    app.until("the offline banner to go", async || {
-        (!app.displayed("#offline").await).then_some(())
-    })
+    app.until_script(
+        "the offline banner to go",
+        "return document.getElementById('offline').hidden;",
+    )
     .await;
-    app.screenshot("8-back-online").await;
-    bob.shutdown().await;
+
+    // Leaving puts focus where the next step is: the room field.
+    app.click(control("button", "Leave")).await;
+    app.wait_for(control("heading", "Festival Chat")).await;
+    let focused = app
+        .script("return document.activeElement.id;", json!([]))
+        .await;
+    assert_eq!(focused, "room", "focus after Leave");
+    Arc::try_unwrap(bob).unwrap().shutdown().await;
+
+    for audit in &shots.audits {
+        println!(
+            "axe {}: {} passed rules, serious/critical {:?}, minor/moderate {:?}",
+            audit.screen, audit.passes, audit.blocking, audit.other
+        );
+    }
+    let blocking: Vec<_> = shots
+        .audits
+        .iter()
+        .filter(|a| !a.blocking.is_empty())
+        .map(|a| (&a.screen, &a.blocking))
+        .collect();
+    assert!(blocking.is_empty(), "axe: {blocking:?}");
+    for shot in &shots.shots {
+        println!("screenshot: {}", shot.display());
+    }
 }

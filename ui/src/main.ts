@@ -1,6 +1,10 @@
 // The Festival Chat UI: renders what the engine reports and calls its commands. It decides
 // nothing itself: routes, retries, storage and delivery are the engine's.
 
+import { Announcer } from "./announcer.js";
+import { initTheme } from "./theme.js";
+import { Timeline } from "./timeline.js";
+
 type Route = "p2p" | "relay" | "poll";
 type State = "queued" | "sent" | "failed" | "received";
 
@@ -104,11 +108,14 @@ const view = {
   me: null as Profile | null,
   room: null as string | null,
   members: new Map<string, Member>(),
-  messages: new Map<string, LocalMessage>(),
   relayUp: false,
   route: null as Route | null,
   openLinks: new Set<string>(),
 };
+
+/** The room's messages, windowed; built in `main` once the page is there. */
+let timeline: Timeline<LocalMessage>;
+let announcer: Announcer;
 
 function showError(where: "join" | "chat", error: unknown): void {
   $(`${where}-error`).textContent = String(error);
@@ -119,58 +126,55 @@ function clock(ms: number | null): string {
   return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
+const STATE_MARK: Record<State, string> = { queued: "…", sent: "✓", failed: "✕", received: "" };
+const ROUTE_TEXT: Record<Route, string> = { p2p: "via P2P", relay: "via relay", poll: "via polling" };
+
+function badge(kind: string, mark: string, text: string): HTMLSpanElement {
+  const span = document.createElement("span");
+  span.className = `badge ${kind}`;
+  if (mark) {
+    const icon = document.createElement("span");
+    icon.setAttribute("aria-hidden", "true");
+    icon.textContent = `${mark} `;
+    span.append(icon);
+  }
+  span.append(text);
+  return span;
+}
+
+/** One message: sender (isolated, for right-to-left names), time, and for one's own messages
+ * the delivery state; the route it came by; the body in its own direction. */
 function renderMessage(message: LocalMessage): HTMLLIElement {
   const item = document.createElement("li");
   item.dataset.id = message.id;
   const mine = view.me?.device === message.sender;
   if (mine) item.classList.add("mine");
-  const meta = document.createElement("div");
+  const meta = document.createElement("p");
   meta.className = "meta";
-  const from = document.createElement("span");
+  const from = document.createElement("strong");
   from.className = "from";
-  from.textContent = message.from;
+  const name = document.createElement("bdi");
+  name.textContent = message.from;
+  from.append(name);
+  if (mine) from.append(" (you)");
+  const at = message.stored_at || message.sent_at;
   const time = document.createElement("time");
-  time.textContent = clock(message.stored_at || message.sent_at);
+  time.dateTime = new Date(at).toISOString();
+  time.textContent = clock(at);
   meta.append(from, time);
-  const state = mine ? message.state : null;
-  if (state) {
-    const badge = document.createElement("span");
-    badge.className = `badge state ${state}`;
-    badge.textContent = state;
-    badge.setAttribute("aria-label", `delivery: ${state}`);
-    meta.append(badge);
-  }
-  if (message.route) {
-    const badge = document.createElement("span");
-    badge.className = `badge route ${message.route}`;
-    badge.textContent = message.route;
-    badge.setAttribute("aria-label", `route: ${message.route}`);
-    meta.append(badge);
-  }
-  const body = document.createElement("div");
+  if (mine) meta.append(badge(`state ${message.state}`, STATE_MARK[message.state], message.state));
+  if (message.route) meta.append(badge(`route ${message.route}`, "", ROUTE_TEXT[message.route]));
+  const body = document.createElement("p");
   body.className = "body";
+  body.dir = "auto";
   body.textContent = message.body;
   item.append(meta, body);
   return item;
 }
 
-/** Adds or updates one message in place, keeping the list in arrival order. */
-function upsert(message: LocalMessage): void {
-  view.messages.set(message.id, message);
-  const list = $("messages");
-  const fresh = renderMessage(message);
-  const old = list.querySelector<HTMLLIElement>(`li[data-id="${message.id}"]`);
-  if (old) {
-    old.replaceWith(fresh);
-  } else {
-    list.append(fresh);
-    fresh.scrollIntoView({ block: "end" });
-  }
-}
-
 function setState(id: string, state: State): void {
-  const message = view.messages.get(id);
-  if (message && message.state !== "sent") upsert({ ...message, state });
+  const message = timeline.get(id);
+  if (message && message.state !== "sent") timeline.upsert({ ...message, state });
 }
 
 function renderMembers(): void {
@@ -305,8 +309,9 @@ function onEvent(event: EngineEvent): void {
     case "message":
       if (event.room === view.room) {
         const mine = event.sender === view.me?.device;
-        const known = view.messages.get(event.id);
-        upsert({
+        const known = timeline.get(event.id);
+        if (!known && !mine) announcer.message(event.from, event.body);
+        timeline.upsert({
           ...event,
           route: known?.route ?? event.route,
           state: mine ? "sent" : "received",
@@ -347,7 +352,7 @@ async function reloadRoom(room: string): Promise<void> {
     const history = await invoke<LocalMessage[]>("history", { room });
     const members = await invoke<Member[]>("members", { room });
     if (room !== view.room) return;
-    history.forEach(upsert);
+    history.forEach((message) => timeline.upsert(message));
     view.members = new Map(members.map((m) => [m.device, m]));
     renderMembers();
     await refresh();
@@ -361,16 +366,16 @@ async function openRoom(room: string): Promise<void> {
   // the name as the engine normalises it (trimmed, spaces collapsed, NFC).
   view.room = room.trim().replace(/\s+/g, " ").normalize("NFC");
   view.members.clear();
-  view.messages.clear();
-  $("messages").replaceChildren();
+  timeline.clear();
   const opened = await invoke<RoomView>("join", { room });
   view.room = opened.room;
   for (const member of opened.members) view.members.set(member.device, member);
-  opened.history.forEach(upsert);
+  opened.history.forEach((message) => timeline.upsert(message));
   $("room-title").textContent = opened.room;
   renderMembers();
   $("join-screen").hidden = true;
   $("chat-screen").hidden = false;
+  timeline.jumpToEnd();
   $<HTMLInputElement>("message").focus();
   const link = `festival://join?room=${encodeURIComponent(opened.room)}&relay=${encodeURIComponent(view.me?.relay_url ?? "")}`;
   $<HTMLInputElement>("invite-link").value = link;
@@ -378,14 +383,22 @@ async function openRoom(room: string): Promise<void> {
   await refresh();
 }
 
+const PANELS = ["members", "invite", "mesh", "debug"];
+
+/** Opens one panel (closing the others), or closes it; its button says which. */
 function toggle(panel: string): void {
-  for (const name of ["members-panel", "invite-panel", "mesh-panel", "debug-panel"]) {
-    $(name).hidden = name === panel ? !$(name).hidden : true;
+  for (const name of PANELS) {
+    const shown = name === panel && $(`${name}-panel`).hidden;
+    $(`${name}-panel`).hidden = !shown;
+    $(`${name}-button`).setAttribute("aria-expanded", String(shown));
   }
   void refresh();
 }
 
 async function main(): Promise<void> {
+  initTheme([...document.querySelectorAll<HTMLButtonElement>(".theme-toggle")]);
+  timeline = new Timeline($("scroller"), $("messages"), $<HTMLButtonElement>("new-messages"), renderMessage);
+  announcer = new Announcer($("announcer"));
   await tauri.event.listen<EngineEvent>("festival://event", (e) => onEvent(e.payload));
   const settings = await invoke<Settings>("settings");
   const relay = $<HTMLInputElement>("relay");
@@ -447,8 +460,9 @@ async function main(): Promise<void> {
       const id = await invoke<string>("send", { room: view.room, body });
       input.value = "";
       showError("chat", "");
-      if (!view.messages.has(id)) {
-        upsert({
+      timeline.jumpToEnd();
+      if (!timeline.has(id)) {
+        timeline.upsert({
           id,
           room: view.room,
           seq: null,
@@ -468,13 +482,13 @@ async function main(): Promise<void> {
   $("back").addEventListener("click", async () => {
     if (view.room) await invoke("leave", { room: view.room }).catch(() => undefined);
     view.room = null;
+    toggle("");
     $("chat-screen").hidden = true;
     $("join-screen").hidden = false;
+    // Focus where the next step is, not lost on the page.
+    $<HTMLInputElement>("room").focus();
   });
-  $("members-button").addEventListener("click", () => toggle("members-panel"));
-  $("invite-button").addEventListener("click", () => toggle("invite-panel"));
-  $("mesh-button").addEventListener("click", () => toggle("mesh-panel"));
-  $("debug-button").addEventListener("click", () => toggle("debug-panel"));
+  for (const name of PANELS) $(`${name}-button`).addEventListener("click", () => toggle(name));
   $("upgrade").addEventListener("click", () =>
     invoke("p2p_upgrade", { room: view.room }).catch((e) => showError("chat", e)),
   );

@@ -1,0 +1,29 @@
+// What a screen reader hears of incoming messages: one message is read out, a burst becomes
+// one summary ("240 new messages"), never 1,000 announcements in a row.
+
+/** How long messages are gathered before one announcement. */
+const GATHER_MS = 1500;
+/** Longest message body read out whole. */
+const READ_CHARS = 140;
+
+export class Announcer {
+  private count = 0;
+  private last = "";
+  private timer: number | null = null;
+
+  /** `region` is a polite live region (`role="status"`), visually hidden. */
+  constructor(private readonly region: HTMLElement) {}
+
+  message(from: string, body: string): void {
+    this.count += 1;
+    const short = body.length > READ_CHARS ? `${body.slice(0, READ_CHARS)}…` : body;
+    this.last = `${from}: ${short}`;
+    this.timer ??= window.setTimeout(() => this.flush(), GATHER_MS);
+  }
+
+  private flush(): void {
+    this.region.textContent = this.count === 1 ? this.last : `${this.count} new messages`;
+    this.count = 0;
+    this.timer = null;
+  }
+}
