@@ -424,12 +424,6 @@ mod tests {
         }
     }
 
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("relay.db")).await.unwrap();
-        (dir, store)
-    }
-
     #[tokio::test]
     async fn the_file_and_its_folders_are_created_on_first_open() {
         let dir = tempfile::tempdir().unwrap();
@@ -444,53 +438,6 @@ mod tests {
             0
         );
         store.close().await;
-    }
-
-    #[tokio::test]
-    async fn a_retried_id_is_not_stored_twice() {
-        let (_dir, store) = store().await;
-        let room = RoomName::parse("Main Stage").unwrap();
-        let first = message("hello");
-        let stored = store
-            .insert_batch(&room, std::slice::from_ref(&first), 10, 100)
-            .await
-            .unwrap();
-        assert!(matches!(&stored[0], Stored::New(m) if m.seq == 1));
-        let again = store
-            .insert_batch(&room, std::slice::from_ref(&first), 11, 100)
-            .await
-            .unwrap();
-        assert_eq!(
-            again[0],
-            Stored::Existing {
-                room: room.clone(),
-                seq: 1,
-                sender: first.sender
-            }
-        );
-        assert_eq!(store.last_seq(&room).await.unwrap(), 1);
-    }
-
-    #[tokio::test]
-    async fn since_pages_and_retention_keeps_the_newest() {
-        let (_dir, store) = store().await;
-        let room = RoomName::parse("Ride Share").unwrap();
-        let batch: Vec<_> = (0..10).map(|i| message(&format!("m{i}"))).collect();
-        store.insert_batch(&room, &batch, 10, 6).await.unwrap();
-        let (kept, _) = store.since(&room, 0, 100).await.unwrap();
-        assert_eq!(
-            kept.first().map(|m| m.seq),
-            Some(5),
-            "the newest 6 of 10 are kept"
-        );
-        let (page, more) = store.since(&room, 5, 3).await.unwrap();
-        assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [6, 7, 8]);
-        assert!(more);
-        let latest = store.latest(&room, 2).await.unwrap();
-        assert_eq!(
-            latest.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
-            ["m8", "m9"]
-        );
     }
 
     #[tokio::test]

@@ -48,6 +48,13 @@ async fn closed_after(stream: &mut tokio::net::tcp::OwnedReadHalf, since: Instan
     }
 }
 
+/// The latest of the attackers' close times, asserted within `limit` (and the slack).
+fn all_closed_within(closed: &[Duration], limit: Duration) -> Duration {
+    let last = closed.iter().copied().max().unwrap_or_default();
+    assert!(last < limit + SLACK, "the last closed after {last:?}");
+    last
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_that_answer_pings_but_never_say_hello_are_closed() {
     let _serial = SERIAL.lock().await;
@@ -74,8 +81,7 @@ async fn sockets_that_answer_pings_but_never_say_hello_are_closed() {
     let closed: Vec<Duration> = attackers.join_all().await;
     let watches = bystanders.finish().await;
     let memory = memory.finish().await;
-    let last = closed.iter().max().unwrap();
-    assert!(*last < HELLO_TIMEOUT + SLACK);
+    let last = all_closed_within(&closed, HELLO_TIMEOUT);
     let extra = format!("{n} of {n} closed, the last after {last:?}");
     assert_unharmed(&relay, "pings without hello", &watches, &extra, memory).await;
 }
@@ -99,11 +105,7 @@ async fn tcp_connections_that_send_nothing_are_closed() {
     let closed: Vec<Duration> = attackers.join_all().await;
     let watches = bystanders.finish().await;
     let memory = memory.finish().await;
-    let last = *closed.iter().max().unwrap();
-    assert!(
-        last < HEAD_TIMEOUT + SLACK,
-        "the last closed after {last:?}"
-    );
+    let last = all_closed_within(&closed, HEAD_TIMEOUT);
     let extra = format!("{n} of {n} closed, the last after {last:?}");
     assert_unharmed(&relay, "silent TCP", &watches, &extra, memory).await;
 }
@@ -140,11 +142,7 @@ async fn an_upgrade_request_sent_a_byte_at_a_time_is_cut_off() {
     let closed: Vec<Duration> = attackers.join_all().await;
     let watches = bystanders.finish().await;
     let memory = memory.finish().await;
-    let last = *closed.iter().max().unwrap();
-    assert!(
-        last < HEAD_TIMEOUT + SLACK,
-        "the last closed after {last:?}"
-    );
+    let last = all_closed_within(&closed, HEAD_TIMEOUT);
     let extra = format!("{n} slowloris upgrades, all cut off, the last after {last:?}");
     assert_unharmed(&relay, "slowloris", &watches, &extra, memory).await;
 }
