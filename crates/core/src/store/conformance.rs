@@ -14,6 +14,7 @@ macro_rules! conformance_suite {
         conformance_suite!(@tests $open;
             a_queued_message_becomes_sent_once_with_its_number,
             a_failed_message_stays_failed_and_is_not_given_out,
+            a_message_is_read_back_by_id_with_its_outcome,
             expiry_fails_only_what_was_queued_before_the_cutoff,
             ids_are_idempotent,
             the_cursor_moves_only_forward_and_only_on_numbered_messages,
@@ -157,6 +158,27 @@ async fn a_queued_message_becomes_sent_once_with_its_number(store: impl EngineSt
     store.mark_sent(&[(MessageId::new(), 9)]).await.unwrap();
     store.mark_sent(&[]).await.unwrap();
     assert_eq!(store.history(&camp, 10).await.unwrap(), history);
+}
+
+async fn a_message_is_read_back_by_id_with_its_outcome(store: impl EngineStore) {
+    let camp = room("Camp");
+    let me = DeviceId::random();
+    let (sent, refused) = (typed(&camp, "one", 1_000), typed(&camp, "two", 1_001));
+    for c in [&sent, &refused] {
+        store.enqueue(c, me, &name("Me")).await.unwrap();
+    }
+    store.mark_sent(&[(sent.id, 1)]).await.unwrap();
+    store.mark_failed(refused.id, "too old").await.unwrap();
+    let outcome = |m: Option<crate::store::LocalMessage>| m.map(|m| (m.state, m.error));
+    assert_eq!(
+        outcome(store.message(sent.id).await.unwrap()),
+        Some((DeliveryState::Sent, None))
+    );
+    assert_eq!(
+        outcome(store.message(refused.id).await.unwrap()),
+        Some((DeliveryState::Failed, Some("too old".to_owned())))
+    );
+    assert_eq!(store.message(MessageId::new()).await.unwrap(), None);
 }
 
 async fn a_failed_message_stays_failed_and_is_not_given_out(store: impl EngineStore) {

@@ -150,6 +150,12 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
         id: MessageId,
     ) -> impl Future<Output = Result<Option<PeerChat>, EngineError>> + Send;
 
+    /// The message with this id, whatever its state (and why it failed), if the store has it.
+    fn message(
+        &self,
+        id: MessageId,
+    ) -> impl Future<Output = Result<Option<LocalMessage>, EngineError>> + Send;
+
     /// The newest `limit` messages of `room`, oldest first: numbered ones by number, then the
     /// unnumbered ones (queued, failed before sending, direct copies) in the order they came.
     fn history(
@@ -245,6 +251,10 @@ impl EngineStore for Store {
         id: MessageId,
     ) -> Result<Option<PeerChat>, EngineError> {
         Store::own_message(self, room, id).await
+    }
+
+    async fn message(&self, id: MessageId) -> Result<Option<LocalMessage>, EngineError> {
+        Store::message(self, id).await
     }
 
     async fn history(

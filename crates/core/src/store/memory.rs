@@ -324,6 +324,10 @@ impl EngineStore for MemoryStore {
         }))
     }
 
+    async fn message(&self, id: MessageId) -> Result<Option<LocalMessage>, EngineError> {
+        Ok(self.lock().messages.values().find(|m| m.id == id).cloned())
+    }
+
     async fn history(
         &self,
         room: &RoomName,

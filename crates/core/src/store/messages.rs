@@ -472,28 +472,4 @@ mod tests {
         assert!(store.queued().await.unwrap().is_empty());
         assert_eq!(store.cursor(&room).await.unwrap(), Some(4));
     }
-
-    #[tokio::test]
-    async fn a_message_is_read_back_by_id_with_its_outcome() {
-        let (_dir, store) = store().await;
-        let room = RoomName::parse("Camp").unwrap();
-        let me = DeviceId::random();
-        let name = DisplayName::parse("Me").unwrap();
-        let (sent, refused) = (chat(&room, "one"), chat(&room, "two"));
-        for c in [&sent, &refused] {
-            store.enqueue(c, me, &name).await.unwrap();
-        }
-        store.mark_sent(&[(sent.id, 1)]).await.unwrap();
-        store.mark_failed(refused.id, "too old").await.unwrap();
-        let state = |m: Option<LocalMessage>| m.map(|m| (m.state, m.error));
-        assert_eq!(
-            state(store.message(sent.id).await.unwrap()),
-            Some((DeliveryState::Sent, None))
-        );
-        assert_eq!(
-            state(store.message(refused.id).await.unwrap()),
-            Some((DeliveryState::Failed, Some("too old".to_owned())))
-        );
-        assert_eq!(store.message(MessageId::new()).await.unwrap(), None);
-    }
 }
