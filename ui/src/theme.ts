@@ -6,28 +6,24 @@ type Theme = "light" | "dark";
 
 export function initTheme(toggles: HTMLButtonElement[]): void {
   const root = document.documentElement;
-  const saved = localStorage.getItem(KEY);
-  if (saved === "light" || saved === "dark") root.dataset.theme = saved;
   const systemLight = window.matchMedia("(prefers-color-scheme: light)");
-  const current = (): Theme =>
-    root.dataset.theme === "light" || root.dataset.theme === "dark"
-      ? root.dataset.theme
-      : systemLight.matches
-        ? "light"
-        : "dark";
-  const sync = () => {
+  const chosen = (): Theme | null => {
+    const saved = localStorage.getItem(KEY);
+    return saved === "light" || saved === "dark" ? saved : null;
+  };
+  const apply = () => {
+    const theme: Theme = chosen() ?? (systemLight.matches ? "light" : "dark");
+    root.dataset.theme = theme;
     for (const toggle of toggles) {
-      toggle.setAttribute("aria-pressed", String(current() === "light"));
+      toggle.setAttribute("aria-pressed", String(theme === "light"));
     }
   };
   for (const toggle of toggles) {
     toggle.addEventListener("click", () => {
-      const next: Theme = current() === "light" ? "dark" : "light";
-      root.dataset.theme = next;
-      localStorage.setItem(KEY, next);
-      sync();
+      localStorage.setItem(KEY, root.dataset.theme === "light" ? "dark" : "light");
+      apply();
     });
   }
-  systemLight.addEventListener("change", sync);
-  sync();
+  systemLight.addEventListener("change", apply);
+  apply();
 }
