@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceId, DisplayName, MessageId, RoomName, Seq};
+use crate::{DeviceId, DisplayName, MessageId, Report, RoomName, Seq};
 
 /// A frame from a client to the relay. A [`ClientFrame`] returned by
 /// [`decode_client`](crate::decode_client) has been validated and normalised.
@@ -21,6 +21,8 @@ pub enum ClientFrame {
     Signal(SignalSend),
     /// Ask for a `pong`, to measure round-trip time and keep the connection alive.
     Ping(Ping),
+    /// This device's direct links and route counters, for the organisers' mesh dashboard.
+    Report(Report),
 }
 
 /// `hello`: the protocol version, the device's identity, and the name it wants to be shown as.

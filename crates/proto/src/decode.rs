@@ -14,9 +14,11 @@ use crate::{
 };
 
 /// The frame types a client may send, in protocol version 1.
-const CLIENT_TYPES: [&str; 6] = ["hello", "join", "leave", "chat", "signal", "ping"];
+const CLIENT_TYPES: [&str; 7] = [
+    "hello", "join", "leave", "chat", "signal", "ping", "report",
+];
 /// The frame types a relay may send, in protocol version 1.
-const SERVER_TYPES: [&str; 10] = [
+const SERVER_TYPES: [&str; 11] = [
     "welcome",
     "joined",
     "left",
@@ -27,6 +29,7 @@ const SERVER_TYPES: [&str; 10] = [
     "signal",
     "error",
     "pong",
+    "announcement",
 ];
 
 #[derive(Deserialize)]
@@ -172,6 +175,7 @@ fn validate(frame: &mut ClientFrame, limits: &Limits) -> Result<(), ProtoError> 
             }
         }
         ClientFrame::Ping(_) => {}
+        ClientFrame::Report(report) => report.validate()?,
     }
     Ok(())
 }
@@ -266,6 +270,66 @@ mod tests {
             (err.code, err.id, err.room),
             (ErrorCode::InvalidRoom, Some(id), None)
         );
+    }
+
+    #[test]
+    fn reports_are_bounded_and_checked() {
+        let link = |peer: DeviceId, rtt: u32| {
+            format!(r#"{{"peer":"{peer}","state":"open","rtt_ms":{rtt}}}"#)
+        };
+        let report = |links: Vec<String>| {
+            format!(
+                r#"{{"type":"report","links":[{}],"received":{{"p2p":3}}}}"#,
+                links.join(",")
+            )
+        };
+        let ok = decode_client(&report(vec![link(DeviceId::random(), 12)]), &Limits::default());
+        let Ok(ClientFrame::Report(ok)) = ok else {
+            panic!("a valid report: {ok:?}");
+        };
+        assert_eq!((ok.links.len(), ok.received.p2p, ok.sent.relay), (1, 3, 0));
+
+        let too_many = (0..=Limits::MAX_REPORT_LINKS)
+            .map(|_| link(DeviceId::random(), 1))
+            .collect();
+        let twice = DeviceId::random();
+        let cases = [
+            (report(too_many), ErrorCode::InvalidField),
+            (report(vec![link(twice, 1), link(twice, 2)]), ErrorCode::InvalidField),
+            (report(vec![link(DeviceId::random(), 60_001)]), ErrorCode::InvalidField),
+            (report(vec![link(DeviceId::NIL, 1)]), ErrorCode::InvalidId),
+            (
+                r#"{"type":"report","links":[{"peer":"x","state":"open"}]}"#.to_owned(),
+                ErrorCode::InvalidField,
+            ),
+            (
+                format!(
+                    r#"{{"type":"report","links":[{{"peer":"{}","state":"dancing"}}]}}"#,
+                    DeviceId::random()
+                ),
+                ErrorCode::InvalidField,
+            ),
+            (
+                r#"{"type":"report","sent":{"p2p":-1}}"#.to_owned(),
+                ErrorCode::InvalidField,
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(code(&text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn announcements_decode_and_say_what_they_are() {
+        let text = format!(
+            r#"{{"type":"announcement","room":"Camp","id":"{}","seq":4,"sender":"{}","from":"Announcement","body":"Main stage closed","sent_at":1,"stored_at":2}}"#,
+            MessageId::new(),
+            DeviceId::NIL
+        );
+        let Ok(ServerFrame::Announcement(message)) = decode_server(&text) else {
+            panic!("an announcement");
+        };
+        assert!(message.is_announcement());
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub enum ErrorCode {
     /// No new room now: the relay holds as many rooms as it allows, or this address created
     /// rooms too fast. Joining a room that exists still works.
     RoomLimit,
+    /// An organiser removed this device from the room for a while; joining again is refused
+    /// until then (the message says until when).
+    Removed,
     /// Any code this build does not know, so that newer relays do not break older clients.
     #[serde(other)]
     Unknown,
@@ -97,6 +100,7 @@ impl ErrorCode {
             Self::Overloaded => "overloaded",
             Self::RoomFull => "room_full",
             Self::RoomLimit => "room_limit",
+            Self::Removed => "removed",
             Self::Unknown => "unknown",
         }
     }
@@ -109,7 +113,7 @@ impl ErrorCode {
     }
 
     /// Every code the relay can send, for metrics and documentation.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::UnsupportedVersion,
         Self::FrameTooLarge,
         Self::BodyTooLarge,
@@ -134,6 +138,7 @@ impl ErrorCode {
         Self::Overloaded,
         Self::RoomFull,
         Self::RoomLimit,
+        Self::Removed,
     ];
 }
 

@@ -14,6 +14,10 @@ use uuid::Uuid;
 pub struct DeviceId(Uuid);
 
 impl DeviceId {
+    /// The all-zero id, which no real device may use (`hello` refuses it); the relay sends
+    /// organisers' announcements under it.
+    pub const NIL: Self = Self(Uuid::nil());
+
     /// A fresh random device id.
     pub fn random() -> Self {
         Self(Uuid::new_v4())

@@ -19,6 +19,7 @@ mod limits;
 mod names;
 mod peer;
 mod rate;
+mod report;
 mod server;
 mod text;
 
@@ -32,6 +33,9 @@ pub use limits::Limits;
 pub use names::{DisplayName, RoomName};
 pub use peer::{PeerChat, PeerFrame, PeerSignal, decode_peer};
 pub use rate::TokenBucket;
+pub use report::{
+    AttemptCounts, LinkReport, LinkReportState, MAX_REPORT_RTT_MS, Report, RouteCounts,
+};
 pub use server::{
     Ack, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence, PresenceChange,
     Sequenced, ServerFrame, SignalRelayed, Welcome,

@@ -30,6 +30,10 @@ impl Limits {
     /// Most devices a chat may name as already reached directly (`direct`): more than any
     /// device keeps P2P links to.
     pub const MAX_DIRECT: usize = 32;
+    /// Most links one `report` may name: as many as `direct` may.
+    pub const MAX_REPORT_LINKS: usize = 32;
+    /// Longest announcement, in UTF-8 bytes.
+    pub const MAX_ANNOUNCEMENT_BYTES: usize = 1024;
 }
 
 impl Default for Limits {

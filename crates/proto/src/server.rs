@@ -29,6 +29,11 @@ pub enum ServerFrame {
     Error(ErrorFrame),
     /// Answer to `ping`.
     Pong(Pong),
+    /// An announcement from the organisers, numbered in the room's sequence like a chat
+    /// message and kept in its history, where it comes back as a `chat` whose sender is the
+    /// nil device ([`ChatMessage::is_announcement`]). Never a member's message: no device can
+    /// say hello with the nil id.
+    Announcement(ChatMessage),
 }
 
 /// `welcome`: sent once after a valid `hello`.
@@ -143,6 +148,17 @@ pub struct ChatMessage {
     pub sent_at: i64,
     /// The relay's clock when it was stored, in Unix milliseconds.
     pub stored_at: i64,
+}
+
+impl ChatMessage {
+    /// The device id announcements are sent under: the nil UUID, which `hello` refuses, so
+    /// that no member can send as the organisers.
+    pub const ANNOUNCER: DeviceId = DeviceId::NIL;
+
+    /// Whether this is an announcement from the organisers rather than a member's message.
+    pub fn is_announcement(&self) -> bool {
+        self.sender.is_nil()
+    }
 }
 
 /// `sequenced`: the relay stored a message whose sender said it reached this device directly
