@@ -82,9 +82,33 @@ pub struct Config {
     /// File descriptors kept free below the process's open-file limit: past that point new
     /// clients are refused (`overloaded`) while `/healthz` keeps answering.
     pub fd_reserve: usize,
+    /// Make a new admin token at start, replacing the one in the data folder.
+    pub rotate_admin_token: bool,
+    /// How often the admin dashboard's view (and the mesh's Prometheus gauges) is computed.
+    pub mesh_tick: Duration,
+    /// How often the mesh is sampled into the dashboard's history.
+    pub mesh_sample_every: Duration,
+    /// How far back the dashboard's history reaches (its samples are kept in memory).
+    pub mesh_history: Duration,
 }
 
 impl Config {
+    /// The folder of the data file, where the admin token and the audit log are kept.
+    pub fn data_dir(&self) -> PathBuf {
+        match self.data.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// Samples the dashboard's history holds.
+    pub(crate) fn mesh_ring_len(&self) -> usize {
+        let every = self.mesh_sample_every.max(Duration::from_millis(100));
+        usize::try_from(self.mesh_history.as_millis() / every.as_millis())
+            .unwrap_or(usize::MAX)
+            .clamp(1, 100_000)
+    }
+
     /// The defaults, listening on `listen` and storing history in `data`.
     pub fn new(listen: SocketAddr, data: PathBuf) -> Self {
         Self {
@@ -120,6 +144,10 @@ impl Config {
             max_rooms_total: 20_000,
             max_members_per_room: 5_000,
             fd_reserve: 64,
+            rotate_admin_token: false,
+            mesh_tick: Duration::from_secs(1),
+            mesh_sample_every: Duration::from_secs(10),
+            mesh_history: Duration::from_secs(3 * 3600),
         }
     }
 }
@@ -227,6 +255,9 @@ pub struct Args {
     /// File descriptors kept free below the open-file limit (overloaded beyond).
     #[arg(long, env = "FESTIVAL_FD_RESERVE", default_value_t = 64)]
     pub fd_reserve: usize,
+    /// Make a new admin token (printed once) in place of the one in the data folder.
+    #[arg(long)]
+    pub rotate_admin_token: bool,
     /// Something else to do than serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -275,6 +306,7 @@ impl From<Args> for Config {
         config.max_rooms_total = args.max_rooms_total.max(1);
         config.max_members_per_room = args.max_members_per_room.max(1);
         config.fd_reserve = args.fd_reserve;
+        config.rotate_admin_token = args.rotate_admin_token;
         if !args.stun.is_empty() {
             config.ice_servers.push(IceServer {
                 urls: args.stun,

@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::Config;
 use crate::admission::Admission;
+use crate::mesh::Mesh;
 use crate::metrics::Metrics;
 use crate::outbound::Outbound;
 use crate::room::ConnId;
@@ -73,6 +74,19 @@ pub(crate) enum RoomCmd {
         to: DeviceId,
         payload: serde_json::Value,
     },
+    /// An organiser's announcement: stored in the room's sequence, sent to every member.
+    /// `done` gets its number (or the store's error).
+    Announce {
+        id: MessageId,
+        body: String,
+        done: oneshot::Sender<Result<Seq, crate::store::StoreError>>,
+    },
+    /// An organiser removes `device` from the room (its joins are refused meanwhile through
+    /// [`Hub::removed_until`]). `done` gets how many of its connections were in the room.
+    Remove {
+        device: DeviceId,
+        done: oneshot::Sender<usize>,
+    },
 }
 
 impl RoomCmd {
@@ -84,15 +98,19 @@ impl RoomCmd {
             Self::Signal { payload, .. } => {
                 serde_json::to_string(payload).map_or(OVERHEAD, |text| text.len() + OVERHEAD)
             }
-            Self::Join { .. } | Self::Leave { .. } => OVERHEAD,
+            Self::Announce { body, .. } => body.len() + OVERHEAD,
+            Self::Join { .. } | Self::Leave { .. } | Self::Remove { .. } => OVERHEAD,
         }
     }
 
-    /// The connection that sent the command.
-    pub(crate) fn conn(&self) -> ConnId {
+    /// The connection that sent the command (none for an organiser's).
+    pub(crate) fn conn(&self) -> Option<ConnId> {
         match self {
-            Self::Join { conn, .. } => conn.id,
-            Self::Leave { conn, .. } | Self::Chat { conn, .. } | Self::Signal { conn, .. } => *conn,
+            Self::Join { conn, .. } => Some(conn.id),
+            Self::Leave { conn, .. } | Self::Chat { conn, .. } | Self::Signal { conn, .. } => {
+                Some(*conn)
+            }
+            Self::Announce { .. } | Self::Remove { .. } => None,
         }
     }
 }
@@ -152,8 +170,16 @@ pub(crate) struct Hub {
     pub(crate) metrics: Metrics,
     pub(crate) tracker: TaskTracker,
     pub(crate) admission: Arc<Admission>,
+    /// Every connected device's latest mesh report, for the admin dashboard.
+    pub(crate) mesh: Mutex<Mesh>,
+    /// Devices an organiser removed from a room, until when.
+    removals: Mutex<HashMap<(RoomName, DeviceId), Instant>>,
     rooms: Mutex<Rooms>,
 }
+
+/// Most removals remembered at once; expired ones are dropped first. An organiser removes a
+/// few people, not thousands: past this the oldest removal ends early.
+const MAX_REMOVALS: usize = 10_000;
 
 #[derive(Default)]
 struct Rooms {
@@ -171,8 +197,86 @@ impl Hub {
             store,
             metrics,
             tracker: TaskTracker::new(),
+            mesh: Mutex::new(Mesh::default()),
+            removals: Mutex::new(HashMap::new()),
             rooms: Mutex::new(Rooms::default()),
         })
+    }
+
+    /// The mailbox of `room`'s task for an organiser's command, starting the task if needed
+    /// (no admission limit applies: the admin token is trusted). Match with [`Hub::exit`].
+    pub(crate) fn enter_as_admin(self: &Arc<Self>, room: &RoomName) -> RoomTx {
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = rooms.live.get_mut(room) {
+            entry.users += 1;
+            return entry.tx.clone();
+        }
+        let previous = rooms.ending.remove(room);
+        let (tx, rx) = mpsc::channel(ROOM_MAILBOX);
+        let tx = RoomTx {
+            tx,
+            bytes: Arc::new(Semaphore::new(ROOM_MAILBOX_BYTES)),
+        };
+        let members = Arc::new(AtomicUsize::new(0));
+        let task = self.tracker.spawn(room_task::run(
+            Arc::clone(self),
+            room.clone(),
+            rx,
+            previous,
+            Arc::clone(&members),
+        ));
+        rooms.live.insert(
+            room.clone(),
+            Entry {
+                tx: tx.clone(),
+                users: 1,
+                task,
+                members,
+            },
+        );
+        tx
+    }
+
+    /// Rooms with a task now (someone in them, or a command on its way).
+    pub(crate) fn live_rooms(&self) -> Vec<RoomName> {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        rooms.live.keys().cloned().collect()
+    }
+
+    /// Refuses `device`'s joins to `room` until `until`.
+    pub(crate) fn remove_until(
+        &self,
+        room: &RoomName,
+        device: DeviceId,
+        until: Instant,
+        now: Instant,
+    ) {
+        let mut removals = self.removals.lock().unwrap_or_else(PoisonError::into_inner);
+        removals.retain(|_, until| *until > now);
+        if removals.len() >= MAX_REMOVALS {
+            if let Some(oldest) = removals
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(k, _)| k.clone())
+            {
+                removals.remove(&oldest);
+            }
+        }
+        removals.insert((room.clone(), device), until);
+    }
+
+    /// Until when `device` may not join `room`, if an organiser removed it.
+    pub(crate) fn removed_until(
+        &self,
+        room: &RoomName,
+        device: DeviceId,
+        now: Instant,
+    ) -> Option<Instant> {
+        let removals = self.removals.lock().unwrap_or_else(PoisonError::into_inner);
+        removals
+            .get(&(room.clone(), device))
+            .copied()
+            .filter(|until| *until > now)
     }
 
     /// The mailbox of `room`'s task, starting the task if needed (a new room, created on

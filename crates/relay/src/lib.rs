@@ -15,10 +15,12 @@
 //! # }
 //! ```
 
+mod admin;
 mod admission;
 mod config;
 mod health;
 mod hub;
+mod mesh;
 mod metrics;
 mod outbound;
 mod poll;
@@ -27,6 +29,7 @@ mod server;
 mod session;
 pub mod store;
 
+pub use admin::TokenError;
 pub use config::{Args, Command, Config};
 pub use server::{RelayError, RelayHandle, backup};
 pub use store::StoreError;

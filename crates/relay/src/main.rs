@@ -26,6 +26,17 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("starting the relay with data file {}", data.display()))?;
     // Scripts and tests read the real address from this line (the port may have been 0).
     println!("festival-relay listening on {}", relay.ws_url());
+    // After the address line, which scripts read first.
+    if let Some(token) = relay.new_admin_token() {
+        println!(
+            "admin token (shown once; kept in {}, replaced by --rotate-admin-token): {token}",
+            data.parent()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."))
+                .join("admin-token")
+                .display()
+        );
+    }
     stopped().await?;
     tracing::info!("stopping: closing connections and finishing store writes");
     relay.shutdown().await.context("stopping the relay")?;

@@ -1,11 +1,15 @@
 //! What the relay counts, exported at `GET /metrics` in Prometheus text format.
 
+use std::sync::atomic::AtomicU64;
+
 use festival_proto::{CloseCode, ErrorCode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+use crate::mesh::Aggregate;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabel {
@@ -15,6 +19,17 @@ struct CodeLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabel {
+    route: &'static str,
+    stat: &'static str,
 }
 
 /// The relay's counters and gauges. Cheap to share: every metric is an atomic.
@@ -33,6 +48,16 @@ pub(crate) struct Metrics {
     pub(crate) signals_relayed: Counter,
     pub(crate) idle_disconnects: Counter,
     pub(crate) poll_sessions: Gauge,
+    pub(crate) mesh_reports: Counter,
+    pub(crate) mesh_users: Gauge,
+    pub(crate) mesh_reporting: Gauge,
+    pub(crate) mesh_p2p_active_users: Gauge,
+    pub(crate) mesh_p2p_links: Gauge,
+    mesh_link_success: Gauge<f64, AtomicU64>,
+    mesh_latency: Family<LatencyLabel, Gauge<f64, AtomicU64>>,
+    mesh_messages: Family<RouteLabel, Gauge>,
+    pub(crate) admin_actions: Counter,
+    pub(crate) admin_refused: Counter,
     errors: Family<CodeLabel, Counter>,
     closes: Family<ReasonLabel, Counter>,
 }
@@ -54,6 +79,16 @@ impl Metrics {
             signals_relayed: Counter::default(),
             idle_disconnects: Counter::default(),
             poll_sessions: Gauge::default(),
+            mesh_reports: Counter::default(),
+            mesh_users: Gauge::default(),
+            mesh_reporting: Gauge::default(),
+            mesh_p2p_active_users: Gauge::default(),
+            mesh_p2p_links: Gauge::default(),
+            mesh_link_success: Gauge::default(),
+            mesh_latency: Family::default(),
+            mesh_messages: Family::default(),
+            admin_actions: Counter::default(),
+            admin_refused: Counter::default(),
             errors: Family::default(),
             closes: Family::default(),
             registry: Registry::default(),
@@ -128,9 +163,91 @@ impl Metrics {
             "Connections the relay closed, by reason",
             metrics.closes.clone(),
         );
+        registry.register(
+            "mesh_reports",
+            "Mesh reports received from clients",
+            metrics.mesh_reports.clone(),
+        );
+        registry.register(
+            "mesh_users",
+            "Devices connected (the dashboard's total users)",
+            metrics.mesh_users.clone(),
+        );
+        registry.register(
+            "mesh_reporting_users",
+            "Connected devices that sent a mesh report",
+            metrics.mesh_reporting.clone(),
+        );
+        registry.register(
+            "mesh_p2p_active_users",
+            "Devices with at least one open direct link, as reported",
+            metrics.mesh_p2p_active_users.clone(),
+        );
+        registry.register(
+            "mesh_p2p_links",
+            "Open direct links between connected devices, each counted once",
+            metrics.mesh_p2p_links.clone(),
+        );
+        registry.register(
+            "mesh_link_success_ratio",
+            "Direct links opened per link opened or failed, over the reports",
+            metrics.mesh_link_success.clone(),
+        );
+        registry.register(
+            "mesh_latency_ms",
+            "Round trip per route over the reports, milliseconds: the mean and the 95th percentile",
+            metrics.mesh_latency.clone(),
+        );
+        registry.register(
+            "mesh_messages",
+            "Messages shown on the reporting devices, by the route they came by (sum of their counters)",
+            metrics.mesh_messages.clone(),
+        );
+        registry.register(
+            "admin_actions",
+            "Admin actions done (announcements, clears, removals)",
+            metrics.admin_actions.clone(),
+        );
+        registry.register(
+            "admin_refused",
+            "Admin API requests refused for a missing or wrong token",
+            metrics.admin_refused.clone(),
+        );
         Self {
             registry,
             ..metrics
+        }
+    }
+
+    /// Shows the mesh's overall figures as gauges.
+    pub(crate) fn mesh(&self, overall: &Aggregate) {
+        let gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
+        self.mesh_users.set(gauge(overall.users));
+        self.mesh_reporting.set(gauge(overall.reporting));
+        self.mesh_p2p_active_users
+            .set(gauge(overall.p2p_active_users));
+        self.mesh_p2p_links.set(gauge(overall.p2p_links));
+        self.mesh_link_success
+            .set(overall.link_success_rate.unwrap_or(f64::NAN));
+        for (route, latency) in [
+            ("relay", overall.relay_latency),
+            ("p2p", overall.p2p_latency),
+        ] {
+            for (stat, value) in [("avg", latency.avg), ("p95", latency.p95)] {
+                self.mesh_latency
+                    .get_or_create(&LatencyLabel { route, stat })
+                    .set(value.unwrap_or(f64::NAN));
+            }
+        }
+        let counted = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        for (route, n) in [
+            ("p2p", overall.messages.p2p),
+            ("relay", overall.messages.relay),
+            ("poll", overall.messages.poll),
+        ] {
+            self.mesh_messages
+                .get_or_create(&RouteLabel { route })
+                .set(counted(n));
         }
     }
 

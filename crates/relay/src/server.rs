@@ -1,4 +1,4 @@
-//! Starting and stopping a relay: the HTTP routes (`/ws`, `/healthz`, `/metrics`), history
+//! Starting and stopping a relay: the HTTP routes (`/ws`, `/healthz`, `/metrics`, `/admin`), history
 //! retention, and a graceful shutdown that finishes every store write.
 
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{self, Admin, TokenError};
 use crate::health;
 use crate::hub::{Hub, unix_ms};
 use crate::metrics::Metrics;
@@ -59,6 +60,9 @@ pub enum RelayError {
     /// The HTTP server failed while serving.
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    /// The admin token could not be read or made.
+    #[error(transparent)]
+    AdminToken(#[from] TokenError),
 }
 
 /// A running relay. Dropping it does not stop it; call [`RelayHandle::shutdown`].
@@ -67,6 +71,8 @@ pub struct RelayHandle {
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     hub: Arc<Hub>,
+    /// The admin token, when this start made it (first start, or rotated): shown once.
+    new_admin_token: Option<String>,
 }
 
 /// What every HTTP handler shares.
@@ -77,6 +83,7 @@ pub(crate) struct AppState {
     pub(crate) next_conn: Arc<AtomicU64>,
     pub(crate) polls: Arc<PollSessions>,
     pub(crate) capacity: Arc<Capacity>,
+    pub(crate) admin: Arc<Admin>,
 }
 
 impl std::fmt::Debug for RelayHandle {
@@ -103,6 +110,13 @@ impl RelayHandle {
             source,
         })?;
         let capacity = Arc::new(Capacity::new(config.fd_reserve));
+        let (admin, made) = Admin::new(
+            &config.data_dir(),
+            config.rotate_admin_token,
+            config.mesh_ring_len(),
+        )?;
+        let admin = Arc::new(admin);
+        let new_admin_token = made.then(|| admin.token.reveal().to_owned());
         let hub = Hub::new(config, store, Metrics::new());
         let stop = CancellationToken::new();
         let state = AppState {
@@ -111,6 +125,7 @@ impl RelayHandle {
             next_conn: Arc::new(AtomicU64::new(1)),
             polls: Arc::new(PollSessions::default()),
             capacity: Arc::clone(&capacity),
+            admin: Arc::clone(&admin),
         };
         let app = Router::new()
             .route("/ws", get(upgrade))
@@ -124,6 +139,7 @@ impl RelayHandle {
             .route("/healthz", get(health::live))
             .route("/healthz/ready", get(health::ready))
             .route("/metrics", get(metrics))
+            .merge(admin::routes(state.clone()))
             .with_state(state.clone());
         let server = tokio::spawn(listen::serve(
             listener,
@@ -136,18 +152,32 @@ impl RelayHandle {
         hub.tracker.spawn(poll::reap(state));
         hub.tracker
             .spawn(health::probe_store(Arc::clone(&hub), stop.clone()));
+        hub.tracker.spawn(admin::sample(
+            Arc::clone(&hub),
+            admin,
+            hub.config.mesh_tick,
+            hub.config.mesh_sample_every,
+            stop.clone(),
+        ));
         tracing::info!(%addr, "relay listening");
         Ok(Self {
             addr,
             stop,
             server,
             hub,
+            new_admin_token,
         })
     }
 
     /// The address the relay listens on (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin token, when this start made it (the first start, or `--rotate-admin-token`),
+    /// so that the binary shows it once; `None` when it was already in the data folder.
+    pub fn new_admin_token(&self) -> Option<&str> {
+        self.new_admin_token.as_deref()
     }
 
     /// The WebSocket URL clients connect to.

@@ -10,7 +10,7 @@ mod writer;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
@@ -309,6 +309,7 @@ impl Session {
                     name: hello.name,
                     _slot: slot,
                 });
+                self.update_mesh();
             }
             (None, _) => {
                 return Err(Refusal::new(
@@ -355,6 +356,7 @@ impl Session {
                             .enter(&join.room, self.ip, &mut self.creations_left)
                             .map_err(|refused| entry_refused(refused, &join.room))?;
                         self.rooms.insert(join.room.clone(), tx.clone());
+                        self.update_mesh();
                         tx
                     }
                 };
@@ -405,6 +407,7 @@ impl Session {
                     })
                     .await;
                 self.hub.exit(&leave.room);
+                self.update_mesh();
             }
             ClientFrame::Chat(chat) => {
                 let Some(tx) = self.rooms.get(&chat.room) else {
@@ -438,8 +441,29 @@ impl Session {
                     server_time: unix_ms(),
                 }));
             }
+            ClientFrame::Report(report) => {
+                self.hub.metrics.mesh_reports.inc();
+                self.hub
+                    .mesh
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .report(device, report);
+            }
         }
         Ok(())
+    }
+
+    /// Tells the mesh which rooms this connection is in now.
+    fn update_mesh(&self) {
+        let Some(identity) = &self.identity else {
+            return;
+        };
+        let rooms = self.rooms.keys().cloned().collect();
+        self.hub
+            .mesh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .connection(self.id, identity.device, &identity.name, rooms);
     }
 
     /// Leaves every room, as a connection that is gone.
@@ -483,6 +507,17 @@ impl Session {
         for wait in settled {
             let _ = wait.await;
         }
+    }
+}
+
+impl Drop for Session {
+    /// The mesh forgets the connection (and the device, with its report, after its last).
+    fn drop(&mut self) {
+        self.hub
+            .mesh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .gone(self.id);
     }
 }
 

@@ -394,6 +394,29 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Every room that ever stored a message (retention keeps a room's row, for its numbers).
+    pub(crate) async fn rooms(&self) -> Result<Vec<RoomName>, StoreError> {
+        let names: Vec<String> = sqlx::query_scalar("SELECT room FROM rooms ORDER BY room")
+            .fetch_all(&self.pool)
+            .await?;
+        names
+            .into_iter()
+            .map(|name| {
+                RoomName::parse(&name).map_err(|_| StoreError::Corrupt(format!("room {name:?}")))
+            })
+            .collect()
+    }
+
+    /// Deletes every message of `room` (an organiser cleared it); returns how many. Its
+    /// numbers go on where they were, so clients' cursors stay valid.
+    pub(crate) async fn clear_room(&self, room: &RoomName) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM messages WHERE room = ?")
+            .bind(room.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Waits for open writes and closes the database.
     pub(crate) async fn close(&self) {
         self.pool.close().await;

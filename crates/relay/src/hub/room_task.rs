@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use festival_proto::{
-    Ack, ChatMessage, ErrorCode, Joined, Left, Presence, PresenceChange, RoomName, Seq, Sequenced,
-    ServerFrame, SignalRelayed, encode,
+    Ack, ChatMessage, DeviceId, DisplayName, ErrorCode, Joined, Left, MessageId, Presence,
+    PresenceChange, RoomName, Seq, Sequenced, ServerFrame, SignalRelayed, encode,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -17,7 +17,10 @@ use tokio::task::JoinHandle;
 use super::{ConnRef, Hub, Queued, RoomCmd, unix_ms};
 use crate::outbound::Outbound;
 use crate::room::{ConnId, Room};
-use crate::store::{NewMessage, Stored};
+use crate::store::{NewMessage, StoreError, Stored};
+
+/// The name announcements are shown under in history, for clients that predate them.
+const ANNOUNCER_NAME: &str = "Announcement";
 
 /// Most commands taken from the mailbox at once; consecutive chats among them are stored in
 /// one transaction.
@@ -36,6 +39,8 @@ struct RoomTask {
     conns: HashMap<ConnId, Outbound>,
     latest_seq: Seq,
     members: Arc<AtomicUsize>,
+    /// Connections an organiser removed, until they leave: their chats are refused.
+    removed: HashMap<ConnId, Outbound>,
 }
 
 /// Serves `name` until every connection exited and the mailbox is empty.
@@ -61,6 +66,7 @@ pub(super) async fn run(
         conns: HashMap::new(),
         latest_seq,
         members,
+        removed: HashMap::new(),
     };
     // Grown by use, not up front: most rooms are small and quiet, and a full batch's worth
     // for each of them cost 30 KiB per room (1.5 KiB per member in rooms of 20).
@@ -101,7 +107,7 @@ impl RoomTask {
             match rx.try_recv() {
                 Ok((RoomCmd::Chat { conn, device, chat }, _permit))
                     if self.conns.contains_key(&conn)
-                        && !queue.iter().any(|(queued, _)| queued.conn() == conn) =>
+                        && !queue.iter().any(|(queued, _)| queued.conn() == Some(conn)) =>
                 {
                     chats.push(Pending { conn, device, chat });
                 }
@@ -138,13 +144,94 @@ impl RoomTask {
                 to,
                 payload,
             } => self.signal(conn, from, to, payload),
+            RoomCmd::Announce { id, body, done } => {
+                let _ = done.send(self.announce(id, body).await);
+            }
+            RoomCmd::Remove { device, done } => {
+                let _ = done.send(self.remove(device));
+            }
             RoomCmd::Chat { .. } => {}
         }
+    }
+
+    /// Stores an organiser's announcement under the nil device and sends it to everyone in
+    /// the room as an `announcement` frame.
+    async fn announce(&mut self, id: MessageId, body: String) -> Result<Seq, StoreError> {
+        let batch = [NewMessage {
+            id,
+            sender: ChatMessage::ANNOUNCER,
+            from: DisplayName::from_trusted(ANNOUNCER_NAME.into()),
+            body,
+            sent_at: unix_ms(),
+        }];
+        let keep = self.hub.config.history_max_messages;
+        let stored = self
+            .hub
+            .store
+            .insert_batch(&self.name, &batch, unix_ms(), keep)
+            .await?;
+        match stored.into_iter().next() {
+            Some(Stored::New(message)) => {
+                self.latest_seq = message.seq;
+                self.hub.metrics.messages_stored.inc();
+                let frame = shared(&ServerFrame::Announcement(message.clone()));
+                for conn in self.room.all_conns() {
+                    if let Some(out) = self.conns.get(&conn) {
+                        out.push(frame.clone());
+                    }
+                }
+                Ok(message.seq)
+            }
+            Some(Stored::Existing { seq, .. }) => Ok(seq),
+            None => Err(StoreError::Corrupt("an announcement was not stored".into())),
+        }
+    }
+
+    /// Takes every connection of `device` out of the room: each is told (`removed`, then
+    /// `left`), the others see it leave. Returns how many connections it had here.
+    fn remove(&mut self, device: DeviceId) -> usize {
+        let conns = self.room.conns_of(device).to_vec();
+        for &conn in &conns {
+            let Some(out) = self.conns.get(&conn).cloned() else {
+                continue;
+            };
+            let message = format!(
+                "an organiser removed this device from {} for a while",
+                self.name
+            );
+            self.hub.refuse(
+                &out,
+                ErrorCode::Removed,
+                message,
+                None,
+                Some(self.name.clone()),
+            );
+            self.leave(conn, device, true);
+            self.removed.insert(conn, out);
+        }
+        conns.len()
     }
 
     // The relay reads the clock here, where it handles I/O.
     #[allow(clippy::disallowed_methods)]
     async fn join(&mut self, conn: ConnRef, since: Option<Seq>) {
+        let now = Instant::now();
+        if let Some(until) = self.hub.removed_until(&self.name, conn.device, now) {
+            let minutes = (until - now).as_secs().div_ceil(60);
+            let message = format!(
+                "an organiser removed this device from {} for a while; join again in {minutes} min",
+                self.name
+            );
+            self.hub.refuse(
+                &conn.out,
+                ErrorCode::Removed,
+                message,
+                None,
+                Some(self.name.clone()),
+            );
+            return;
+        }
+        self.removed.remove(&conn.id);
         let joined = self.room.join(conn.device, &conn.name, conn.id);
         self.conns.insert(conn.id, conn.out.clone());
         self.members
@@ -221,6 +308,9 @@ impl RoomTask {
     }
 
     fn leave(&mut self, conn: ConnId, device: festival_proto::DeviceId, reply: bool) {
+        if self.removed.remove(&conn).is_some() {
+            return;
+        }
         let out = self.conns.remove(&conn);
         let gone = self.room.leave(device, conn);
         self.members
@@ -243,6 +333,9 @@ impl RoomTask {
         to: festival_proto::DeviceId,
         payload: serde_json::Value,
     ) {
+        if self.removed.contains_key(&conn) {
+            return;
+        }
         let targets = self.room.conns_of(to);
         if targets.is_empty() {
             if let Some(out) = self.conns.get(&conn) {
@@ -272,6 +365,21 @@ impl RoomTask {
 
     /// Stores the pending chats in one transaction, then acks and fans out each, in order.
     async fn store_chats(&mut self, pending: &mut Vec<Pending>) {
+        // A connection an organiser removed still holds the room's mailbox until it leaves.
+        pending.retain(|p| match self.removed.get(&p.conn) {
+            None => true,
+            Some(out) => {
+                let message = format!("an organiser removed this device from {}", self.name);
+                self.hub.refuse(
+                    out,
+                    ErrorCode::Removed,
+                    message,
+                    Some(p.chat.id),
+                    Some(self.name.clone()),
+                );
+                false
+            }
+        });
         if pending.is_empty() {
             return;
         }
