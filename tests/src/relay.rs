@@ -72,6 +72,37 @@ impl TestRelay {
     }
 }
 
+impl TestRelay {
+    /// The admin token the relay made in its data folder.
+    pub fn admin_token(&self) -> String {
+        let path = self.config.data_dir().join("admin-token");
+        std::fs::read_to_string(path).unwrap().trim().to_owned()
+    }
+
+    /// An admin API call (`GET` without a body, `POST` with one) with the right token; the
+    /// answer's JSON. Panics on any status but 200.
+    pub async fn admin(&self, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+        let url = format!("http://{}/admin/api/{path}", self.addr());
+        let client = reqwest::Client::new();
+        let request = match body {
+            Some(body) => client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+            None => client.get(url),
+        };
+        let answer = request
+            .header("authorization", format!("Bearer {}", self.admin_token()))
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let text = answer.text().await.unwrap();
+        assert_eq!(status, 200, "admin {path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
 /// Rate limits far above what one test sends, for scenarios that pour messages in.
 pub fn generous_limits(config: &mut Config) {
     config.limits.rate_per_sec = 10_000;

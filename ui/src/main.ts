@@ -142,19 +142,26 @@ function badge(kind: string, mark: string, text: string): HTMLSpanElement {
   return span;
 }
 
+/** The relay sends the organisers' announcements under the nil device, which no member can
+ * have: they are never shown as a member's message. */
+const ANNOUNCER = "00000000-0000-0000-0000-000000000000";
+
 /** One message: sender (isolated, for right-to-left names), time, and for one's own messages
- * the delivery state; the route it came by; the body in its own direction. */
+ * the delivery state; the route it came by; the body in its own direction. An announcement
+ * is marked as one, in words and in its own style. */
 function renderMessage(message: LocalMessage): HTMLLIElement {
   const item = document.createElement("li");
   item.dataset.id = message.id;
   const mine = view.me?.device === message.sender;
+  const announcement = message.sender === ANNOUNCER;
   if (mine) item.classList.add("mine");
+  if (announcement) item.classList.add("announcement");
   const meta = document.createElement("p");
   meta.className = "meta";
   const from = document.createElement("strong");
   from.className = "from";
   const name = document.createElement("bdi");
-  name.textContent = message.from;
+  name.textContent = announcement ? "Announcement from the organisers" : message.from;
   from.append(name);
   if (mine) from.append(" (you)");
   const at = message.stored_at || message.sent_at;

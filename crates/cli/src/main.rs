@@ -74,6 +74,10 @@ struct Online {
     /// one machine); by default they use every interface but loopback.
     #[arg(long, env = "FESTIVAL_P2P_LOOPBACK_ONLY")]
     p2p_loopback_only: bool,
+    /// Do not tell the relay about this device's direct links and routes (by default a small
+    /// report goes at most every 30 s, when they changed, for the organisers' mesh dashboard).
+    #[arg(long, env = "FESTIVAL_NO_MESH_REPORT")]
+    no_mesh_report: bool,
     #[command(flatten)]
     data: DataDir,
 }
@@ -89,6 +93,9 @@ impl Online {
         let mut config = EngineConfig::new(&self.relay, self.data.path()?);
         config.p2p.preferred = self.route;
         config.p2p.loopback_only = self.p2p_loopback_only;
+        if self.no_mesh_report {
+            config.mesh_report = None;
+        }
         if let Some(name) = &self.name {
             config = config.with_name(name);
         }

@@ -18,19 +18,17 @@ impl Printer {
             return self.json_line(event);
         }
         let line = match event {
-            Event::Message { message, .. } => {
-                format!(
-                    "[{}] {}: {}",
-                    // A direct message is not stored by the relay yet: its sender's clock.
-                    clock(if message.stored_at > 0 {
-                        message.stored_at
-                    } else {
-                        message.sent_at
-                    }),
-                    message.from,
-                    message.body
-                )
-            }
+            Event::Message { message, .. } => self.line(
+                &message.from,
+                &message.body,
+                // A direct message is not stored by the relay yet: its sender's clock.
+                if message.stored_at > 0 {
+                    message.stored_at
+                } else {
+                    message.sent_at
+                },
+                message.is_announcement(),
+            ),
             Event::Presence {
                 change,
                 member,
@@ -86,8 +84,18 @@ impl Printer {
         println_flush(&line);
     }
 
-    /// A message as a person reads it: `[HH:MM] name: body`.
-    pub(crate) fn line(&self, from: &DisplayName, body: &str, at: i64) -> String {
+    /// A message as a person reads it: `[HH:MM] name: body`; an organisers' announcement
+    /// (never a member's message) as `[HH:MM] ** ANNOUNCEMENT: body **`.
+    pub(crate) fn line(
+        &self,
+        from: &DisplayName,
+        body: &str,
+        at: i64,
+        announcement: bool,
+    ) -> String {
+        if announcement {
+            return format!("[{}] ** ANNOUNCEMENT: {body} **", clock(at));
+        }
         format!("[{}] {from}: {body}", clock(at))
     }
 

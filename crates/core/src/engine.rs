@@ -9,6 +9,7 @@
 mod driver;
 mod events;
 mod link;
+mod mesh_report;
 mod relay_policy;
 
 use std::collections::BTreeMap;
@@ -56,6 +57,9 @@ pub struct EngineConfig {
     pub socket_retry_while_polling: Duration,
     /// Direct (P2P) links: when, how many, how often.
     pub p2p: P2pConfig,
+    /// How often at most this device tells the relay about its direct links and routes (for
+    /// the organisers' mesh dashboard), and only when they changed; `None`: never.
+    pub mesh_report: Option<Duration>,
 }
 
 /// When and how the engine opens direct WebRTC links to other members.
@@ -106,6 +110,7 @@ impl EngineConfig {
             outbox_max_age: Duration::from_secs(24 * 3600),
             socket_retry_while_polling: Duration::from_secs(30),
             p2p: P2pConfig::desktop(),
+            mesh_report: Some(mesh_report::DEFAULT_EVERY),
         }
     }
 

@@ -14,9 +14,7 @@ use crate::{
 };
 
 /// The frame types a client may send, in protocol version 1.
-const CLIENT_TYPES: [&str; 7] = [
-    "hello", "join", "leave", "chat", "signal", "ping", "report",
-];
+const CLIENT_TYPES: [&str; 7] = ["hello", "join", "leave", "chat", "signal", "ping", "report"];
 /// The frame types a relay may send, in protocol version 1.
 const SERVER_TYPES: [&str; 11] = [
     "welcome",
@@ -283,7 +281,10 @@ mod tests {
                 links.join(",")
             )
         };
-        let ok = decode_client(&report(vec![link(DeviceId::random(), 12)]), &Limits::default());
+        let ok = decode_client(
+            &report(vec![link(DeviceId::random(), 12)]),
+            &Limits::default(),
+        );
         let Ok(ClientFrame::Report(ok)) = ok else {
             panic!("a valid report: {ok:?}");
         };
@@ -295,8 +296,14 @@ mod tests {
         let twice = DeviceId::random();
         let cases = [
             (report(too_many), ErrorCode::InvalidField),
-            (report(vec![link(twice, 1), link(twice, 2)]), ErrorCode::InvalidField),
-            (report(vec![link(DeviceId::random(), 60_001)]), ErrorCode::InvalidField),
+            (
+                report(vec![link(twice, 1), link(twice, 2)]),
+                ErrorCode::InvalidField,
+            ),
+            (
+                report(vec![link(DeviceId::random(), 60_001)]),
+                ErrorCode::InvalidField,
+            ),
             (report(vec![link(DeviceId::NIL, 1)]), ErrorCode::InvalidId),
             (
                 r#"{"type":"report","links":[{"peer":"x","state":"open"}]}"#.to_owned(),

@@ -41,7 +41,8 @@ pub(crate) async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             printer.line(
                 &message.from,
                 &message.body,
-                message.stored_at.unwrap_or(message.sent_at)
+                message.stored_at.unwrap_or(message.sent_at),
+                message.sender.is_nil(),
             )
         ));
     }

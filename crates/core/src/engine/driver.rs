@@ -3,6 +3,7 @@
 //! [`Backoff`], [`TokenBucket`]); this file only moves data between them and the socket.
 
 mod p2p;
+mod report;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -172,6 +173,8 @@ pub(super) struct Driver {
     p2p: P2p,
     /// The P2P transport's reports, taken by `run`.
     peer_events: Option<mpsc::Receiver<PeerEvent>>,
+    /// When the mesh report goes to the relay.
+    reporter: super::mesh_report::Pacer,
 }
 
 impl Driver {
@@ -221,6 +224,7 @@ impl Driver {
             relay: RelayPolicy::new(),
             p2p,
             peer_events: Some(peer_rx),
+            reporter: super::mesh_report::Pacer::new(config.mesh_report),
             backoff: Backoff::default(),
             bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, read_clock()),
         }
@@ -419,6 +423,9 @@ impl Driver {
                 Ok(at) => at,
                 Err(reason) => return Ended::Lost(reason),
             };
+            if let Err(reason) = self.report_mesh(&mut link).await {
+                return Ended::Lost(reason);
+            }
             let wake = self.next_flush();
             let caught_up = self.events.room_for_summary();
             let step = tokio::select! {
@@ -716,7 +723,7 @@ impl Driver {
                 let output = state.sync.on_joined(joined);
                 batch.synced(room, output, &mut self.p2p.seen);
             }
-            ServerFrame::Chat(message) => {
+            ServerFrame::Chat(message) | ServerFrame::Announcement(message) => {
                 let room = message.room.clone();
                 if let Some(state) = self.rooms.get_mut(&room) {
                     let output = state.sync.on_live(message);
