@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use festival_core::Route;
 use festival_proto::{DeviceId, MessageId};
-use festival_tests::{Member, TestRelay, WAIT};
+use festival_tests::{Browser, Member, TestRelay, WAIT};
 use serde_json::{Value, json};
 
 const TEST: &str = "chromium_links_with_the_engine_in_both_roles_and_each_message_crosses_once";
@@ -139,28 +139,28 @@ async fn scenario() {
         assert_eq!(browser_offers, role == "browser offers");
         let room = format!("Role {}", figures.len() + 1);
         member.engine.join(&room).await.unwrap();
-        browser.open_page().await;
+        browser.goto(&peer_page()).await;
         browser
             .call(
                 "festival.start(args[0], args[1], args[2], args[3]); return null;",
                 json!([relay.url(), device, "Chromium", room]),
             )
             .await;
-        let open = browser.wait_for("open", None).await;
+        let open = wait_for(&browser, "open", None).await;
         let ms = open["ms"].as_f64().unwrap();
         member.wait_link_to(device).await;
         figures.push(format!("{role}: join to open channel {ms:.0} ms"));
 
         // The browser gathers mDNS host candidates; the engine offers no loopback one.
         if browser_offers {
-            let offered = browser.wait_for("offered", None).await;
+            let offered = wait_for(&browser, "offered", None).await;
             let events = browser.call("return festival.events;", json!([])).await;
             assert!(
                 offered["sdp"].as_str().unwrap().contains(".local"),
                 "{offered} {events:#}"
             );
         } else {
-            let offer = browser.wait_for("offer", None).await;
+            let offer = wait_for(&browser, "offer", None).await;
             let sdp = offer["sdp"].as_str().unwrap();
             assert!(sdp.contains("a=candidate"), "{sdp}");
             assert!(
@@ -178,7 +178,7 @@ async fn scenario() {
             .await;
         assert_eq!(said["direct"], json!([member.device()]), "{said}");
         let from_browser: MessageId = said["id"].as_str().unwrap().parse().unwrap();
-        browser.wait_for("ack", Some(from_browser)).await;
+        wait_for(&browser, "ack", Some(from_browser)).await;
         let route = member
             .until("the browser's message", |events| {
                 Member::routes_of(events, from_browser).first().copied()
@@ -197,10 +197,10 @@ async fn scenario() {
             .await
             .unwrap()
             .unwrap();
-        let shown = browser.wait_for("message", Some(from_engine)).await;
+        let shown = wait_for(&browser, "message", Some(from_engine)).await;
         assert_eq!(shown["route"], "p2p", "{shown}");
         // The relay sends the browser the number instead of a second copy.
-        browser.wait_for("sequenced", Some(from_engine)).await;
+        wait_for(&browser, "sequenced", Some(from_engine)).await;
 
         // Once the engine has both numbers, no copy is on its way any more.
         member.wait_cursor(&room, 2).await;
@@ -235,136 +235,24 @@ async fn scenario() {
     println!("chromium, {}", figures.join("; "));
 }
 
-/// Headless Chromium behind chromedriver, spoken to in plain W3C WebDriver over HTTP.
-struct Browser {
-    http: reqwest::Client,
-    session: String,
-    _driver: tokio::process::Child,
-    page: String,
+/// The peer page, from this crate's folder.
+fn peer_page() -> String {
+    format!(
+        "file://{}/scenarios/browser/peer.html",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
-impl Browser {
-    async fn start(dir: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = tokio::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver runs: scripts/setup installs chromium and chromium-driver");
-        let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        tokio::time::timeout(WAIT, async {
-            loop {
-                let ready = http.get(format!("{base}/status")).send().await;
-                if let Ok(answer) = ready {
-                    let status: Value =
-                        serde_json::from_str(&answer.text().await.unwrap()).unwrap();
-                    if status["value"]["ready"] == true {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await
-        .expect("chromedriver answers");
-        let profile = dir.join("chromium-profile");
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/lib/chromium/chromium",
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            },
-        }}});
-        let created = post(&http, &format!("{base}/session"), &capabilities).await;
-        let session = format!(
-            "{base}/session/{}",
-            created["value"]["sessionId"].as_str().unwrap()
-        );
-        post(
-            &http,
-            &format!("{session}/timeouts"),
-            &json!({"script": 60_000}),
-        )
+/// The page's first event of `kind` (about message `id`, if given), waiting for it.
+async fn wait_for(browser: &Browser, kind: &str, id: Option<MessageId>) -> Value {
+    let script = "const [kind, id, ms, done] = arguments; \
+         festival.waitFor(kind, id ? (e) => e.id === id : null, ms).then(done);";
+    let event = browser
+        .call_async(script, json!([kind, id, WAIT.as_millis() as u64]))
         .await;
-        let page = format!(
-            "file://{}/scenarios/browser/peer.html",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        Self {
-            http,
-            session,
-            _driver: driver,
-            page,
-        }
+    if event.is_null() {
+        let events = browser.call("return festival.events;", json!([])).await;
+        panic!("the page saw no {kind} event ({id:?}); its events: {events:#}");
     }
-
-    /// Loads the page afresh (the previous one's links and socket close).
-    async fn open_page(&self) {
-        post(
-            &self.http,
-            &format!("{}/url", self.session),
-            &json!({"url": self.page}),
-        )
-        .await;
-    }
-
-    /// Runs `body` in the page with `args` bound, and returns what it returns.
-    async fn call(&self, body: &str, args: Value) -> Value {
-        let script = format!("const args = arguments; {body}");
-        let answer = post(
-            &self.http,
-            &format!("{}/execute/sync", self.session),
-            &json!({"script": script, "args": args}),
-        )
-        .await;
-        answer["value"].clone()
-    }
-
-    /// The page's first event of `kind` (about message `id`, if given), waiting for it.
-    async fn wait_for(&self, kind: &str, id: Option<MessageId>) -> Value {
-        let script = "const [kind, id, ms, done] = arguments; \
-             festival.waitFor(kind, id ? (e) => e.id === id : null, ms).then(done);";
-        let answer = post(
-            &self.http,
-            &format!("{}/execute/async", self.session),
-            &json!({"script": script, "args": [kind, id, WAIT.as_millis() as u64]}),
-        )
-        .await;
-        let event = answer["value"].clone();
-        if event.is_null() {
-            let events = self.call("return festival.events;", json!([])).await;
-            panic!("the page saw no {kind} event ({id:?}); its events: {events:#}");
-        }
-        event
-    }
-
-    async fn quit(&self) {
-        self.http.delete(&self.session).send().await.unwrap();
-    }
-}
-
-async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Value {
-    let answer = http
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status();
-    let text = answer.text().await.unwrap();
-    assert!(status.is_success(), "WebDriver {url}: {status} {text}");
-    serde_json::from_str(&text).unwrap()
+    event
 }

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod cli;
 pub mod line;
 pub mod member;
@@ -14,6 +15,7 @@ pub mod relay;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use browser::Browser;
 pub use line::Line;
 pub use member::{Member, wait_for};
 pub use relay::TestRelay;
