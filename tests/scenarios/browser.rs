@@ -14,7 +14,6 @@
 use std::io::Write;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use festival_core::Route;
 use festival_proto::{DeviceId, MessageId};
