@@ -79,21 +79,7 @@ pub(crate) async fn join(
     index: usize,
 ) -> anyhow::Result<()> {
     match target {
-        Target::Festival => {
-            let hello = ClientFrame::Hello(Hello {
-                v: PROTOCOL_VERSION,
-                device: DeviceId::random(),
-                name: DisplayName::parse(&format!("load {index}"))?,
-            });
-            ws.send(Message::text(encode(&hello))).await?;
-            until(ws, |t| t.starts_with(r#"{"type":"welcome""#)).await?;
-            let join = ClientFrame::Join(Join {
-                room: RoomName::parse(room)?,
-                since: None,
-            });
-            ws.send(Message::text(encode(&join))).await?;
-            until(ws, |t| t.starts_with(r#"{"type":"joined""#)).await
-        }
+        Target::Festival => join_as(ws, room, index, DeviceId::random()).await,
         Target::SocketIo => {
             until(ws, |t| t.starts_with('0')).await?;
             ws.send(Message::text("40")).await?;
@@ -103,6 +89,28 @@ pub(crate) async fn join(
             until(ws, |t| t.starts_with("430")).await
         }
     }
+}
+
+/// Says hello to a festival relay as `device` and joins `room`.
+pub(crate) async fn join_as(
+    ws: &mut Socket,
+    room: &str,
+    index: usize,
+    device: DeviceId,
+) -> anyhow::Result<()> {
+    let hello = ClientFrame::Hello(Hello {
+        v: PROTOCOL_VERSION,
+        device,
+        name: DisplayName::parse(&format!("load {index}"))?,
+    });
+    ws.send(Message::text(encode(&hello))).await?;
+    until(ws, |t| t.starts_with(r#"{"type":"welcome""#)).await?;
+    let join = ClientFrame::Join(Join {
+        room: RoomName::parse(room)?,
+        since: None,
+    });
+    ws.send(Message::text(encode(&join))).await?;
+    until(ws, |t| t.starts_with(r#"{"type":"joined""#)).await
 }
 
 async fn until(ws: &mut Socket, wanted: impl Fn(&str) -> bool) -> anyhow::Result<()> {

@@ -28,7 +28,7 @@ const CONNECTING: usize = 256;
 const BODY_BYTES: usize = 64;
 
 /// The `i`th source address: 127.0.0.1, 127.0.0.2, ... (each has its own ~28,000 ports).
-fn source(i: usize, sources: usize) -> IpAddr {
+pub(crate) fn source(i: usize, sources: usize) -> IpAddr {
     let n = (i % sources.max(1)) as u32 + 1;
     IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + n))
 }

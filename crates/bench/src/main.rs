@@ -9,6 +9,7 @@
 
 mod client;
 mod load;
+mod reporting;
 mod server;
 
 use std::path::PathBuf;
@@ -57,6 +58,13 @@ struct Args {
     /// The Socket.IO baseline's folder.
     #[arg(long, default_value = "bench/socketio")]
     socketio: PathBuf,
+    /// Instead of the comparison: the cost of mesh reports with this many clients on
+    /// festival-relay (idle, then each reporting every --report-every seconds).
+    #[arg(long)]
+    reporting: Option<usize>,
+    /// Seconds between one client's reports in --reporting (the engine's default is 30).
+    #[arg(long, default_value_t = 30.0)]
+    report_every: f64,
 }
 
 /// Everything measured for one server (a part skipped is `None`).
@@ -73,6 +81,9 @@ struct Figures {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = Args::parse();
+    if let Some(n) = args.reporting {
+        return report_cost(&args, n).await;
+    }
     if args.idle.is_none() {
         let limit = open_file_limit()?;
         let idle = 100_000.min(limit.saturating_sub(1_000));
@@ -107,6 +118,49 @@ async fn main() -> anyhow::Result<()> {
     }
     results.sort_by_key(|(t, _)| *t == Target::SocketIo);
     print_table(&args, &results);
+    Ok(())
+}
+
+/// The mesh reports' cost on festival-relay, printed as a table.
+async fn report_cost(args: &Args, n: usize) -> anyhow::Result<()> {
+    let programs = Programs {
+        relay: match &args.relay {
+            Some(path) => path.clone(),
+            None => server::sibling_relay()?,
+        },
+        socketio: args.socketio.clone(),
+    };
+    let server = Server::start(Target::Festival, &programs).await?;
+    let every = std::time::Duration::from_secs_f64(args.report_every.max(0.1));
+    let r = reporting::run(&server, n, args.idle_room, args.sources, every).await?;
+    server.stop().await;
+    println!(
+        "| mesh reports, {} clients held ({n} wanted), one report each per {:.0} s | idle | reporting | ratio |",
+        r.held,
+        every.as_secs_f64()
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| server CPU (cores) | {:.3} | {:.3} | {:.2} |",
+        r.idle_cores,
+        r.reporting_cores,
+        r.reporting_cores / r.idle_cores.max(1e-6)
+    );
+    println!(
+        "| server memory (MiB) | {:.1} | {:.1} | {:.2} |",
+        r.rss_idle_kib as f64 / 1024.0,
+        r.rss_reporting_kib as f64 / 1024.0,
+        r.rss_reporting_kib as f64 / r.rss_idle_kib.max(1) as f64
+    );
+    println!(
+        "| reports sent / average bytes | | {} / {:.0} | |",
+        r.reports,
+        r.report_bytes as f64 / r.reports.max(1) as f64
+    );
+    println!(
+        "| bytes per client per hour (worst case: a change every time) | 0 | {:.0} | |",
+        r.bytes_per_client_hour()
+    );
     Ok(())
 }
 

@@ -53,7 +53,7 @@ impl Server {
                     .args([
                         "--max-members-per-room",
                         "1000000",
-                        "--max-rooms",
+                        "--max-rooms-total",
                         "1000000",
                     ])
                     .args(["--room-creations-per-ip-per-sec", "1000000"])

@@ -52,7 +52,7 @@ fn protocol_doc_examples_decode() {
 
     let client_kinds: BTreeSet<_> = client.iter().map(|f| kind(f)).collect();
     let server_kinds: BTreeSet<_> = server.iter().map(|f| kind(f)).collect();
-    let all_client = ["hello", "join", "leave", "chat", "signal", "ping"];
+    let all_client = ["hello", "join", "leave", "chat", "signal", "ping", "report"];
     let all_server = [
         "welcome",
         "joined",
@@ -64,6 +64,7 @@ fn protocol_doc_examples_decode() {
         "signal",
         "error",
         "pong",
+        "announcement",
     ];
     assert_eq!(
         client_kinds,
