@@ -112,7 +112,7 @@ async fn the_dashboard_shows_the_mesh_of_three_engines_live() {
             json!([]),
         )
         .await;
-    let mut ends = vec![ann.device().to_string(), bo.device().to_string()];
+    let mut ends = [ann.device().to_string(), bo.device().to_string()];
     ends.sort();
     assert_eq!(
         edges,

@@ -49,12 +49,38 @@ pub(super) struct Remove {
     minutes: u64,
 }
 
-fn refused(code: ErrorCode, message: impl Into<String>) -> Response {
-    let body = json!({"code": code, "message": message.into()});
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+/// An action refused: its status, and a stable code and a sentence in the body.
+#[derive(Debug)]
+pub(super) struct Refused {
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let body = json!({"code": self.code, "message": self.message});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+fn refused(code: ErrorCode, message: impl Into<String>) -> Refused {
+    Refused {
+        status: StatusCode::BAD_REQUEST,
+        code,
+        message: message.into(),
+    }
+}
+
+fn internal(error: &crate::store::StoreError) -> Refused {
+    Refused {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: ErrorCode::Internal,
+        message: error.to_string(),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refused> {
     if body.len() > MAX_ACTION_BYTES {
         return Err(refused(
             ErrorCode::FrameTooLarge,
@@ -64,7 +90,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     serde_json::from_slice(body).map_err(|e| refused(ErrorCode::InvalidField, e.to_string()))
 }
 
-fn room(text: &str) -> Result<RoomName, Response> {
+fn room(text: &str) -> Result<RoomName, Refused> {
     RoomName::parse(text).map_err(|e| refused(e.code, e.message))
 }
 
@@ -76,7 +102,7 @@ pub(super) async fn announce(
 ) -> Response {
     let request: Announce = match parse(&body) {
         Ok(request) => request,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let body = request.body.trim().to_owned();
     let limits = Limits {
@@ -84,15 +110,15 @@ pub(super) async fn announce(
         ..Limits::default()
     };
     if let Err(e) = validate_body(&body, &limits) {
-        return refused(e.code, e.message);
+        return refused(e.code, e.message).into_response();
     }
     let rooms = match request.room.as_deref().map(room).transpose() {
         Ok(Some(room)) => vec![room],
         Ok(None) => match every_room(&state.hub).await {
             Ok(rooms) => rooms,
-            Err(refusal) => return refusal,
+            Err(refusal) => return refusal.into_response(),
         },
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let mut reached = Vec::new();
     let mut failed = Vec::new();
@@ -133,11 +159,11 @@ pub(super) async fn clear(
 ) -> Response {
     let request: Clear = match parse(&body) {
         Ok(request) => request,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let room = match room(&request.room) {
         Ok(room) => room,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     match state.hub.store.clear_room(&room).await {
         Ok(deleted) => {
@@ -178,20 +204,21 @@ pub(super) async fn remove(
 ) -> Response {
     let request: Remove = match parse(&body) {
         Ok(request) => request,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let room = match room(&request.room) {
         Ok(room) => room,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     if !(1..=MAX_REMOVAL_MINUTES).contains(&request.minutes) {
         return refused(
             ErrorCode::InvalidField,
             format!("minutes must be from 1 to {MAX_REMOVAL_MINUTES}"),
-        );
+        )
+        .into_response();
     }
     if request.device.is_nil() {
-        return refused(ErrorCode::InvalidId, "device id is the nil UUID");
+        return refused(ErrorCode::InvalidId, "device id is the nil UUID").into_response();
     }
     let now = Instant::now();
     let until = now + Duration::from_secs(request.minutes * 60);
@@ -225,14 +252,8 @@ pub(super) async fn remove(
 }
 
 /// Every room: those with history and those with members now.
-async fn every_room(hub: &Hub) -> Result<Vec<RoomName>, Response> {
-    let mut rooms = hub.store.rooms().await.map_err(|e| {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"code": ErrorCode::Internal, "message": e.to_string()})),
-        )
-            .into_response()
-    })?;
+async fn every_room(hub: &Hub) -> Result<Vec<RoomName>, Refused> {
+    let mut rooms = hub.store.rooms().await.map_err(|e| internal(&e))?;
     rooms.extend(hub.live_rooms());
     rooms.sort();
     rooms.dedup();
