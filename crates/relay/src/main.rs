@@ -1,5 +1,7 @@
 //! `festival-relay`: the relay server binary. Flags and environment variables: `--help`.
 
+use std::io::Write;
+
 use anyhow::Context;
 use clap::Parser;
 use festival_relay::{Args, Command, Config, RelayHandle};
@@ -26,16 +28,21 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("starting the relay with data file {}", data.display()))?;
     // Scripts and tests read the real address from this line (the port may have been 0).
     println!("festival-relay listening on {}", relay.ws_url());
-    // After the address line, which scripts read first.
+    // After the address line, which scripts read first; a reader that stopped reading after
+    // that line (a closed pipe) must not stop the relay, and the token stays in its file.
     if let Some(token) = relay.new_admin_token() {
-        println!(
+        let file = data
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .join("admin-token");
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
             "admin token (shown once; kept in {}, replaced by --rotate-admin-token): {token}",
-            data.parent()
-                .filter(|dir| !dir.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."))
-                .join("admin-token")
-                .display()
-        );
+            file.display()
+        )
+        .and_then(|()| out.flush());
     }
     stopped().await?;
     tracing::info!("stopping: closing connections and finishing store writes");

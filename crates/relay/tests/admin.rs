@@ -377,3 +377,50 @@ async fn remove_takes_a_member_out_for_a_while_and_clear_keeps_the_numbers() {
         .collect();
     assert_eq!(actions, ["clear", "remove"]);
 }
+
+/// Starts the binary on `data` with `extra` flags, stops it with SIGTERM, and returns what it
+/// printed.
+fn run_binary(data: &std::path::Path, extra: &[&str]) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_festival-relay"))
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    stdout.read_line(&mut printed).unwrap();
+    assert!(
+        printed.starts_with("festival-relay listening on"),
+        "{printed}"
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    stdout.read_to_string(&mut printed).unwrap();
+    assert!(child.wait().unwrap().success());
+    printed
+}
+
+#[test]
+fn the_binary_prints_the_token_once_and_again_only_when_rotated() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("relay.db");
+    let file = || std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let first = run_binary(&data, &[]);
+    let token = file().trim().to_owned();
+    assert!(first.lines().nth(1).unwrap().ends_with(&token), "{first}");
+    let second = run_binary(&data, &[]);
+    assert_eq!(second.lines().count(), 1, "not shown again: {second}");
+    assert_eq!(file().trim(), token);
+    let rotated = run_binary(&data, &["--rotate-admin-token"]);
+    let new = file().trim().to_owned();
+    assert_ne!(new, token);
+    assert!(rotated.lines().nth(1).unwrap().ends_with(&new), "{rotated}");
+}
