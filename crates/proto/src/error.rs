@@ -64,6 +64,10 @@ pub enum ErrorCode {
     /// No new room now: the relay holds as many rooms as it allows, or this address created
     /// rooms too fast. Joining a room that exists still works.
     RoomLimit,
+    /// A signature does not hold: `hello`'s proof (the device id is not derived from the key,
+    /// or the key did not sign this connection's challenge), or a chat not signed by the
+    /// key of the device that sends it.
+    InvalidSignature,
     /// Any code this build does not know, so that newer relays do not break older clients.
     #[serde(other)]
     Unknown,
@@ -97,6 +101,7 @@ impl ErrorCode {
             Self::Overloaded => "overloaded",
             Self::RoomFull => "room_full",
             Self::RoomLimit => "room_limit",
+            Self::InvalidSignature => "invalid_signature",
             Self::Unknown => "unknown",
         }
     }
@@ -109,7 +114,7 @@ impl ErrorCode {
     }
 
     /// Every code the relay can send, for metrics and documentation.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::UnsupportedVersion,
         Self::FrameTooLarge,
         Self::BodyTooLarge,
@@ -134,6 +139,7 @@ impl ErrorCode {
         Self::Overloaded,
         Self::RoomFull,
         Self::RoomLimit,
+        Self::InvalidSignature,
     ];
 }
 

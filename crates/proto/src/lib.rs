@@ -20,6 +20,7 @@ mod names;
 mod peer;
 mod rate;
 mod server;
+mod signing;
 mod text;
 
 pub use client::{ChatSend, ClientFrame, Hello, Join, Leave, Ping, SignalSend};
@@ -34,10 +35,12 @@ pub use peer::{PeerChat, PeerFrame, PeerSignal, decode_peer};
 pub use rate::TokenBucket;
 pub use server::{
     Ack, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence, PresenceChange,
-    Sequenced, ServerFrame, SignalRelayed, Welcome,
+    Challenge, Sequenced, ServerFrame, SignalRelayed, Welcome,
 };
+pub use signing::{DeviceKey, Nonce, PublicKey, Signature, SignedChat, sdp_fingerprints};
 pub use text::validate_body;
 
 /// The protocol version this crate speaks. A peer sending any other version in `hello` gets
-/// [`ErrorCode::UnsupportedVersion`] naming both versions.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// [`ErrorCode::UnsupportedVersion`] naming both versions. Version 2 added device keys: the
+/// relay's `challenge`, the proof in `hello`, and signatures on chats and offers.
+pub const PROTOCOL_VERSION: u32 = 2;
