@@ -203,12 +203,14 @@ pub(crate) async fn open(
     let (out, queue, closer) =
         Outbound::new(hub.config.send_queue_frames, hub.config.send_queue_bytes);
     let mut session = Session::new(Arc::clone(hub), id, out, peer.ip());
-    let close = match first.trim() {
+    let first = first.trim();
+    let close = match first {
         "" => None,
         first => session.text(first).await,
     };
-    if close.is_some() {
-        // A first frame that ends the session (an old version's hello): answer with what the
+    if !first.is_empty() && (close.is_some() || !session.said_hello()) {
+        // A hello cannot be proven before its challenge is known, so a first frame is always
+        // refused (an old version's hello with `unsupported_version`): answer with what the
         // session said, and keep nothing.
         let mut queue = queue;
         let mut frames = Vec::new();
