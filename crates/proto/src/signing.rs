@@ -137,6 +137,15 @@ impl DeviceId {
 #[derive(Clone)]
 pub struct DeviceKey(SigningKey);
 
+/// Two keys are equal when their public halves are (which only the same secret gives).
+impl PartialEq for DeviceKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.public() == other.public()
+    }
+}
+
+impl Eq for DeviceKey {}
+
 impl fmt::Debug for DeviceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "DeviceKey({})", self.public())
@@ -157,6 +166,20 @@ impl DeviceKey {
     /// The secret, to save in the device's store.
     pub fn secret(&self) -> [u8; 32] {
         self.0.to_bytes()
+    }
+
+    /// The secret as text (unpadded base64url), for a store of text settings.
+    pub fn secret_text(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.secret())
+    }
+
+    /// The key saved by [`DeviceKey::secret_text`]; `None` if the text is not one.
+    pub fn from_secret_text(text: &str) -> Option<Self> {
+        if text.len() > 64 {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        Some(Self::from_secret(bytes.try_into().ok()?))
     }
 
     /// The public key, as others see it.
@@ -324,6 +347,9 @@ mod tests {
         assert!(!DeviceKey::generate().public().is_of(device));
         let again = DeviceKey::from_secret(key.secret());
         assert_eq!(again.device(), device);
+        let saved = DeviceKey::from_secret_text(&key.secret_text()).unwrap();
+        assert_eq!(saved, key);
+        assert_eq!(DeviceKey::from_secret_text("not a key"), None);
     }
 
     #[test]
