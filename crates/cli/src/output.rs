@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use festival_core::Event;
+use festival_core::{Authenticity, Event};
 use festival_proto::{DisplayName, PresenceChange};
 
 /// Prints events as text lines or JSON lines.
@@ -18,15 +18,25 @@ impl Printer {
             return self.json_line(event);
         }
         let line = match event {
-            Event::Message { message, .. } => {
+            Event::Message {
+                message,
+                authenticity,
+                ..
+            } => {
                 format!(
-                    "[{}] {}: {}",
+                    "[{}] {}{}: {}",
                     // A direct message is not stored by the relay yet: its sender's clock.
                     clock(if message.stored_at > 0 {
                         message.stored_at
                     } else {
                         message.sent_at
                     }),
+                    // Not verified: never shown as simply that person's words.
+                    match authenticity {
+                        Authenticity::Verified => "",
+                        Authenticity::Unsigned => "(unsigned) ",
+                        Authenticity::Forged => "(FORGED, not from) ",
+                    },
                     message.from,
                     message.body
                 )

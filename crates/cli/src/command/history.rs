@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use festival_core::{DeliveryState, local_history};
+use festival_core::{Authenticity, DeliveryState, local_history};
 
 use crate::DataDir;
 use crate::output::{Printer, println_flush};
@@ -31,10 +31,12 @@ pub(crate) async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             printer.json_line(&message);
             continue;
         }
-        let mark = match message.state {
-            DeliveryState::Queued => "  (queued)",
-            DeliveryState::Failed => "  (failed)",
-            DeliveryState::Sent | DeliveryState::Received => "",
+        let mark = match (message.state, message.authenticity) {
+            (DeliveryState::Queued, _) => "  (queued)",
+            (DeliveryState::Failed, _) => "  (failed)",
+            (_, Authenticity::Unsigned) => "  (unsigned)",
+            (_, Authenticity::Forged) => "  (FORGED: not from this sender)",
+            (DeliveryState::Sent | DeliveryState::Received, Authenticity::Verified) => "",
         };
         println_flush(&format!(
             "{}{mark}",
