@@ -18,7 +18,7 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::{SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
@@ -250,7 +250,7 @@ impl PublicKey {
             return false;
         };
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        !key.is_weak() && key.verify(bytes, &sig).is_ok() && key.verify_strict(bytes, &sig).is_ok()
+        !key.is_weak() && key.verify_strict(bytes, &sig).is_ok()
     }
 }
 
