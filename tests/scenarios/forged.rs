@@ -14,8 +14,8 @@ use std::sync::Arc;
 use festival_core::{Authenticity, Event};
 use festival_proto::{
     ChatMessage, ClientFrame, DeviceId, DeviceKey, DisplayName, Hello, Join, MessageId,
-    PROTOCOL_VERSION, PeerChat, PeerFrame, PeerSignal, RoomName, ServerFrame, Signature,
-    SignalSend, decode_server, encode,
+    PROTOCOL_VERSION, PeerChat, PeerFrame, PeerSignal, RoomName, ServerFrame, SignalSend,
+    Signature, decode_server, encode,
 };
 use festival_tests::{Member, TestRelay, WAIT};
 use futures_util::{SinkExt, StreamExt};
@@ -84,7 +84,10 @@ async fn a_forged_direct_message_is_marked_and_not_shown_as_its_claimed_sender()
             })
         })
         .await;
-    assert!(reason.contains("not signed by the device's key"), "{reason}");
+    assert!(
+        reason.contains("not signed by the device's key"),
+        "{reason}"
+    );
     pc.close().await.unwrap();
 
     // 2. A properly signed offer: the link opens.
@@ -248,7 +251,12 @@ impl Liar {
         session: u64,
         signer: Option<&DeviceKey>,
     ) -> (Arc<RTCPeerConnection>, Channel) {
-        let pc = Arc::new(loopback_api().new_peer_connection(RTCConfiguration::default()).await.unwrap());
+        let pc = Arc::new(
+            loopback_api()
+                .new_peer_connection(RTCConfiguration::default())
+                .await
+                .unwrap(),
+        );
         let channel = Channel::new(pc.create_data_channel("festival", None).await.unwrap());
         let offer = pc.create_offer(None).await.unwrap();
         let mut gathered = pc.gathering_complete_promise().await;
@@ -275,7 +283,9 @@ impl Liar {
         self.until(|frame| match frame {
             ServerFrame::Signal(signal) if signal.from == from => {
                 match serde_json::from_value(signal.payload).ok()? {
-                    PeerSignal::Answer { session: s, sdp, .. } if s == session => Some(sdp),
+                    PeerSignal::Answer {
+                        session: s, sdp, ..
+                    } if s == session => Some(sdp),
                     _ => None,
                 }
             }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use festival_core::{Engine, EngineConfig};
 use festival_proto::{
-    ChatSend, ClientFrame, DisplayName, Hello, Join, MessageId, PROTOCOL_VERSION,
-    RoomName, ServerFrame, decode_server, encode,
+    ChatSend, ClientFrame, DisplayName, Hello, Join, MessageId, PROTOCOL_VERSION, RoomName,
+    ServerFrame, decode_server, encode,
 };
 use festival_relay::{Config, RelayHandle};
 use futures_util::{SinkExt, StreamExt};

@@ -189,7 +189,11 @@ mod tests {
     /// A device id, its key and a proof (for some nonce: decoding does not check it).
     fn proven() -> (DeviceId, crate::PublicKey, crate::Signature) {
         let key = crate::DeviceKey::generate();
-        (key.device(), key.public(), key.prove(&crate::Nonce::random()))
+        (
+            key.device(),
+            key.public(),
+            key.prove(&crate::Nonce::random()),
+        )
     }
 
     fn code(text: &str) -> ErrorCode {
@@ -262,14 +266,17 @@ mod tests {
         }
 
         let nil = MessageId::from(uuid::Uuid::nil());
-        let text =
-            format!(r#"{{"type":"chat","id":"{nil}","room":"Camp","body":"hi","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#);
+        let text = format!(
+            r#"{{"type":"chat","id":"{nil}","room":"Camp","body":"hi","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#
+        );
         let err = decode_client(&text, &Limits::default()).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidId);
         assert_eq!(err.room, RoomName::parse("Camp").ok());
 
         // An invalid room cannot be named back; the message still is.
-        let text = format!(r#"{{"type":"chat","id":"{id}","room":"a/b","body":"hi","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#);
+        let text = format!(
+            r#"{{"type":"chat","id":"{id}","room":"a/b","body":"hi","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#
+        );
         let err = decode_client(&text, &Limits::default()).unwrap_err();
         assert_eq!(
             (err.code, err.id, err.room),
@@ -305,8 +312,7 @@ mod tests {
     #[test]
     fn hello_name_is_normalised_on_decode() {
         let (device, key, proof) = proven();
-        let text =
-            format!(
+        let text = format!(
             r#"{{"type":"hello","v":2,"device":"{device}","name":"  John   Doe ","key":"{key}","proof":"{proof}"}}"#
         );
         let ClientFrame::Hello(Hello { name, .. }) =

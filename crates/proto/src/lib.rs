@@ -34,8 +34,8 @@ pub use names::{DisplayName, RoomName};
 pub use peer::{PeerChat, PeerFrame, PeerSignal, decode_peer};
 pub use rate::TokenBucket;
 pub use server::{
-    Ack, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence, PresenceChange,
-    Challenge, Sequenced, ServerFrame, SignalRelayed, Welcome,
+    Ack, Challenge, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence,
+    PresenceChange, Sequenced, ServerFrame, SignalRelayed, Welcome,
 };
 pub use signing::{DeviceKey, Nonce, PublicKey, Signature, SignedChat, sdp_fingerprints};
 pub use text::validate_body;

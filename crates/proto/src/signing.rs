@@ -70,7 +70,10 @@ macro_rules! base64_bytes {
                     .flatten()
                     .filter(|d| d.len() == $len)
                     .ok_or_else(|| {
-                        format!(concat!($what, " must be {} bytes in unpadded base64url"), $len)
+                        format!(
+                            concat!($what, " must be {} bytes in unpadded base64url"),
+                            $len
+                        )
                     })?;
                 bytes.copy_from_slice(&decoded);
                 Ok(Self(bytes))
@@ -364,7 +367,11 @@ mod tests {
         let other = DeviceKey::generate();
         assert!(!other.public().verify_hello(key.device(), &nonce, &proof));
         // Someone else's key with its own valid proof still does not make it that device.
-        assert!(!other.public().verify_hello(key.device(), &nonce, &other.prove(&nonce)));
+        assert!(
+            !other
+                .public()
+                .verify_hello(key.device(), &nonce, &other.prove(&nonce))
+        );
     }
 
     #[test]

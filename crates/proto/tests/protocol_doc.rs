@@ -204,7 +204,11 @@ fn protocol_doc_signatures_hold() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     // Alice (the hello's device, the lower id) offers to John, who answers.
-    let john = members.iter().find(|m| m.device != hello.device).unwrap().device;
+    let john = members
+        .iter()
+        .find(|m| m.device != hello.device)
+        .unwrap()
+        .device;
     assert!(hello.device < john);
     let mut checked = 0;
     for signal in signals {

@@ -176,7 +176,10 @@ mod tests {
     fn two_devices_called_john_are_told_apart_and_counted_twice() {
         let mut room = Room::default();
         let (a, b) = (DeviceId::random(), DeviceId::random());
-        assert_eq!(room.join(a, KEY, &name("John"), 1).member.name.as_str(), "John");
+        assert_eq!(
+            room.join(a, KEY, &name("John"), 1).member.name.as_str(),
+            "John"
+        );
         assert_eq!(
             room.join(b, KEY, &name("John "), 2).member.name.as_str(),
             "John (2)"

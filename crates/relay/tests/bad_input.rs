@@ -28,8 +28,7 @@ async fn each_bad_frame_gets_its_code_and_bystanders_carry_on() {
     let device = DeviceId::random();
     // Decoding refuses these before any proof is checked: any key and signature will do.
     let proof = format!(r#""key":"{}","proof":"{}""#, "A".repeat(43), "A".repeat(86));
-    let hello =
-        format!(r#"{{"type":"hello","v":2,"device":"{device}","name":"Mallory",{proof}}}"#);
+    let hello = format!(r#"{{"type":"hello","v":2,"device":"{device}","name":"Mallory",{proof}}}"#);
     let cases: Vec<(&str, bool, String, ErrorCode)> = vec![
         ("not json", true, "{not json".into(), ErrorCode::Malformed),
         (

@@ -10,8 +10,8 @@ mod support;
 use std::time::Duration;
 
 use festival_proto::{
-    ClientFrame, DeviceKey, DisplayName, ErrorCode, Hello, PROTOCOL_VERSION, RoomName,
-    ServerFrame, SignalSend,
+    ClientFrame, DeviceKey, DisplayName, ErrorCode, Hello, PROTOCOL_VERSION, RoomName, ServerFrame,
+    SignalSend,
 };
 use support::{Client, Ended, assert_code, sign, spawn_relay, spawn_relay_with};
 
@@ -40,11 +40,18 @@ async fn refused_hello(url: &str, hello: impl FnOnce(&Client) -> ClientFrame, wh
     match mallory.next().await {
         ServerFrame::Error(error) => {
             assert_code(&error, ErrorCode::InvalidSignature);
-            assert!(error.message.contains("does not prove"), "{what}: {error:?}");
+            assert!(
+                error.message.contains("does not prove"),
+                "{what}: {error:?}"
+            );
         }
         other => panic!("{what}: expected invalid_signature, got {other:?}"),
     }
-    assert_eq!(mallory.until_closed().await.0, Ended::Closed(1008), "{what}");
+    assert_eq!(
+        mallory.until_closed().await.0,
+        Ended::Closed(1008),
+        "{what}"
+    );
 }
 
 #[tokio::test]
@@ -68,14 +75,26 @@ async fn a_client_cannot_say_hello_chat_or_take_signals_as_another_device() {
     let mallory_key = DeviceKey::generate();
     refused_hello(
         &url,
-        |c| claim(alice.device, mallory_key.public(), mallory_key.prove(&c.nonce)),
+        |c| {
+            claim(
+                alice.device,
+                mallory_key.public(),
+                mallory_key.prove(&c.nonce),
+            )
+        },
         "own key, Alice's id",
     )
     .await;
     // 2. Alice's public key (seen by everyone in `members`), signed by Mallory.
     refused_hello(
         &url,
-        |c| claim(alice.device, alice_key.public(), mallory_key.prove(&c.nonce)),
+        |c| {
+            claim(
+                alice.device,
+                alice_key.public(),
+                mallory_key.prove(&c.nonce),
+            )
+        },
         "Alice's key, Mallory's signature",
     )
     .await;
@@ -183,7 +202,6 @@ async fn an_old_client_is_told_to_update_on_both_routes() {
     let (status, body) = support::http_post(relay.config.listen, "/poll", &hello).await;
     assert_eq!(status, 400);
     assert!(body.contains("unsupported_version"), "{body}");
-
 }
 
 #[tokio::test]
@@ -198,7 +216,11 @@ async fn a_long_poll_session_that_never_proves_a_device_ends_after_the_hello_tim
     let (status, body) = support::http_get(addr, &format!("/poll/{token}?wait_ms=8000")).await;
     assert_eq!(status, 200);
     assert!(body.contains("\"closed\":1000"), "{body}");
-    assert!(opened.elapsed() < Duration::from_secs(7), "{:?}", opened.elapsed());
+    assert!(
+        opened.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        opened.elapsed()
+    );
     let (status, _) = support::http_get(addr, &format!("/poll/{token}")).await;
     assert_eq!(status, 404, "the session is gone");
 }

@@ -151,8 +151,10 @@ async fn a_long_poll_client_chats_with_a_websocket_client() {
 
     let chat = support::chat_frame(&bob.key, "Camp", "over HTTP");
     let id = chat.id;
-    bob.send(&festival_proto::encode(&festival_proto::ClientFrame::Chat(chat)))
-        .await;
+    bob.send(&festival_proto::encode(&festival_proto::ClientFrame::Chat(
+        chat,
+    )))
+    .await;
     let ack = bob
         .until(|f| match f {
             ServerFrame::Ack(a) if a.id == id => Some(a),

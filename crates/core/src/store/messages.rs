@@ -132,13 +132,8 @@ impl Row {
             sent_at: self.sent_at,
             prev,
         };
-        let authenticity = LocalMessage::authenticity_of(
-            self.state,
-            sender,
-            key.as_ref(),
-            sig.as_ref(),
-            &signed,
-        );
+        let authenticity =
+            LocalMessage::authenticity_of(self.state, sender, key.as_ref(), sig.as_ref(), &signed);
         Some(LocalMessage {
             id,
             room,
@@ -210,7 +205,9 @@ impl Store {
     /// signature: it goes out with an empty one, the relay refuses it, and it is marked
     /// failed (shown, never dropped silently).
     pub(crate) async fn queued(&self) -> Result<Vec<ChatSend>, EngineError> {
-        let rows: Vec<Row> = sqlx::query_as(select_row!("FROM messages WHERE state = 'queued' ORDER BY local_order"))
+        let rows: Vec<Row> = sqlx::query_as(select_row!(
+            "FROM messages WHERE state = 'queued' ORDER BY local_order"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.fail(e))?;
@@ -389,8 +386,10 @@ impl Store {
     /// Messages received directly from their senders that the relay has not numbered yet,
     /// newest last (at most `limit`): the engine matches them with the relay's notices.
     pub(crate) async fn unsequenced(&self, limit: usize) -> Result<Vec<ChatMessage>, EngineError> {
-        let rows: Vec<Row> = sqlx::query_as(select_row!("FROM messages WHERE state = 'received' AND seq IS NULL \
-             ORDER BY local_order DESC LIMIT ?"))
+        let rows: Vec<Row> = sqlx::query_as(select_row!(
+            "FROM messages WHERE state = 'received' AND seq IS NULL \
+             ORDER BY local_order DESC LIMIT ?"
+        ))
         .bind(to_i64(limit as u64))
         .fetch_all(&self.pool)
         .await
@@ -451,7 +450,9 @@ impl Store {
         room: &RoomName,
         id: MessageId,
     ) -> Result<Option<PeerChat>, EngineError> {
-        let row: Option<Row> = sqlx::query_as(select_row!("FROM messages WHERE id = ? AND room = ? AND state IN ('queued', 'sent')"))
+        let row: Option<Row> = sqlx::query_as(select_row!(
+            "FROM messages WHERE id = ? AND room = ? AND state IN ('queued', 'sent')"
+        ))
         .bind(id.to_string())
         .bind(room.as_str())
         .fetch_optional(&self.pool)
@@ -472,10 +473,10 @@ impl Store {
     /// The message with this id, whatever its state, if the store has it.
     pub(crate) async fn message(&self, id: MessageId) -> Result<Option<LocalMessage>, EngineError> {
         let row: Option<Row> = sqlx::query_as(select_row!("FROM messages WHERE id = ?"))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.fail(e))?;
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
         Ok(row.and_then(Row::into_message))
     }
 
@@ -485,8 +486,10 @@ impl Store {
         room: &RoomName,
         limit: usize,
     ) -> Result<Vec<LocalMessage>, EngineError> {
-        let rows: Vec<Row> = sqlx::query_as(select_row!("FROM messages WHERE room = ? \
-             ORDER BY seq IS NULL DESC, seq DESC, local_order DESC LIMIT ?"))
+        let rows: Vec<Row> = sqlx::query_as(select_row!(
+            "FROM messages WHERE room = ? \
+             ORDER BY seq IS NULL DESC, seq DESC, local_order DESC LIMIT ?"
+        ))
         .bind(room.as_str())
         .bind(to_i64(limit as u64))
         .fetch_all(&self.pool)

@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use festival_proto::{
-    ClientFrame, CloseCode, ServerFrame, decode_server, encode,
-};
+use festival_proto::{ClientFrame, CloseCode, ServerFrame, decode_server, encode};
 use serde::Deserialize;
 
 use super::TransportError;
@@ -81,7 +79,8 @@ impl PollLink {
             client,
             session_url: format!("{url}/{session}"),
         };
-        link.send(&super::relay::hello(identity, &challenge)).await?;
+        link.send(&super::relay::hello(identity, &challenge))
+            .await?;
         // The answer comes on the next poll; a relay that sends nothing for two polls in a
         // row is not answering.
         let mut frames = Vec::new();

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use festival_proto::{
-    Challenge, ClientFrame, ErrorCode, Hello, PROTOCOL_VERSION, ServerFrame, Welcome, decode_server,
-    encode,
+    Challenge, ClientFrame, ErrorCode, Hello, PROTOCOL_VERSION, ServerFrame, Welcome,
+    decode_server, encode,
 };
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};

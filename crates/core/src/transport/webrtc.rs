@@ -84,7 +84,11 @@ impl Webrtc {
     /// A P2P transport reporting to `events`. `loopback_only`: gather only loopback
     /// candidates (tests and benchmarks on one machine); otherwise every interface but
     /// loopback, over UDP/IPv4 and IPv6. Offers and answers are signed with `key`.
-    pub(crate) fn new(events: mpsc::Sender<PeerEvent>, loopback_only: bool, key: DeviceKey) -> Self {
+    pub(crate) fn new(
+        events: mpsc::Sender<PeerEvent>,
+        loopback_only: bool,
+        key: DeviceKey,
+    ) -> Self {
         let mut settings = SettingEngine::default();
         if loopback_only {
             // Everything stays on this machine: loopback candidates only, and no multicast

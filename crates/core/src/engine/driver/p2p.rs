@@ -5,9 +5,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use festival_proto::{
-    ChatMessage, ChatSend, ClientFrame, DeviceId, DeviceKey, IceServer, Limits, Member,
-    MessageId, PeerChat, PeerFrame, PeerSignal, PublicKey, RoomName, Signature, SignalRelayed,
-    SignalSend, decode_peer, encode,
+    ChatMessage, ChatSend, ClientFrame, DeviceId, DeviceKey, IceServer, Limits, Member, MessageId,
+    PeerChat, PeerFrame, PeerSignal, PublicKey, RoomName, SignalRelayed, SignalSend, Signature,
+    decode_peer, encode,
 };
 use tokio::sync::mpsc;
 
@@ -161,9 +161,9 @@ impl P2p {
     /// Whether `sig` is `peer`'s signature of the DTLS fingerprints in `sdp`, sent to this
     /// device for attempt `session`.
     fn sdp_signed(&self, peer: DeviceId, session: u64, sdp: &str, sig: &Signature) -> bool {
-        self.keys.get(&peer).is_some_and(|key| {
-            key.verify_sdp(peer, self.key.device(), session, sdp, sig)
-        })
+        self.keys
+            .get(&peer)
+            .is_some_and(|key| key.verify_sdp(peer, self.key.device(), session, sdp, sig))
     }
 
     fn remember_unsequenced(&mut self, message: ChatMessage) {
