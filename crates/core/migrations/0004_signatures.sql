@@ -6,3 +6,7 @@
 ALTER TABLE messages ADD COLUMN prev TEXT;
 ALTER TABLE messages ADD COLUMN sender_key TEXT;
 ALTER TABLE messages ADD COLUMN sig TEXT;
+
+-- The `prev` of each message typed here is the last one typed in its room, queued or sent:
+-- found by this index in one step, not by a scan of the room's history on every send.
+CREATE INDEX messages_own_by_room ON messages (room, local_order) WHERE state IN ('queued', 'sent');
