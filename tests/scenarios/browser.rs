@@ -23,9 +23,6 @@ use serde_json::{Value, json};
 const TEST: &str = "chromium_links_with_the_engine_in_both_roles_and_each_message_crosses_once";
 /// Set in the copy of this test that runs inside its own network namespace.
 const INSIDE: &str = "FESTIVAL_BROWSER_TEST_NETNS";
-/// The page's device ids: one below and one above any engine's, so that each role is chosen.
-const LOW: &str = "00000000-0000-4000-8000-000000000001";
-const HIGH: &str = "ffffffff-ffff-4fff-bfff-ffffffffffff";
 
 #[test]
 fn chromium_links_with_the_engine_in_both_roles_and_each_message_crosses_once() {
@@ -132,19 +129,21 @@ async fn scenario() {
     let browser = Browser::start(dir.path()).await;
 
     let mut figures = Vec::new();
-    for (role, device) in [("browser offers", LOW), ("engine offers", HIGH)] {
-        let device: DeviceId = device.parse().unwrap();
-        let browser_offers = device < member.device();
-        assert_eq!(browser_offers, role == "browser offers");
+    // The page makes keys until its device id is below (then above) the engine's, so that
+    // each role is chosen.
+    for (role, below) in [("browser offers", true), ("engine offers", false)] {
         let room = format!("Role {}", figures.len() + 1);
         member.engine.join(&room).await.unwrap();
         browser.goto(&peer_page()).await;
-        browser
+        let device = browser
             .call(
-                "festival.start(args[0], args[1], args[2], args[3]); return null;",
-                json!([relay.url(), device, "Chromium", room]),
+                "return festival.start(args[0], args[1], args[2], args[3], args[4]);",
+                json!([relay.url(), member.device(), below, "Chromium", room]),
             )
             .await;
+        let device: DeviceId = device.as_str().unwrap().parse().unwrap();
+        let browser_offers = device < member.device();
+        assert_eq!(browser_offers, role == "browser offers");
         let open = wait_for(&browser, "open", None).await;
         let ms = open["ms"].as_f64().unwrap();
         member.wait_link_to(device).await;

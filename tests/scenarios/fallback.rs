@@ -56,7 +56,7 @@ async fn with_websockets_blocked_the_engine_chats_over_long_poll_and_returns_to_
         .await
         .unwrap();
     let route = wait_for(&mut alice_events, |e| match e {
-        Event::Message { message, route } if message.body == "to the poller" => Some(route),
+        Event::Message { message, route, .. } if message.body == "to the poller" => Some(route),
         _ => None,
     })
     .await;
@@ -93,7 +93,7 @@ async fn with_websockets_blocked_the_engine_chats_over_long_poll_and_returns_to_
         .await
         .unwrap();
     let (route, body) = wait_for(&mut alice_events, |e| match e {
-        Event::Message { message, route } if message.body != "over long-poll" => {
+        Event::Message { message, route, .. } if message.body != "over long-poll" => {
             Some((route, message.body))
         }
         _ => None,

@@ -441,7 +441,8 @@ async fn a_message_that_missed_the_link_is_fetched_over_it_so_the_senders_order_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_attempt_to_a_peer_that_never_answers_times_out_with_an_event() {
     use festival_proto::{
-        ClientFrame, DisplayName, Hello, Join, PROTOCOL_VERSION, RoomName, encode,
+        ClientFrame, DeviceKey, DisplayName, Hello, Join, PROTOCOL_VERSION, RoomName, ServerFrame,
+        decode_server, encode,
     };
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -452,12 +453,21 @@ async fn a_link_attempt_to_a_peer_that_never_answers_times_out_with_an_event() {
     let (mut silent, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
         .unwrap();
-    let mute = festival_proto::DeviceId::random();
+    let key = DeviceKey::generate();
+    let mute = key.device();
+    let Some(Ok(Message::Text(first))) = silent.next().await else {
+        panic!("the relay's challenge");
+    };
+    let Ok(ServerFrame::Challenge(challenge)) = decode_server(&first) else {
+        panic!("the relay's first frame is its challenge: {first}");
+    };
     for frame in [
         ClientFrame::Hello(Hello {
             v: PROTOCOL_VERSION,
             device: mute,
             name: DisplayName::parse("Mute").unwrap(),
+            key: key.public(),
+            proof: key.prove(&challenge.nonce),
         }),
         ClientFrame::Join(Join {
             room: RoomName::parse("Camp").unwrap(),

@@ -121,7 +121,7 @@ impl Member {
         events
             .iter()
             .filter_map(|e| match e {
-                Event::Message { message, route } => {
+                Event::Message { message, route, .. } => {
                     Some((message.sender, message.body.clone(), *route, message.id))
                 }
                 _ => None,
@@ -134,7 +134,7 @@ impl Member {
         events
             .iter()
             .filter_map(|e| match e {
-                Event::Message { message, route } if message.id == id => Some(*route),
+                Event::Message { message, route, .. } if message.id == id => Some(*route),
                 _ => None,
             })
             .collect()

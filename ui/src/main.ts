@@ -24,10 +24,15 @@ interface ChatMessage {
   stored_at: number | null;
 }
 
+/** Whether the engine found the sender's signature: anything but verified is not shown as
+ * that person's words. */
+type Authenticity = "verified" | "unsigned" | "forged" | "announcement";
+
 interface LocalMessage extends ChatMessage {
   route: Route | null;
   state: State;
   error?: string;
+  authenticity?: Authenticity;
 }
 
 interface Profile {
@@ -73,7 +78,7 @@ type EngineEvent =
   | { event: "route_changed"; route: Route | null }
   | { event: "joined"; room: string; name: string; members: Member[] }
   | { event: "left"; room: string }
-  | ({ event: "message"; route: Route } & ChatMessage)
+  | ({ event: "message"; route: Route; authenticity: Authenticity } & ChatMessage)
   | { event: "presence"; room: string; change: "joined" | "left"; member: Member; online: number }
   | { event: "peer"; device: string; open: boolean; reason?: string }
   | { event: "queued"; id: string; room: string }
@@ -171,6 +176,11 @@ function renderMessage(message: LocalMessage): HTMLLIElement {
   meta.append(from, time);
   if (mine) meta.append(badge(`state ${message.state}`, STATE_MARK[message.state], message.state));
   if (message.route) meta.append(badge(`route ${message.route}`, "", ROUTE_TEXT[message.route]));
+  if (message.authenticity === "forged") {
+    meta.append(badge("authenticity forged", "⚠", "forged: not from this sender"));
+  } else if (message.authenticity === "unsigned") {
+    meta.append(badge("authenticity unsigned", "?", "unsigned: sender not proven"));
+  }
   const body = document.createElement("p");
   body.className = "body";
   body.dir = "auto";

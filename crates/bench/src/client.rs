@@ -6,8 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{Context, bail};
 use festival_proto::{
-    ChatSend, ClientFrame, DeviceId, DisplayName, Hello, Join, MessageId, PROTOCOL_VERSION,
-    RoomName, encode,
+    ChatSend, ClientFrame, DeviceKey, DisplayName, Hello, Join, MessageId, PROTOCOL_VERSION,
+    RoomName, ServerFrame, decode_server, encode,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -71,37 +71,51 @@ pub(crate) async fn connect(
 }
 
 /// Says hello (or the Socket.IO handshake) and joins `room`; returns once the join is
-/// confirmed.
+/// confirmed, with the key this client proved and signs its chats with (festival-relay; the
+/// baseline signs nothing).
 pub(crate) async fn join(
     target: Target,
     ws: &mut Socket,
     room: &str,
     index: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<DeviceKey> {
+    let key = DeviceKey::generate();
     match target {
-        Target::Festival => join_as(ws, room, index, DeviceId::random()).await,
+        Target::Festival => join_as(ws, room, index, &key).await?,
         Target::SocketIo => {
             until(ws, |t| t.starts_with('0')).await?;
             ws.send(Message::text("40")).await?;
             until(ws, |t| t.starts_with("40")).await?;
             ws.send(Message::text(format!(r#"420["join","{room}"]"#)))
                 .await?;
-            until(ws, |t| t.starts_with("430")).await
+            until(ws, |t| t.starts_with("430")).await?;
         }
     }
+    Ok(key)
 }
 
-/// Says hello to a festival relay as `device` and joins `room`.
+/// Proves `key` to a festival relay (its challenge, then a signed hello) and joins `room`.
 pub(crate) async fn join_as(
     ws: &mut Socket,
     room: &str,
     index: usize,
-    device: DeviceId,
+    key: &DeviceKey,
 ) -> anyhow::Result<()> {
+    let challenge = loop {
+        match ws.next().await.context("the relay's challenge")?? {
+            Message::Text(text) => match decode_server(&text) {
+                Ok(ServerFrame::Challenge(challenge)) => break challenge,
+                other => bail!("expected the relay's challenge, got {other:?}"),
+            },
+            _ => continue,
+        }
+    };
     let hello = ClientFrame::Hello(Hello {
         v: PROTOCOL_VERSION,
-        device,
+        device: key.device(),
         name: DisplayName::parse(&format!("load {index}"))?,
+        key: key.public(),
+        proof: key.prove(&challenge.nonce),
     });
     ws.send(Message::text(encode(&hello))).await?;
     until(ws, |t| t.starts_with(r#"{"type":"welcome""#)).await?;
@@ -127,16 +141,22 @@ async fn until(ws: &mut Socket, wanted: impl Fn(&str) -> bool) -> anyhow::Result
     bail!("the server closed the connection during the handshake")
 }
 
-/// A chat frame for `room` carrying `body`.
-pub(crate) fn chat(target: Target, room: &RoomName, body: String) -> Message {
+/// A chat frame for `room` carrying `body`, signed by `key` for festival-relay.
+pub(crate) fn chat(target: Target, key: &DeviceKey, room: &RoomName, body: String) -> Message {
     match target {
-        Target::Festival => Message::text(encode(&ClientFrame::Chat(ChatSend {
-            id: MessageId::new(),
-            room: room.clone(),
-            body,
-            sent_at: 0,
-            direct: Vec::new(),
-        }))),
+        Target::Festival => {
+            let mut chat = ChatSend {
+                id: MessageId::new(),
+                room: room.clone(),
+                body,
+                sent_at: 0,
+                prev: None,
+                sig: festival_proto::Signature::from_bytes([0; 64]),
+                direct: Vec::new(),
+            };
+            chat.sig = key.sign_chat(&chat.signed());
+            Message::text(encode(&ClientFrame::Chat(chat)))
+        }
         Target::SocketIo => Message::text(format!(
             r#"42["chat",{{"room":"{}","body":"{body}","sent_at":0}}]"#,
             room.as_str()
@@ -176,7 +196,8 @@ mod tests {
     fn delivered_chats_are_recognised_in_both_protocols() {
         let room = RoomName::parse("r").unwrap();
         for target in [Target::Festival, Target::SocketIo] {
-            let Message::Text(sent) = chat(target, &room, "s1 42 x".into()) else {
+            let key = DeviceKey::generate();
+            let Message::Text(sent) = chat(target, &key, &room, "s1 42 x".into()) else {
                 panic!("a text frame");
             };
             // What each server fans out starts like this, with the body passed through.

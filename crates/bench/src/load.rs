@@ -232,14 +232,14 @@ pub(crate) async fn fanout(
     let mut sockets = Vec::with_capacity(members);
     for i in 0..members {
         let mut ws = client::connect(target, server.addr, source(i, 16)).await?;
-        client::join(target, &mut ws, room.as_str(), i).await?;
-        sockets.push(ws);
+        let key = client::join(target, &mut ws, room.as_str(), i).await?;
+        sockets.push((ws, key));
     }
     let stop = CancellationToken::new();
     let mut readers = JoinSet::new();
     let mut writers = JoinSet::new();
     let senders = senders.clamp(1, members);
-    for (i, ws) in sockets.into_iter().enumerate() {
+    for (i, (ws, key)) in sockets.into_iter().enumerate() {
         let (mut sink, mut stream) = ws.split();
         // Engine.IO pings come every 25 s: a pong owed is never more than one.
         let (pongs_tx, mut pongs_rx) = tokio::sync::mpsc::channel::<()>(4);
@@ -325,7 +325,7 @@ pub(crate) async fn fanout(
                         if flow.measuring.load(Ordering::Relaxed) {
                             flow.sent_measured.fetch_add(1, Ordering::Relaxed);
                         }
-                        if sink.send(client::chat(target, &room, body)).await.is_err() {
+                        if sink.send(client::chat(target, &key, &room, body)).await.is_err() {
                             break;
                         }
                     }

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use festival_proto::{
-    AttemptCounts, ClientFrame, DeviceId, LinkReport, LinkReportState, Report, RouteCounts, encode,
+    AttemptCounts, ClientFrame, DeviceId, DeviceKey, LinkReport, LinkReportState, Report,
+    RouteCounts, encode,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::Semaphore;
@@ -62,7 +63,7 @@ pub(crate) async fn run(
     sources: usize,
     every: Duration,
 ) -> anyhow::Result<Reporting> {
-    let devices: Arc<Vec<DeviceId>> = Arc::new((0..n).map(|_| DeviceId::random()).collect());
+    let devices: Arc<Vec<DeviceKey>> = Arc::new((0..n).map(|_| DeviceKey::generate()).collect());
     let open = Arc::new(AtomicUsize::new(0));
     let reporting = Arc::new(AtomicBool::new(false));
     let reports = Arc::new(AtomicU64::new(0));
@@ -86,7 +87,7 @@ pub(crate) async fn run(
             let room = format!("report {room_start}");
             let joined = async {
                 let mut ws = client::connect(Target::Festival, addr, source(i, sources)).await?;
-                client::join_as(&mut ws, &room, i, devices[i]).await?;
+                client::join_as(&mut ws, &room, i, &devices[i]).await?;
                 anyhow::Ok(ws)
             };
             let Ok(mut ws) = joined.await else {
@@ -97,7 +98,7 @@ pub(crate) async fn run(
             let peers: Vec<DeviceId> = (1..=LINKS)
                 .map(|k| room_start + (i - room_start + k) % room_size.max(1))
                 .filter(|&j| j != i && j < devices.len())
-                .map(|j| devices[j])
+                .map(|j| devices[j].device())
                 .collect();
             // A phase of its own in the interval, so that reports spread out.
             let phase = every.mul_f64((i as f64 * 0.618_033_988_7).fract());

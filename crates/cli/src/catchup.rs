@@ -67,6 +67,7 @@ impl Shown {
 fn as_event(message: LocalMessage) -> Event {
     Event::Message {
         route: message.route.unwrap_or(Route::Relay),
+        authenticity: message.authenticity,
         message: ChatMessage {
             room: message.room,
             id: message.id,
@@ -76,6 +77,9 @@ fn as_event(message: LocalMessage) -> Event {
             body: message.body,
             sent_at: message.sent_at,
             stored_at: message.stored_at.unwrap_or(0),
+            prev: message.prev,
+            key: message.key,
+            sig: message.sig,
         },
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use festival_core::Event;
+use festival_core::{Authenticity, Event};
 use festival_proto::{DisplayName, PresenceChange};
 
 /// Prints events as text lines or JSON lines.
@@ -18,7 +18,11 @@ impl Printer {
             return self.json_line(event);
         }
         let line = match event {
-            Event::Message { message, .. } => self.line(
+            Event::Message {
+                message,
+                authenticity,
+                ..
+            } => self.line(
                 &message.from,
                 &message.body,
                 // A direct message is not stored by the relay yet: its sender's clock.
@@ -27,7 +31,7 @@ impl Printer {
                 } else {
                     message.sent_at
                 },
-                message.is_announcement(),
+                *authenticity,
             ),
             Event::Presence {
                 change,
@@ -84,19 +88,26 @@ impl Printer {
         println_flush(&line);
     }
 
-    /// A message as a person reads it: `[HH:MM] name: body`; an organisers' announcement
-    /// (never a member's message) as `[HH:MM] ** ANNOUNCEMENT: body **`.
+    /// A message as a person reads it: `[HH:MM] name: body`, marked when its signature does not
+    /// prove its sender; an organisers' announcement (never a member's message) as
+    /// `[HH:MM] ** ANNOUNCEMENT: body **`.
     pub(crate) fn line(
         &self,
         from: &DisplayName,
         body: &str,
         at: i64,
-        announcement: bool,
+        authenticity: Authenticity,
     ) -> String {
-        if announcement {
-            return format!("[{}] ** ANNOUNCEMENT: {body} **", clock(at));
-        }
-        format!("[{}] {from}: {body}", clock(at))
+        // Not verified: never shown as simply that person's words.
+        let mark = match authenticity {
+            Authenticity::Announcement => {
+                return format!("[{}] ** ANNOUNCEMENT: {body} **", clock(at));
+            }
+            Authenticity::Verified => "",
+            Authenticity::Unsigned => "(unsigned) ",
+            Authenticity::Forged => "(FORGED, not from) ",
+        };
+        format!("[{}] {mark}{from}: {body}", clock(at))
     }
 
     /// Prints any serialisable value as one JSON line.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use festival_core::{Engine, EngineConfig};
 use festival_proto::{
-    ChatSend, ClientFrame, DeviceId, DisplayName, Hello, Join, MessageId, PROTOCOL_VERSION,
-    RoomName, ServerFrame, decode_server, encode,
+    ChatSend, ClientFrame, DisplayName, Hello, Join, MessageId, PROTOCOL_VERSION, RoomName,
+    ServerFrame, decode_server, encode,
 };
 use festival_relay::{Config, RelayHandle};
 use futures_util::{SinkExt, StreamExt};
@@ -149,10 +149,19 @@ async fn bare_websocket_flush(dir: &tempfile::TempDir, n: usize) -> f64 {
         .unwrap();
     let (mut sink, mut stream) = ws.split();
     let room = RoomName::parse("Camp").unwrap();
+    let Some(Ok(Message::Text(first))) = stream.next().await else {
+        panic!("the relay's challenge");
+    };
+    let Ok(ServerFrame::Challenge(challenge)) = decode_server(&first) else {
+        panic!("the relay's first frame is its challenge: {first}");
+    };
+    let key = festival_proto::DeviceKey::generate();
     let hello = ClientFrame::Hello(Hello {
         v: PROTOCOL_VERSION,
-        device: DeviceId::random(),
+        device: key.device(),
         name: DisplayName::parse("Bare").unwrap(),
+        key: key.public(),
+        proof: key.prove(&challenge.nonce),
     });
     let join = ClientFrame::Join(Join {
         room: room.clone(),
@@ -173,13 +182,18 @@ async fn bare_websocket_flush(dir: &tempfile::TempDir, n: usize) -> f64 {
     });
     let start = Instant::now();
     for i in 0..n {
-        let chat = ClientFrame::Chat(ChatSend {
+        // Signed as every client must: the same work the engine does per message.
+        let mut chat = ChatSend {
             id: MessageId::new(),
             room: room.clone(),
             body: body(i),
             sent_at: 0,
+            prev: None,
+            sig: festival_proto::Signature::from_bytes([0; 64]),
             direct: Vec::new(),
-        });
+        };
+        chat.sig = key.sign_chat(&chat.signed());
+        let chat = ClientFrame::Chat(chat);
         sink.feed(Message::text(encode(&chat))).await.unwrap();
     }
     sink.flush().await.unwrap();

@@ -45,7 +45,7 @@ async fn member(url: &str, dir: &Path, name: &str, preferred: PreferredRoute) ->
     tokio::spawn(async move {
         while let Some(event) = events.next().await {
             match event {
-                Event::Message { message, route } if message.sender != me => {
+                Event::Message { message, route, .. } if message.sender != me => {
                     let _ = message_tx.send((message.body, route)).await;
                 }
                 Event::Peer { open: true, .. } => {

@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use festival_proto::{ChatSend, Limits, Member, MessageId, RoomName, Seq, validate_body};
+use festival_proto::{
+    ChatSend, Limits, Member, MessageId, RoomName, Seq, Signature, validate_body,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -127,6 +129,9 @@ pub struct Engine {
     commands: mpsc::Sender<Command>,
     identity: Identity,
     store: Store,
+    /// Held while a message is signed and enqueued, so that each names the one typed before
+    /// it as its `prev` even when the app sends from several tasks.
+    typing: tokio::sync::Mutex<()>,
     resumed: Vec<MessageId>,
     task: JoinHandle<()>,
 }
@@ -207,6 +212,7 @@ impl Engine {
                 commands,
                 identity,
                 store,
+                typing: tokio::sync::Mutex::new(()),
                 resumed,
                 task,
             },
@@ -233,23 +239,30 @@ impl Engine {
 
     /// Queues a message for a joined room. When this returns the message is on disk: it is
     /// sent as soon as the relay is reachable and retried (with the same id, also after a
-    /// restart of the app) until the relay confirms it or it expires.
+    /// restart of the app) until the relay confirms it or it expires. It is signed here, once,
+    /// over (room, id, body, sent_at, prev): every copy on every route carries that signature.
     pub async fn send(&self, room: &str, body: &str) -> Result<PendingSend, EngineError> {
         let room = RoomName::parse(room)?;
         validate_body(body, &Limits::default())?;
-        let chat = ChatSend {
+        let typing = self.typing.lock().await;
+        let prev = self.store.last_typed(&room).await?;
+        let mut chat = ChatSend {
             id: MessageId::new(),
             room,
             body: body.to_owned(),
             sent_at: unix_ms(),
+            prev,
+            sig: Signature::from_bytes([0; 64]),
             direct: Vec::new(),
         };
+        chat.sig = self.identity.key.sign_chat(&chat.signed());
         let id = chat.id;
         self.store
             .enqueue(&chat, self.identity.device, &self.identity.name)
             .await?;
         let (waiter, acked) = oneshot::channel();
         self.command(Command::Send(chat, waiter)).await?;
+        drop(typing);
         Ok(PendingSend { id, acked })
     }
 

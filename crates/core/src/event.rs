@@ -7,6 +7,8 @@ use festival_proto::{
 };
 use serde::Serialize;
 
+use crate::Authenticity;
+
 /// The path a message took. Stored by its name (TEXT), which the table checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +83,9 @@ pub enum Event {
         message: ChatMessage,
         /// How it arrived.
         route: Route,
+        /// Whether its signature shows it is from the device it names. Anything but
+        /// `verified` must not be shown as from that person.
+        authenticity: Authenticity,
     },
     /// A direct link to a device opened or closed, or an attempt to open one failed (then
     /// `open` is false and `reason` says why, e.g. it timed out).

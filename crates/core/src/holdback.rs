@@ -139,6 +139,7 @@ mod tests {
             body: "hi".into(),
             sent_at: 0,
             prev,
+            sig: festival_proto::Signature::from_bytes([0; 64]),
         }
     }
 

@@ -9,6 +9,7 @@
 //! Decisions are pure state machines ([`sync::RoomSync`], [`transport::backoff::Backoff`], the
 //! outbox) that take time as an input; the async driver only moves bytes.
 
+mod authenticity;
 mod dedup;
 mod engine;
 mod error;
@@ -21,6 +22,7 @@ pub mod store;
 pub mod sync;
 pub mod transport;
 
+pub use authenticity::Authenticity;
 pub use engine::{Engine, EngineConfig, Events, P2pConfig, PendingSend, local_history};
 pub use error::EngineError;
 pub use event::{Event, Missed, Route, SeqRange};

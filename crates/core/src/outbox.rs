@@ -123,6 +123,8 @@ mod tests {
             room: RoomName::parse("Camp").unwrap(),
             body: body.into(),
             sent_at: 0,
+            prev: None,
+            sig: festival_proto::Signature::from_bytes([0; 64]),
             direct: Vec::new(),
         }
     }

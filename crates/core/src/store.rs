@@ -21,7 +21,7 @@ pub use messages::{DeliveryState, LocalMessage};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use festival_proto::{DeviceId, DisplayName};
+use festival_proto::{DeviceId, DeviceKey, DisplayName};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -33,10 +33,12 @@ pub const DB_FILE: &str = "festival.db";
 /// Who this device is: made once, kept in the data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// The device id the relay keys presence by.
+    /// The device id the relay keys presence by: derived from `key`.
     pub device: DeviceId,
     /// The name the user chose.
     pub name: DisplayName,
+    /// The device's key: proves `device` to the relay and signs every message typed here.
+    pub key: DeviceKey,
 }
 
 /// Handle to the engine's database; cheap to clone.

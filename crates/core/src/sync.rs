@@ -210,6 +210,9 @@ mod tests {
             body: format!("m{seq}"),
             sent_at: 0,
             stored_at: 0,
+            prev: None,
+            key: None,
+            sig: None,
         }
     }
 

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceId, DisplayName, MessageId, Report, RoomName, Seq};
+use crate::{
+    DeviceId, DisplayName, MessageId, PublicKey, Report, RoomName, Seq, Signature, SignedChat,
+};
 
 /// A frame from a client to the relay. A [`ClientFrame`] returned by
 /// [`decode_client`](crate::decode_client) has been validated and normalised.
@@ -25,7 +27,8 @@ pub enum ClientFrame {
     Report(Report),
 }
 
-/// `hello`: the protocol version, the device's identity, and the name it wants to be shown as.
+/// `hello`: the protocol version, the device's identity and its proof, and the name it wants
+/// to be shown as.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// Protocol version the client speaks; must equal [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION).
@@ -34,6 +37,10 @@ pub struct Hello {
     pub device: DeviceId,
     /// The display name the person chose (normalised by the relay).
     pub name: DisplayName,
+    /// The device's public key; `device` must be derived from it.
+    pub key: PublicKey,
+    /// The key's signature of the relay's `challenge` nonce and `device`.
+    pub proof: Signature,
 }
 
 /// `join`: enter a room. With `since`, only messages after that sequence number are replayed.
@@ -65,11 +72,30 @@ pub struct ChatSend {
     pub body: String,
     /// When the person sent it, by the client's clock, in Unix milliseconds.
     pub sent_at: i64,
+    /// The sender's message typed before this one in the room, if any: signed with it, so
+    /// that a receiver can keep one sender's messages in the order they were typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<MessageId>,
+    /// The sender's signature of (room, id, body, sent_at, prev), made when it was typed.
+    pub sig: Signature,
     /// Devices the sender already delivered it to over a direct (P2P) link. The relay stores
     /// it as usual but sends these devices only a `sequenced` notice instead of the whole
     /// message, so that a room whose members are all linked directly costs the relay little.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub direct: Vec<DeviceId>,
+}
+
+impl ChatSend {
+    /// The fields its signature covers.
+    pub fn signed(&self) -> SignedChat<'_> {
+        SignedChat {
+            room: &self.room,
+            id: self.id,
+            body: &self.body,
+            sent_at: self.sent_at,
+            prev: self.prev,
+        }
+    }
 }
 
 /// `signal`: an opaque payload (SDP offer or answer, ICE candidate) for one device in a room.

@@ -13,10 +13,10 @@ use crate::{
     ServerFrame, validate_body,
 };
 
-/// The frame types a client may send, in protocol version 1.
+/// The frame types a client may send, in protocol version 2.
 const CLIENT_TYPES: [&str; 7] = ["hello", "join", "leave", "chat", "signal", "ping", "report"];
-/// The frame types a relay may send, in protocol version 1.
-const SERVER_TYPES: [&str; 11] = [
+/// The frame types a relay may send, in protocol version 2.
+const SERVER_TYPES: [&str; 12] = [
     "welcome",
     "joined",
     "left",
@@ -28,6 +28,7 @@ const SERVER_TYPES: [&str; 11] = [
     "error",
     "pong",
     "announcement",
+    "challenge",
 ];
 
 #[derive(Deserialize)]
@@ -116,7 +117,9 @@ fn check_version(v: Option<serde_json::Value>) -> Result<(), ProtoError> {
         Some(serde_json::Value::Number(n)) => Err(ProtoError::new(
             ErrorCode::UnsupportedVersion,
             format!(
-                "this relay speaks protocol version {PROTOCOL_VERSION}; the client sent version {n}"
+                "this relay speaks protocol version {PROTOCOL_VERSION}; the client sent version \
+                 {n}. Version 2 proves who a device is with a key (hello signs the relay's \
+                 challenge) and signs every chat: update the app"
             ),
         )),
         _ => Err(ProtoError::new(
@@ -145,10 +148,10 @@ fn validate(frame: &mut ClientFrame, limits: &Limits) -> Result<(), ProtoError> 
             let id = Some(chat.id);
             chat.room = RoomName::parse(chat.room.as_str()).map_err(|e| e.about(id, None))?;
             let about = |e: ProtoError| e.about(id, Some(&chat.room));
-            if chat.id.is_nil() {
+            if chat.id.is_nil() || chat.prev.is_some_and(|prev| prev.is_nil()) {
                 return Err(about(ProtoError::new(
                     ErrorCode::InvalidId,
-                    "message id is the nil UUID",
+                    "message id (or prev) is the nil UUID",
                 )));
             }
             validate_body(&chat.body, limits).map_err(about)?;
@@ -185,13 +188,23 @@ mod tests {
     use super::*;
     use crate::{ChatSend, DeviceId, Hello, MessageId};
 
+    /// A device id, its key and a proof (for some nonce: decoding does not check it).
+    fn proven() -> (DeviceId, crate::PublicKey, crate::Signature) {
+        let key = crate::DeviceKey::generate();
+        (
+            key.device(),
+            key.public(),
+            key.prove(&crate::Nonce::random()),
+        )
+    }
+
     fn code(text: &str) -> ErrorCode {
         decode_client(text, &Limits::default()).unwrap_err().code
     }
 
     #[test]
     fn every_bad_input_gets_its_own_code() {
-        let device = DeviceId::random();
+        let (device, key, proof) = proven();
         assert_eq!(code("not json"), ErrorCode::Malformed);
         assert_eq!(code("[1,2]"), ErrorCode::Malformed);
         assert_eq!(code(r#"{"room":"a"}"#), ErrorCode::Malformed);
@@ -205,7 +218,7 @@ mod tests {
         );
         assert_eq!(
             code(&format!(
-                r#"{{"type":"hello","v":2,"device":"{device}","name":"x"}}"#
+                r#"{{"type":"hello","v":1,"device":"{device}","name":"x"}}"#
             )),
             ErrorCode::UnsupportedVersion
         );
@@ -217,7 +230,7 @@ mod tests {
         );
         assert_eq!(
             code(&format!(
-                r#"{{"type":"hello","v":1,"device":"{device}","name":"  "}}"#
+                r#"{{"type":"hello","v":2,"device":"{device}","name":"  ","key":"{key}","proof":"{proof}"}}"#
             )),
             ErrorCode::InvalidName
         );
@@ -234,7 +247,7 @@ mod tests {
         let room = RoomName::parse("Main Stage").ok();
         let chat = |body: &str, extra: &str| {
             format!(
-                r#"{{"type":"chat","id":"{id}","room":"Main  Stage","body":"{body}","sent_at":0{extra}}}"#
+                r#"{{"type":"chat","id":"{id}","room":"Main  Stage","body":"{body}","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"{extra}}}"#
             )
         };
         let many: Vec<String> = (0..=Limits::MAX_DIRECT)
@@ -255,14 +268,17 @@ mod tests {
         }
 
         let nil = MessageId::from(uuid::Uuid::nil());
-        let text =
-            format!(r#"{{"type":"chat","id":"{nil}","room":"Camp","body":"hi","sent_at":0}}"#);
+        let text = format!(
+            r#"{{"type":"chat","id":"{nil}","room":"Camp","body":"hi","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#
+        );
         let err = decode_client(&text, &Limits::default()).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidId);
         assert_eq!(err.room, RoomName::parse("Camp").ok());
 
         // An invalid room cannot be named back; the message still is.
-        let text = format!(r#"{{"type":"chat","id":"{id}","room":"a/b","body":"hi","sent_at":0}}"#);
+        let text = format!(
+            r#"{{"type":"chat","id":"{id}","room":"a/b","body":"hi","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#
+        );
         let err = decode_client(&text, &Limits::default()).unwrap_err();
         assert_eq!(
             (err.code, err.id, err.room),
@@ -359,16 +375,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.message.contains("version 1") && err.message.contains("version 9"),
+            err.message.contains("version 2") && err.message.contains("version 9"),
             "{err}"
         );
     }
 
     #[test]
     fn hello_name_is_normalised_on_decode() {
-        let device = DeviceId::random();
-        let text =
-            format!(r#"{{"type":"hello","v":1,"device":"{device}","name":"  John   Doe "}}"#);
+        let (device, key, proof) = proven();
+        let text = format!(
+            r#"{{"type":"hello","v":2,"device":"{device}","name":"  John   Doe ","key":"{key}","proof":"{proof}"}}"#
+        );
         let ClientFrame::Hello(Hello { name, .. }) =
             decode_client(&text, &Limits::default()).unwrap()
         else {
@@ -384,6 +401,8 @@ mod tests {
             room: RoomName::parse("Main Stage").unwrap(),
             body: "see you at the bar".into(),
             sent_at: 1_700_000_000_000,
+            prev: Some(MessageId::new()),
+            sig: crate::Signature::from_bytes([7; 64]),
             direct: Vec::new(),
         });
         assert_eq!(
@@ -425,6 +444,8 @@ mod tests {
                 room: RoomName::parse(&room).unwrap(),
                 body: body.clone(),
                 sent_at: 0,
+                prev: None,
+                sig: crate::Signature::from_bytes([7; 64]),
                 direct: Vec::new(),
             });
             prop_assert_eq!(decode_client(&encode(&frame), &Limits::default()).unwrap(), frame);

@@ -67,6 +67,10 @@ pub enum ErrorCode {
     /// An organiser removed this device from the room for a while; joining again is refused
     /// until then (the message says until when).
     Removed,
+    /// A signature does not hold: `hello`'s proof (the device id is not derived from the key,
+    /// or the key did not sign this connection's challenge), or a chat not signed by the
+    /// key of the device that sends it.
+    InvalidSignature,
     /// Any code this build does not know, so that newer relays do not break older clients.
     #[serde(other)]
     Unknown,
@@ -101,6 +105,7 @@ impl ErrorCode {
             Self::RoomFull => "room_full",
             Self::RoomLimit => "room_limit",
             Self::Removed => "removed",
+            Self::InvalidSignature => "invalid_signature",
             Self::Unknown => "unknown",
         }
     }
@@ -113,7 +118,7 @@ impl ErrorCode {
     }
 
     /// Every code the relay can send, for metrics and documentation.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         Self::UnsupportedVersion,
         Self::FrameTooLarge,
         Self::BodyTooLarge,
@@ -139,6 +144,7 @@ impl ErrorCode {
         Self::RoomFull,
         Self::RoomLimit,
         Self::Removed,
+        Self::InvalidSignature,
     ];
 }
 

@@ -21,6 +21,7 @@ mod peer;
 mod rate;
 mod report;
 mod server;
+mod signing;
 mod text;
 
 pub use client::{ChatSend, ClientFrame, Hello, Join, Leave, Ping, SignalSend};
@@ -37,11 +38,13 @@ pub use report::{
     AttemptCounts, LinkReport, LinkReportState, MAX_REPORT_RTT_MS, Report, RouteCounts,
 };
 pub use server::{
-    Ack, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence, PresenceChange,
-    Sequenced, ServerFrame, SignalRelayed, Welcome,
+    Ack, Challenge, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence,
+    PresenceChange, Sequenced, ServerFrame, SignalRelayed, Welcome,
 };
+pub use signing::{DeviceKey, Nonce, PublicKey, Signature, SignedChat, sdp_fingerprints};
 pub use text::validate_body;
 
 /// The protocol version this crate speaks. A peer sending any other version in `hello` gets
-/// [`ErrorCode::UnsupportedVersion`] naming both versions.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// [`ErrorCode::UnsupportedVersion`] naming both versions. Version 2 added device keys: the
+/// relay's `challenge`, the proof in `hello`, and signatures on chats and offers.
+pub const PROTOCOL_VERSION: u32 = 2;

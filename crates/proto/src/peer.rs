@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, Limits, MessageId, ProtoError, RoomName, validate_body};
+use crate::{
+    ErrorCode, Limits, MessageId, ProtoError, RoomName, Signature, SignedChat, validate_body,
+};
 
 /// A signaling payload, carried opaquely by the relay's `signal` frames.
 ///
@@ -25,6 +27,9 @@ pub enum PeerSignal {
         session: u64,
         /// The SDP.
         sdp: String,
+        /// The offerer's signature of the SDP's DTLS fingerprints, so that whoever passes
+        /// the offer on (the relay) cannot put its own end into the link.
+        sig: Signature,
     },
     /// The answer to `offer`.
     Answer {
@@ -32,6 +37,8 @@ pub enum PeerSignal {
         session: u64,
         /// The SDP.
         sdp: String,
+        /// The answerer's signature of the SDP's DTLS fingerprints.
+        sig: Signature,
     },
     /// "No link now" (P2P is off here, or this device has as many links as it keeps). The
     /// offerer backs off as after a failure.
@@ -68,8 +75,8 @@ pub enum PeerFrame {
 }
 
 /// A chat message sent over a data channel. The sender is the device at the other end of
-/// the channel (authenticated by the DTLS fingerprint exchanged through the relay), so the
-/// frame does not name it.
+/// the channel (whose DTLS fingerprint it signed when the link was set up), so the frame does
+/// not name it; its signature is checked against that device's key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerChat {
     /// The sender's message id, the same on every route.
@@ -84,6 +91,21 @@ pub struct PeerChat {
     /// receiver that has not seen it holds this one back for a moment and asks for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev: Option<MessageId>,
+    /// The sender's signature of (room, id, body, sent_at, prev), the same on every route.
+    pub sig: Signature,
+}
+
+impl PeerChat {
+    /// The fields its signature covers.
+    pub fn signed(&self) -> SignedChat<'_> {
+        SignedChat {
+            room: &self.room,
+            id: self.id,
+            body: &self.body,
+            sent_at: self.sent_at,
+            prev: self.prev,
+        }
+    }
 }
 
 /// Decodes and validates a frame from a peer.
@@ -133,6 +155,7 @@ mod tests {
             body: "over here".into(),
             sent_at: 1,
             prev: Some(MessageId::new()),
+            sig: crate::Signature::from_bytes([7; 64]),
         };
         let text = encode(&PeerFrame::Chat(chat.clone())).replace("Camp", "  Camp ");
         let decoded = decode_peer(&text, &Limits::default()).unwrap();
@@ -145,10 +168,10 @@ mod tests {
         let code = |text: &str| decode_peer(text, &limits).unwrap_err().code;
         assert_eq!(code("not json"), ErrorCode::Malformed);
         assert_eq!(code(r#"{"type":"shout"}"#), ErrorCode::Malformed);
-        let nil = r#"{"type":"chat","id":"00000000-0000-0000-0000-000000000000","room":"Camp","body":"x","sent_at":0}"#;
+        let nil = r#"{"type":"chat","id":"00000000-0000-0000-0000-000000000000","room":"Camp","body":"x","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
         assert_eq!(code(nil), ErrorCode::InvalidId);
         let nil_prev = format!(
-            r#"{{"type":"chat","id":"{}","room":"Camp","body":"x","sent_at":0,"prev":"00000000-0000-0000-0000-000000000000"}}"#,
+            r#"{{"type":"chat","id":"{}","room":"Camp","body":"x","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","prev":"00000000-0000-0000-0000-000000000000"}}"#,
             MessageId::new()
         );
         assert_eq!(code(&nil_prev), ErrorCode::InvalidId);
@@ -160,6 +183,7 @@ mod tests {
             body: "x".repeat(limits.max_body_bytes + 1),
             sent_at: 0,
             prev: None,
+            sig: crate::Signature::from_bytes([7; 64]),
         }));
         assert_eq!(code(&big), ErrorCode::BodyTooLarge);
         assert_eq!(
@@ -173,6 +197,7 @@ mod tests {
         let offer = PeerSignal::Offer {
             session: 7,
             sdp: "v=0".into(),
+            sig: crate::Signature::from_bytes([7; 64]),
         };
         let value = serde_json::to_value(&offer).unwrap();
         assert_eq!(value["kind"], "offer");

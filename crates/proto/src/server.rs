@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DeviceId, DisplayName, ErrorCode, Limits, MessageId, PeerId, RoomName, Seq};
+use crate::{
+    DeviceId, DisplayName, ErrorCode, Limits, MessageId, Nonce, PeerId, PublicKey, RoomName, Seq,
+    Signature, SignedChat,
+};
 
 /// A frame from the relay to a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +37,16 @@ pub enum ServerFrame {
     /// nil device ([`ChatMessage::is_announcement`]). Never a member's message: no device can
     /// say hello with the nil id.
     Announcement(ChatMessage),
+    /// The first frame on every connection: what `hello` must sign.
+    Challenge(Challenge),
+}
+
+/// `challenge`: sent as soon as a connection opens, before anything else. The client's
+/// `hello` signs this nonce with its device key, so that a proof works on one connection only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    /// Random bytes, new for each connection.
+    pub nonce: Nonce,
 }
 
 /// `welcome`: sent once after a valid `hello`.
@@ -76,6 +89,9 @@ pub struct Member {
     /// The name shown in this room: the display name, with a suffix such as ` (2)` when
     /// another device in the room already shows that name.
     pub name: DisplayName,
+    /// The device's public key, proven to the relay: what its chats and offers are checked
+    /// against.
+    pub key: PublicKey,
 }
 
 /// `joined`: the answer to `join`. Sent before any live message of the room, so history and
@@ -148,6 +164,29 @@ pub struct ChatMessage {
     pub sent_at: i64,
     /// The relay's clock when it was stored, in Unix milliseconds.
     pub stored_at: i64,
+    /// The sender's message typed before this one in the room, as signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<MessageId>,
+    /// The sender's public key (`sender` is derived from it). Absent only on messages
+    /// stored before protocol version 2, which nobody can check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PublicKey>,
+    /// The sender's signature of (room, id, body, sent_at, prev); absent with `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<Signature>,
+}
+
+impl ChatMessage {
+    /// The fields its signature covers.
+    pub fn signed(&self) -> SignedChat<'_> {
+        SignedChat {
+            room: &self.room,
+            id: self.id,
+            body: &self.body,
+            sent_at: self.sent_at,
+            prev: self.prev,
+        }
+    }
 }
 
 impl ChatMessage {

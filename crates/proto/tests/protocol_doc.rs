@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use festival_proto::{
-    ErrorCode, Invite, Limits, PeerFrame, PeerSignal, ServerFrame, decode_client, decode_peer,
-    decode_server,
+    ClientFrame, DeviceId, ErrorCode, Invite, Limits, PeerFrame, PeerSignal, ServerFrame,
+    decode_client, decode_peer, decode_server,
 };
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
@@ -65,6 +65,7 @@ fn protocol_doc_examples_decode() {
         "error",
         "pong",
         "announcement",
+        "challenge",
     ];
     assert_eq!(
         client_kinds,
@@ -117,4 +118,116 @@ fn protocol_doc_lists_every_error_code() {
             "docs/protocol.md does not document {code}"
         );
     }
+}
+
+/// The examples are real: the hello proves its key against the challenge, the chats are
+/// signed by it wherever they appear, the offer and answer sign their fingerprints, and the
+/// hex dump is exactly what the first chat's signature covers.
+#[test]
+fn protocol_doc_signatures_hold() {
+    let server: Vec<ServerFrame> = examples("## Relay → client")
+        .into_iter()
+        .map(|f| decode_server(f).unwrap())
+        .collect();
+    let client: Vec<ClientFrame> = examples("## Client → relay")
+        .into_iter()
+        .map(|f| decode_client(f, &Limits::default()).unwrap())
+        .collect();
+    let nonce = server
+        .iter()
+        .find_map(|f| match f {
+            ServerFrame::Challenge(c) => Some(c.nonce),
+            _ => None,
+        })
+        .expect("a challenge example");
+    let hello = client
+        .iter()
+        .find_map(|f| match f {
+            ClientFrame::Hello(h) => Some(h.clone()),
+            _ => None,
+        })
+        .expect("a hello example");
+    assert_eq!(DeviceId::of_key(&hello.key), hello.device);
+    assert!(hello.key.verify_hello(hello.device, &nonce, &hello.proof));
+
+    let chats: Vec<_> = client
+        .iter()
+        .filter_map(|f| match f {
+            ClientFrame::Chat(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(chats.len(), 2);
+    for chat in &chats {
+        assert!(hello.key.verify_chat(&chat.signed(), &chat.sig), "{chat:?}");
+    }
+    let hex: String = chats[0]
+        .signed()
+        .to_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(blocks("## Signatures", "hex"), [hex.as_str()]);
+
+    let mut stored = 0;
+    for frame in &server {
+        let messages = match frame {
+            ServerFrame::Chat(m) => vec![m.clone()],
+            ServerFrame::Joined(j) => j.history.clone(),
+            _ => continue,
+        };
+        for m in messages {
+            let key = m.key.expect("signed");
+            assert!(key.is_of(m.sender) && key.verify_chat(&m.signed(), &m.sig.unwrap()));
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 2, "the relay's chat and the joined history");
+
+    let members: Vec<_> = server
+        .iter()
+        .flat_map(|f| match f {
+            ServerFrame::Joined(j) => j.members.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let key_of = |device: DeviceId| members.iter().find(|m| m.device == device).unwrap().key;
+    for member in &members {
+        assert!(member.key.is_of(member.device));
+    }
+    let lines: Vec<&str> = examples("## Peer to peer")
+        .into_iter()
+        .flat_map(str::lines)
+        .collect();
+    let signals: Vec<PeerSignal> = lines
+        .iter()
+        .filter(|l| l.contains("\"kind\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Alice (the hello's device, the lower id) offers to John, who answers.
+    let john = members
+        .iter()
+        .find(|m| m.device != hello.device)
+        .unwrap()
+        .device;
+    assert!(hello.device < john);
+    let mut checked = 0;
+    for signal in signals {
+        let (from, to, session, sdp, sig) = match signal {
+            PeerSignal::Offer { session, sdp, sig } => (hello.device, john, session, sdp, sig),
+            PeerSignal::Answer { session, sdp, sig } => (john, hello.device, session, sdp, sig),
+            _ => continue,
+        };
+        assert!(key_of(from).verify_sdp(from, to, session, &sdp, &sig));
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+    let peer_chat = lines
+        .iter()
+        .find_map(|l| match decode_peer(l, &Limits::default()) {
+            Ok(PeerFrame::Chat(c)) => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    assert!(hello.key.verify_chat(&peer_chat.signed(), &peer_chat.sig));
 }

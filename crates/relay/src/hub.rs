@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use festival_proto::{ChatSend, DeviceId, DisplayName, ErrorCode, MessageId, RoomName, Seq};
+use festival_proto::{
+    ChatSend, DeviceId, DisplayName, ErrorCode, MessageId, PublicKey, RoomName, Seq,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
@@ -39,6 +41,8 @@ pub(crate) struct ConnRef {
     pub(crate) id: ConnId,
     pub(crate) ip: IpAddr,
     pub(crate) device: DeviceId,
+    /// The key the connection proved `device` with.
+    pub(crate) key: PublicKey,
     pub(crate) name: DisplayName,
     pub(crate) out: Outbound,
 }
@@ -61,10 +65,11 @@ pub(crate) enum RoomCmd {
         reply: bool,
         settled: Option<oneshot::Sender<()>>,
     },
-    /// Store, ack and fan out a message.
+    /// Store, ack and fan out a message, whose signature by `key` the session checked.
     Chat {
         conn: ConnId,
         device: DeviceId,
+        key: PublicKey,
         chat: ChatSend,
     },
     /// Pass a signaling payload to every connection of `to`.

@@ -3,8 +3,11 @@
 //! and runs them through the same [`Session`], so validation, limits, presence and history are
 //! identical; only the carrier differs.
 //!
-//! - `POST /poll` with a `hello` frame opens a session: `{"session": TOKEN, "frames": [...]}`.
-//! - `POST /poll/TOKEN` with any client frame sends it; answers come on the next poll.
+//! - `POST /poll` with an empty body opens a session: `{"session": TOKEN, "frames": [...]}`,
+//!   the frames starting with the `challenge` its `hello` must sign. A body is taken as the
+//!   session's first frame: an old client's `hello` is told its version is not spoken.
+//! - `POST /poll/TOKEN` with any client frame sends it (first `hello`, within the hello
+//!   timeout of opening, or the session ends); answers come on the next poll.
 //! - `GET /poll/TOKEN?wait_ms=N` returns `{"frames": [...], "closed": null}` as soon as there
 //!   are frames, or after at most N ms (capped) with none. `closed` carries a close code once
 //!   the relay ended the session (abuse, slow reader, shutdown).
@@ -47,6 +50,8 @@ struct PollSession {
     queue: tokio::sync::Mutex<Queue>,
     closer: Closer,
     last_seen: Mutex<Instant>,
+    /// When it was opened: it must say hello within the hello timeout.
+    opened: Instant,
     /// The session's slot in its IP's count of long-poll sessions.
     _slot: IpPoll,
 }
@@ -83,6 +88,16 @@ impl PollSession {
             .last_seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    /// Opened longer than `timeout` ago and still without a valid hello. A session busy with
+    /// a frame right now is given the benefit of the doubt until the next round.
+    fn hello_overdue(&self, timeout: Duration) -> bool {
+        self.opened.elapsed() > timeout
+            && self
+                .session
+                .try_lock()
+                .is_ok_and(|session| !session.said_hello())
     }
 
     fn idle_for(&self) -> Duration {
@@ -158,13 +173,14 @@ pub(crate) fn refused(hub: &Hub, status: StatusCode, code: ErrorCode, message: &
     json(status, encode(&frame))
 }
 
-/// `POST /poll`: opens a session with a `hello` frame.
+/// `POST /poll`: opens a session, answered with its `challenge`. A non-empty body is the
+/// session's first frame.
 // The relay reads the clock here, where it handles I/O.
 #[allow(clippy::disallowed_methods)]
 pub(crate) async fn open(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    hello: String,
+    first: String,
 ) -> Response {
     let hub = &state.hub;
     if state.polls.len() >= hub.config.max_poll_sessions {
@@ -187,9 +203,15 @@ pub(crate) async fn open(
     let (out, queue, closer) =
         Outbound::new(hub.config.send_queue_frames, hub.config.send_queue_bytes);
     let mut session = Session::new(Arc::clone(hub), id, out, peer.ip());
-    let close = session.text(&hello).await;
-    if !session.said_hello() || close.is_some() {
-        // Not a valid hello: answer with what the session said, and keep nothing.
+    let first = first.trim();
+    let close = match first {
+        "" => None,
+        first => session.text(first).await,
+    };
+    if !first.is_empty() && (close.is_some() || !session.said_hello()) {
+        // A hello cannot be proven before its challenge is known, so a first frame is always
+        // refused (an old version's hello with `unsupported_version`): answer with what the
+        // session said, and keep nothing.
         let mut queue = queue;
         let mut frames = Vec::new();
         while let Some(frame) = queue.try_recv() {
@@ -204,6 +226,7 @@ pub(crate) async fn open(
         queue: tokio::sync::Mutex::new(queue),
         closer,
         last_seen: Mutex::new(Instant::now()),
+        opened: Instant::now(),
         _slot: slot,
     });
     let frames = poll.frames(Duration::ZERO, &state.stop).await;
@@ -284,7 +307,12 @@ async fn end(state: &AppState, token: &str) {
 /// Ends sessions nobody polled for `poll_idle_timeout`, until the relay stops; then ends all.
 pub(crate) async fn reap(state: AppState) {
     let idle = state.hub.config.poll_idle_timeout;
-    let mut tick = tokio::time::interval(REAP_EVERY.min(idle));
+    let hello_timeout = state.hub.config.hello_timeout;
+    let mut tick = tokio::time::interval(
+        REAP_EVERY
+            .min(idle)
+            .min(hello_timeout.max(Duration::from_millis(100))),
+    );
     loop {
         let stopping = tokio::select! {
             () = state.stop.cancelled() => true,
@@ -298,7 +326,9 @@ pub(crate) async fn reap(state: AppState) {
                 .unwrap_or_else(PoisonError::into_inner);
             sessions
                 .iter()
-                .filter(|(_, poll)| stopping || poll.idle_for() > idle)
+                .filter(|(_, poll)| {
+                    stopping || poll.idle_for() > idle || poll.hello_overdue(hello_timeout)
+                })
                 .map(|(token, _)| token.clone())
                 .collect()
         };

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use festival_proto::{DeviceId, DisplayName, Member};
+use festival_proto::{DeviceId, DisplayName, Member, PublicKey};
 
 /// Numbers one connection inside the relay (the wire's peer id).
 pub(crate) type ConnId = u64;
@@ -24,6 +24,7 @@ pub(crate) struct Room {
 
 #[derive(Debug)]
 struct Entry {
+    key: PublicKey,
     shown: DisplayName,
     skeleton: String,
     conns: Vec<ConnId>,
@@ -39,8 +40,15 @@ pub(crate) struct Joined {
 }
 
 impl Room {
-    /// Adds connection `conn` of `device`, which wants to be shown as `name`.
-    pub(crate) fn join(&mut self, device: DeviceId, name: &DisplayName, conn: ConnId) -> Joined {
+    /// Adds connection `conn` of `device` (which proved `key`), which wants to be shown as
+    /// `name`.
+    pub(crate) fn join(
+        &mut self,
+        device: DeviceId,
+        key: PublicKey,
+        name: &DisplayName,
+        conn: ConnId,
+    ) -> Joined {
         if let Some(entry) = self.members.get_mut(&device) {
             if !entry.conns.contains(&conn) {
                 entry.conns.push(conn);
@@ -49,6 +57,7 @@ impl Room {
                 member: Member {
                     device,
                     name: entry.shown.clone(),
+                    key: entry.key,
                 },
                 is_new: false,
             };
@@ -58,6 +67,7 @@ impl Room {
         self.members.insert(
             device,
             Entry {
+                key,
                 shown: shown.clone(),
                 skeleton,
                 conns: vec![conn],
@@ -67,6 +77,7 @@ impl Room {
             member: Member {
                 device,
                 name: shown,
+                key,
             },
             is_new: true,
         }
@@ -85,6 +96,7 @@ impl Room {
         Some(Member {
             device,
             name: entry.shown,
+            key: entry.key,
         })
     }
 
@@ -95,6 +107,7 @@ impl Room {
             .map(|(device, entry)| Member {
                 device: *device,
                 name: entry.shown.clone(),
+                key: entry.key,
             })
             .collect()
     }
@@ -152,6 +165,9 @@ impl Room {
 mod tests {
     use super::*;
 
+    /// Membership does not look at keys; signatures are checked before a room sees a frame.
+    const KEY: PublicKey = PublicKey::from_bytes([1; 32]);
+
     fn name(s: &str) -> DisplayName {
         DisplayName::parse(s).unwrap()
     }
@@ -160,9 +176,12 @@ mod tests {
     fn two_devices_called_john_are_told_apart_and_counted_twice() {
         let mut room = Room::default();
         let (a, b) = (DeviceId::random(), DeviceId::random());
-        assert_eq!(room.join(a, &name("John"), 1).member.name.as_str(), "John");
         assert_eq!(
-            room.join(b, &name("John "), 2).member.name.as_str(),
+            room.join(a, KEY, &name("John"), 1).member.name.as_str(),
+            "John"
+        );
+        assert_eq!(
+            room.join(b, KEY, &name("John "), 2).member.name.as_str(),
             "John (2)"
         );
         assert_eq!(room.online(), 2);
@@ -172,8 +191,8 @@ mod tests {
     fn one_device_with_two_connections_is_one_member() {
         let mut room = Room::default();
         let a = DeviceId::random();
-        assert!(room.join(a, &name("Ann"), 1).is_new);
-        assert!(!room.join(a, &name("Ann"), 2).is_new);
+        assert!(room.join(a, KEY, &name("Ann"), 1).is_new);
+        assert!(!room.join(a, KEY, &name("Ann"), 2).is_new);
         assert_eq!(room.online(), 1);
         assert_eq!(room.leave(a, 1), None, "still connected through 2");
         assert_eq!(room.online(), 1);
@@ -185,9 +204,9 @@ mod tests {
     fn suffixes_are_stable_and_reused_when_free() {
         let mut room = Room::default();
         let (a, b, c) = (DeviceId::random(), DeviceId::random(), DeviceId::random());
-        room.join(a, &name("Jo"), 1);
-        room.join(b, &name("Jo"), 2);
-        room.join(c, &name("Jo"), 3);
+        room.join(a, KEY, &name("Jo"), 1);
+        room.join(b, KEY, &name("Jo"), 2);
+        room.join(c, KEY, &name("Jo"), 3);
         assert_eq!(room.shown_name(c).unwrap().as_str(), "Jo (3)");
         room.leave(a, 1);
         assert_eq!(
@@ -196,7 +215,7 @@ mod tests {
             "others keep their names"
         );
         let d = DeviceId::random();
-        assert_eq!(room.join(d, &name("Jo"), 4).member.name.as_str(), "Jo");
+        assert_eq!(room.join(d, KEY, &name("Jo"), 4).member.name.as_str(), "Jo");
     }
 
     #[test]
@@ -212,7 +231,7 @@ mod tests {
         .into_iter()
         .enumerate()
         .map(|(conn, raw)| {
-            let joined = room.join(DeviceId::random(), &name(raw), conn as ConnId);
+            let joined = room.join(DeviceId::random(), KEY, &name(raw), conn as ConnId);
             joined.member.name.as_str().to_owned()
         })
         .collect();
@@ -232,14 +251,14 @@ mod tests {
     fn a_freed_look_alike_name_is_free_again() {
         let mut room = Room::default();
         let (a, b, c) = (DeviceId::random(), DeviceId::random(), DeviceId::random());
-        room.join(a, &name("\u{410}lice"), 1);
+        room.join(a, KEY, &name("\u{410}lice"), 1);
         assert_eq!(
-            room.join(b, &name("Alice"), 2).member.name.as_str(),
+            room.join(b, KEY, &name("Alice"), 2).member.name.as_str(),
             "Alice (2)"
         );
         room.leave(a, 1);
         assert_eq!(
-            room.join(c, &name("Alice"), 3).member.name.as_str(),
+            room.join(c, KEY, &name("Alice"), 3).member.name.as_str(),
             "Alice"
         );
     }
@@ -248,7 +267,7 @@ mod tests {
     fn leaving_with_an_unknown_connection_changes_nothing() {
         let mut room = Room::default();
         let a = DeviceId::random();
-        room.join(a, &name("Ann"), 1);
+        room.join(a, KEY, &name("Ann"), 1);
         assert_eq!(room.leave(a, 99), None);
         assert_eq!(room.leave(DeviceId::random(), 1), None);
         assert_eq!(room.online(), 1);

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
 use festival_proto::{
-    ClientFrame, CloseCode, DeviceId, DisplayName, ErrorCode, MessageId, PROTOCOL_VERSION, PeerId,
-    Pong, ProtoError, RoomName, ServerFrame, TokenBucket, Welcome, decode_client,
+    Challenge, ClientFrame, CloseCode, DeviceId, DisplayName, ErrorCode, MessageId, Nonce,
+    PROTOCOL_VERSION, PeerId, Pong, ProtoError, PublicKey, RoomName, ServerFrame, TokenBucket,
+    Welcome, decode_client,
 };
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
@@ -57,9 +58,12 @@ impl Refusal {
     }
 }
 
-/// Who is on the other end, once they said hello.
+/// Who is on the other end, once they proved it in hello.
 struct Identity {
     device: DeviceId,
+    /// The key `device` is derived from, whose signature of this connection's nonce `hello`
+    /// carried: every chat of this connection must be signed by it.
+    key: PublicKey,
     name: DisplayName,
     /// The device's connection slot, given back when the session ends.
     _slot: DeviceConn,
@@ -75,6 +79,8 @@ pub(crate) struct Session {
     ip: IpAddr,
     out: Outbound,
     identity: Option<Identity>,
+    /// What `hello` must sign: sent in `challenge` as the connection opens.
+    nonce: Nonce,
     bucket: TokenBucket,
     abuse: AbuseCounter,
     rooms: HashMap<RoomName, RoomTx>,
@@ -127,16 +133,20 @@ pub(crate) async fn serve(
 }
 
 impl Session {
-    /// A client that has not said hello yet, answered through `out`.
+    /// A client that has not said hello yet, answered through `out`, which gets the
+    /// connection's `challenge` at once.
     // The relay reads the clock here, where it handles I/O.
     #[allow(clippy::disallowed_methods)]
     pub(crate) fn new(hub: Arc<Hub>, id: ConnId, out: Outbound, ip: IpAddr) -> Self {
         let limits = hub.config.limits;
+        let nonce = Nonce::random();
+        out.send(&ServerFrame::Challenge(Challenge { nonce }));
         Self {
             id,
             ip,
             out,
             identity: None,
+            nonce,
             bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now()),
             abuse: AbuseCounter::new(hub.config.abuse_max_errors, hub.config.abuse_window),
             rooms: HashMap::new(),
@@ -286,6 +296,19 @@ impl Session {
         };
         match (&self.identity, frame) {
             (None, ClientFrame::Hello(hello)) => {
+                if !hello
+                    .key
+                    .verify_hello(hello.device, &self.nonce, &hello.proof)
+                {
+                    let message = format!(
+                        "hello does not prove device {}: it must be derived from \"key\" and \
+                         \"proof\" must be that key's signature of this connection's challenge",
+                        hello.device
+                    );
+                    let code = ErrorCode::InvalidSignature;
+                    self.hub.refuse(&self.out, code, message, None, None);
+                    return Ok(Some(CloseCode::PolicyViolation));
+                }
                 let slot = match self.hub.admission.device(hello.device) {
                     Ok(slot) => slot,
                     Err(refused) => {
@@ -306,6 +329,7 @@ impl Session {
                 }));
                 self.identity = Some(Identity {
                     device: hello.device,
+                    key: hello.key,
                     name: hello.name,
                     _slot: slot,
                 });
@@ -332,10 +356,13 @@ impl Session {
     // The relay reads the clock here, where it handles I/O.
     #[allow(clippy::disallowed_methods)]
     async fn dispatch(&mut self, frame: ClientFrame) -> Result<(), Refusal> {
-        let Some(Identity { device, name, .. }) = &self.identity else {
+        let Some(Identity {
+            device, key, name, ..
+        }) = &self.identity
+        else {
             return Ok(());
         };
-        let device = *device;
+        let (device, key) = (*device, *key);
         match frame {
             ClientFrame::Hello(_) => {}
             ClientFrame::Join(join) => {
@@ -378,6 +405,7 @@ impl Session {
                     id: self.id,
                     ip: self.ip,
                     device,
+                    key,
                     name: name.clone(),
                     out: self.out.clone(),
                 };
@@ -413,11 +441,23 @@ impl Session {
                 let Some(tx) = self.rooms.get(&chat.room) else {
                     return Err(not_joined(&chat.room, Some(chat.id)));
                 };
+                // Checked here, on the connection's own task, so that a room's task never
+                // spends its time on a forger's signatures.
+                if !key.verify_chat(&chat.signed(), &chat.sig) {
+                    let message = format!(
+                        "the chat is not signed by this device's key over (room, id, body, \
+                         sent_at, prev); it was not stored ({})",
+                        device
+                    );
+                    return Err(Refusal::new(ErrorCode::InvalidSignature, message)
+                        .about(Some(chat.id), &chat.room));
+                }
                 self.hub.metrics.messages_relayed.inc();
                 let _ = tx
                     .send(RoomCmd::Chat {
                         conn: self.id,
                         device,
+                        key,
                         chat,
                     })
                     .await;

@@ -21,7 +21,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use festival_proto::{ChatMessage, DeviceId, DisplayName, MessageId, RoomName, Seq};
+use festival_proto::{
+    ChatMessage, DeviceId, DisplayName, MessageId, PublicKey, RoomName, Seq, Signature,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, SqlitePool};
 
@@ -76,6 +78,13 @@ pub struct NewMessage {
     pub body: String,
     /// The sender's clock when it was sent, Unix milliseconds.
     pub sent_at: i64,
+    /// The sender's message typed before it in the room, as signed.
+    pub prev: Option<MessageId>,
+    /// The sender's public key, which the relay checked `sig` against; `None` only for an
+    /// organisers' announcement, which the relay writes itself under the nil device.
+    pub key: Option<PublicKey>,
+    /// The sender's signature of (room, id, body, sent_at, prev); `None` as `key` is.
+    pub sig: Option<Signature>,
 }
 
 /// What storing one message did.
@@ -111,6 +120,9 @@ struct Row {
     body: String,
     sent_at: i64,
     stored_at: i64,
+    prev: Option<String>,
+    sender_key: Option<String>,
+    sig: Option<String>,
 }
 
 impl Row {
@@ -125,14 +137,22 @@ impl Row {
             body: self.body,
             sent_at: self.sent_at,
             stored_at: self.stored_at,
+            prev: parse_optional(self.prev.as_deref()).map_err(|_| corrupt("prev"))?,
+            key: parse_optional(self.sender_key.as_deref()).map_err(|_| corrupt("sender key"))?,
+            sig: parse_optional(self.sig.as_deref()).map_err(|_| corrupt("signature"))?,
         })
     }
 }
 
-const SINCE: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at \
-    FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?";
-const LATEST: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at \
-    FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?";
+/// A column that may be NULL (messages stored before protocol version 2 have no signature).
+fn parse_optional<T: FromStr>(text: Option<&str>) -> Result<Option<T>, T::Err> {
+    text.map(str::parse).transpose()
+}
+
+const SINCE: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at, \
+    prev, sender_key, sig FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?";
+const LATEST: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at, \
+    prev, sender_key, sig FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -298,8 +318,8 @@ impl Store {
             }
             seq += 1;
             sqlx::query(
-                "INSERT INTO messages (room, seq, id, sender, sender_name, body, sent_at, stored_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (room, seq, id, sender, sender_name, body, sent_at, \
+                 stored_at, prev, sender_key, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(room.as_str())
             .bind(to_i64(seq))
@@ -309,6 +329,9 @@ impl Store {
             .bind(&message.body)
             .bind(message.sent_at)
             .bind(stored_at)
+            .bind(message.prev.map(|p| p.to_string()))
+            .bind(message.key.as_ref().map(ToString::to_string))
+            .bind(message.sig.as_ref().map(ToString::to_string))
             .execute(&mut *tx)
             .await?;
             outcomes.push(Stored::New(ChatMessage {
@@ -320,6 +343,9 @@ impl Store {
                 body: message.body.clone(),
                 sent_at: message.sent_at,
                 stored_at,
+                prev: message.prev,
+                key: message.key,
+                sig: message.sig,
             }));
         }
         if seq > last_seq {
@@ -444,6 +470,9 @@ mod tests {
             from: DisplayName::parse("Alice").unwrap(),
             body: body.into(),
             sent_at: 1,
+            prev: None,
+            key: Some(PublicKey::from_bytes([1; 32])),
+            sig: Some(Signature::from_bytes([2; 64])),
         }
     }
 

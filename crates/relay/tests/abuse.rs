@@ -20,13 +20,13 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use festival_proto::{
-    ClientFrame, DeviceId, ErrorCode, Join, MessageId, RoomName, ServerFrame, SignalSend, encode,
+    ClientFrame, DeviceKey, ErrorCode, Join, MessageId, RoomName, ServerFrame, SignalSend, encode,
 };
 use harness::{
     ATTACKER, BYSTANDER, Bystanders, ROOM, Relay, SERIAL, assert_unharmed, attack_for, http_from,
     scale, tcp_from,
 };
-use support::{Client, chat_frame};
+use support::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
@@ -166,7 +166,7 @@ async fn near_the_open_file_limit_new_clients_are_refused_and_healthz_answers() 
     for _ in 0..attempts {
         match Client::connect_from(&relay.url(), ATTACKER).await {
             Ok(mut client) => {
-                client.say_hello(DeviceId::random(), "Hog").await;
+                client.say_hello(&DeviceKey::generate(), "Hog").await;
                 held.push(client);
             }
             Err(e) => {
@@ -197,7 +197,7 @@ async fn near_the_open_file_limit_new_clients_are_refused_and_healthz_answers() 
     loop {
         if let Ok(mut client) = Client::connect_from(&relay.url(), ATTACKER).await {
             assert!(matches!(
-                client.say_hello(DeviceId::random(), "Later").await,
+                client.say_hello(&DeviceKey::generate(), "Later").await,
                 ServerFrame::Welcome(_)
             ));
             break;
@@ -217,12 +217,12 @@ async fn one_device_with_many_connections_gets_its_share_and_no_more() {
     let relay = Relay::start(&[]);
     let bystanders = Bystanders::start(&relay).await;
     let memory = relay.sample_memory();
-    let device = DeviceId::random();
+    let device = DeviceKey::generate();
     let n = scale(100, 500);
     let (mut welcomed, mut refused) = (Vec::new(), 0);
     for _ in 0..n {
         let mut client = Client::connect_from(&relay.url(), ATTACKER).await.unwrap();
-        match client.say_hello(device, "Many").await {
+        match client.say_hello(&device, "Many").await {
             ServerFrame::Welcome(_) => welcomed.push(client),
             ServerFrame::Error(e) => {
                 assert_eq!(e.code, ErrorCode::TooManyConnections, "{e:?}");
@@ -242,7 +242,7 @@ async fn one_device_with_many_connections_gets_its_share_and_no_more() {
             let mut acked = 0;
             'flood: while started.elapsed() < secs {
                 client
-                    .send(&ClientFrame::Chat(chat_frame(ROOM, "flood")))
+                    .send(&ClientFrame::Chat(client.chat_frame(ROOM, "flood")))
                     .await;
                 // Read what came meanwhile, as a client that keeps up.
                 while let Ok(frame) =
@@ -296,12 +296,12 @@ async fn joins_of_a_long_history_over_and_over_do_not_starve_the_room() {
         "1048576",
     ]);
     let mut filler = Client::connect_from(&relay.url(), BYSTANDER).await.unwrap();
-    filler.say_hello(DeviceId::random(), "Filler").await;
+    filler.say_hello(&DeviceKey::generate(), "Filler").await;
     filler.join(ROOM).await;
     let body = "h".repeat(2000);
     for _ in 0..1000 {
         filler
-            .send(&ClientFrame::Chat(chat_frame(ROOM, &body)))
+            .send(&ClientFrame::Chat(filler.chat_frame(ROOM, &body)))
             .await;
     }
     let mut acks = 0;
@@ -319,7 +319,7 @@ async fn joins_of_a_long_history_over_and_over_do_not_starve_the_room() {
     let mut joins = JoinSet::new();
     for _ in 0..attackers {
         let mut client = Client::connect_from(&relay.url(), ATTACKER).await.unwrap();
-        client.say_hello(DeviceId::random(), "Joiner").await;
+        client.say_hello(&DeviceKey::generate(), "Joiner").await;
         joins.spawn(async move {
             let join = ClientFrame::Join(Join {
                 room: RoomName::parse(ROOM).unwrap(),
@@ -381,11 +381,12 @@ async fn a_member_that_stopped_reading_costs_a_bounded_number_of_bytes() {
     let bystanders = Bystanders::start(&relay).await;
     let memory = relay.sample_memory();
     let mut victim = Client::connect_from(&relay.url(), ATTACKER).await.unwrap();
-    let victim_device = DeviceId::random();
-    victim.say_hello(victim_device, "Deaf").await;
+    let victim_key = DeviceKey::generate();
+    let victim_device = victim_key.device();
+    victim.say_hello(&victim_key, "Deaf").await;
     victim.join(ROOM).await;
     let mut sender = Client::connect_from(&relay.url(), ATTACKER).await.unwrap();
-    sender.say_hello(DeviceId::random(), "Shouter").await;
+    sender.say_hello(&DeviceKey::generate(), "Shouter").await;
     sender.join(ROOM).await;
     let pad = "s".repeat(60 * 1024);
     let signal = ClientFrame::Signal(SignalSend {
@@ -434,11 +435,7 @@ async fn a_long_poll_flood_from_one_address_leaves_room_for_others() {
     let (mut opened, mut refused) = (0, 0);
     let started = Instant::now();
     for _ in 0..n {
-        let hello = format!(
-            r#"{{"type":"hello","v":1,"device":"{}","name":"Poller"}}"#,
-            DeviceId::random()
-        );
-        match http_from(ATTACKER, relay.addr, "POST", "/poll", &hello).await {
+        match http_from(ATTACKER, relay.addr, "POST", "/poll", "").await {
             (200, _) => opened += 1,
             (429, body) => {
                 assert!(body.contains("too_many_connections"), "{body}");
@@ -449,11 +446,7 @@ async fn a_long_poll_flood_from_one_address_leaves_room_for_others() {
     }
     let elapsed = started.elapsed();
     assert_eq!(opened, 32, "the default --max-polls-per-ip");
-    let hello = format!(
-        r#"{{"type":"hello","v":1,"device":"{}","name":"Someone"}}"#,
-        DeviceId::random()
-    );
-    let (status, body) = http_from(BYSTANDER, relay.addr, "POST", "/poll", &hello).await;
+    let (status, body) = http_from(BYSTANDER, relay.addr, "POST", "/poll", "").await;
     assert_eq!(status, 200, "another address still opens a session: {body}");
     let watches = bystanders.finish().await;
     let memory = memory.finish().await;
@@ -482,10 +475,7 @@ async fn rooms_created_from_one_address_are_capped() {
         accepted += 1;
         tasks.spawn(async move {
             let (mut created, mut limited) = (0, 0);
-            let hello = format!(
-                r#"{{"type":"hello","v":1,"device":"{}","name":"Squatter"}}"#,
-                DeviceId::random()
-            );
+            let hello = encode(&client.hello_frame(&DeviceKey::generate(), "Squatter"));
             if !client.send_message(Message::text(hello)).await
                 || !matches!(client.next_or_close().await, Some(ServerFrame::Welcome(_)))
             {
@@ -536,12 +526,12 @@ async fn sigterm_during_a_burst_acks_everything_stored_before_closing() {
     let _serial = SERIAL.lock().await;
     let mut relay = Relay::start(&["--rate-per-sec", "100000", "--rate-burst", "100000"]);
     let mut client = Client::connect_from(&relay.url(), BYSTANDER).await.unwrap();
-    client.say_hello(DeviceId::random(), "Burst").await;
+    client.say_hello(&DeviceKey::generate(), "Burst").await;
     client.join(ROOM).await;
     let n = 400;
     let mut sent: HashSet<MessageId> = HashSet::new();
     for i in 0..n {
-        let chat = chat_frame(ROOM, &format!("burst {i}"));
+        let chat = client.chat_frame(ROOM, &format!("burst {i}"));
         sent.insert(chat.id);
         client.send(&ClientFrame::Chat(chat)).await;
     }
@@ -566,7 +556,7 @@ async fn sigterm_during_a_burst_acks_everything_stored_before_closing() {
     let mut reader = Client::connect_from(&restarted.url(), BYSTANDER)
         .await
         .unwrap();
-    reader.say_hello(DeviceId::random(), "Reader").await;
+    reader.say_hello(&DeviceKey::generate(), "Reader").await;
     let stored: HashSet<MessageId> = reader.history(ROOM).await.iter().map(|m| m.id).collect();
     let unacked = stored.difference(&acked).count();
     eprintln!(

@@ -26,7 +26,9 @@ async fn assert_unaffected(alice: &mut Client, bob: &mut Client, body: &str) {
 #[tokio::test]
 async fn each_bad_frame_gets_its_code_and_bystanders_carry_on() {
     let device = DeviceId::random();
-    let hello = format!(r#"{{"type":"hello","v":1,"device":"{device}","name":"Mallory"}}"#);
+    // Decoding refuses these before any proof is checked: any key and signature will do.
+    let proof = format!(r#""key":"{}","proof":"{}""#, "A".repeat(43), "A".repeat(86));
+    let hello = format!(r#"{{"type":"hello","v":2,"device":"{device}","name":"Mallory",{proof}}}"#);
     let cases: Vec<(&str, bool, String, ErrorCode)> = vec![
         ("not json", true, "{not json".into(), ErrorCode::Malformed),
         (
@@ -72,7 +74,7 @@ async fn each_bad_frame_gets_its_code_and_bystanders_carry_on() {
             "body too large",
             true,
             format!(
-                r#"{{"type":"chat","id":"{}","room":"Main Stage","body":"{}","sent_at":0}}"#,
+                r#"{{"type":"chat","id":"{}","room":"Main Stage","body":"{}","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#,
                 festival_proto::MessageId::new(),
                 "b".repeat(5000)
             ),
@@ -82,7 +84,7 @@ async fn each_bad_frame_gets_its_code_and_bystanders_carry_on() {
             "control characters in body",
             true,
             format!(
-                r#"{{"type":"chat","id":"{}","room":"Main Stage","body":"\u001b[2J","sent_at":0}}"#,
+                r#"{{"type":"chat","id":"{}","room":"Main Stage","body":"\u001b[2J","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#,
                 festival_proto::MessageId::new()
             ),
             ErrorCode::InvalidBody,
@@ -91,7 +93,7 @@ async fn each_bad_frame_gets_its_code_and_bystanders_carry_on() {
             "chat to a room not joined",
             true,
             format!(
-                r#"{{"type":"chat","id":"{}","room":"Backstage","body":"hi","sent_at":0}}"#,
+                r#"{{"type":"chat","id":"{}","room":"Backstage","body":"hi","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#,
                 festival_proto::MessageId::new()
             ),
             ErrorCode::NotJoined,
@@ -111,14 +113,15 @@ async fn each_bad_frame_gets_its_code_and_bystanders_carry_on() {
         (
             "empty name",
             false,
-            format!(r#"{{"type":"hello","v":1,"device":"{device}","name":" "}}"#),
+            format!(r#"{{"type":"hello","v":2,"device":"{device}","name":" ",{proof}}}"#),
             ErrorCode::InvalidName,
         ),
         (
             "nil device",
             false,
-            r#"{"type":"hello","v":1,"device":"00000000-0000-0000-0000-000000000000","name":"M"}"#
-                .into(),
+            format!(
+                r#"{{"type":"hello","v":2,"device":"00000000-0000-0000-0000-000000000000","name":"M",{proof}}}"#
+            ),
             ErrorCode::InvalidId,
         ),
     ];
@@ -171,7 +174,7 @@ async fn a_refused_chat_is_named_by_its_id_and_room() {
         let id = festival_proto::MessageId::new();
         client
             .send_text(&format!(
-                r#"{{"type":"chat","id":"{id}","room":"{ROOM}","body":"{body}","sent_at":0{extra}}}"#
+                r#"{{"type":"chat","id":"{id}","room":"{ROOM}","body":"{body}","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"{extra}}}"#
             ))
             .await;
         let error = client.error().await;
@@ -181,7 +184,7 @@ async fn a_refused_chat_is_named_by_its_id_and_room() {
     let nil = "00000000-0000-0000-0000-000000000000";
     client
         .send_text(&format!(
-            r#"{{"type":"chat","id":"{nil}","room":"{ROOM}","body":"hi","sent_at":0}}"#
+            r#"{{"type":"chat","id":"{nil}","room":"{ROOM}","body":"hi","sent_at":0,"sig":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}"#
         ))
         .await;
     let error = client.error().await;
@@ -206,12 +209,17 @@ async fn another_protocol_version_gets_a_clear_error_and_a_close() {
     let device = DeviceId::random();
     client
         .send_text(&format!(
-            r#"{{"type":"hello","v":2,"device":"{device}","name":"Future"}}"#
+            r#"{{"type":"hello","v":1,"device":"{device}","name":"Past"}}"#
         ))
         .await;
     let error = client.error().await;
     assert_code(&error, ErrorCode::UnsupportedVersion);
     assert!(error.message.contains("version 1") && error.message.contains("version 2"));
+    assert!(
+        error.message.contains("update the app"),
+        "an old client is told what to do: {}",
+        error.message
+    );
     assert_eq!(client.until_closed().await.0, Ended::Closed(1002));
 }
 
@@ -292,7 +300,7 @@ async fn a_slow_reader_is_closed_while_a_fast_one_gets_everything() {
     let slow_series = "festival_closes_total{reason=\"slow_consumer\"} 1";
     metrics_show(relay.config.listen, slow_series).await;
     // The slow reader resumes from history when it comes back.
-    let (mut back, _) = Client::hello_as(&relay.url(), slow.device, "Slow").await;
+    let (mut back, _) = Client::hello_as(&relay.url(), &slow.key, "Slow").await;
     let joined = back.join_since(ROOM, Some(0)).await;
     assert!(!joined.history.is_empty());
 }

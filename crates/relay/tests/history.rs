@@ -4,7 +4,7 @@
 mod support;
 
 use festival_proto::{ClientFrame, ErrorCode, ServerFrame};
-use support::{Client, assert_code, chat_frame, spawn_relay, spawn_relay_with};
+use support::{Client, assert_code, sign, spawn_relay, spawn_relay_with};
 
 #[tokio::test]
 async fn messages_arrive_in_order_with_increasing_sequence_numbers() {
@@ -15,10 +15,9 @@ async fn messages_arrive_in_order_with_increasing_sequence_numbers() {
     bob.join("Main Stage").await;
     for i in 0..100 {
         alice
-            .send(&ClientFrame::Chat(chat_frame(
-                "Main Stage",
-                &format!("m{i}"),
-            )))
+            .send(&ClientFrame::Chat(
+                alice.chat_frame("Main Stage", &format!("m{i}")),
+            ))
             .await;
     }
     for i in 0..100 {
@@ -80,7 +79,7 @@ async fn a_retried_send_is_acked_again_but_stored_and_delivered_once() {
     alice.join("Camp").await;
     bob.join("Camp").await;
 
-    let chat = chat_frame("Camp", "meet at the gate");
+    let chat = alice.chat_frame("Camp", "meet at the gate");
     let mut acks = Vec::new();
     for _ in 0..2 {
         alice.send(&ClientFrame::Chat(chat.clone())).await;
@@ -114,15 +113,17 @@ async fn a_message_id_reused_by_another_device_or_room_is_refused() {
     mallory.join("Camp").await;
     let (id, _) = alice.chat("Camp", "original").await;
 
-    let mut stolen = chat_frame("Camp", "forged");
+    let mut stolen = mallory.chat_frame("Camp", "forged");
     stolen.id = id;
+    sign(&mallory.key, &mut stolen);
     mallory.send(&ClientFrame::Chat(stolen)).await;
     let error = mallory.error().await;
     assert_code(&error, ErrorCode::IdConflict);
     assert_eq!(error.id, Some(id));
 
-    let mut moved = chat_frame("Bar", "moved");
+    let mut moved = alice.chat_frame("Bar", "moved");
     moved.id = id;
+    sign(&alice.key, &mut moved);
     alice.send(&ClientFrame::Chat(moved)).await;
     assert_code(&alice.error().await, ErrorCode::IdConflict);
 }

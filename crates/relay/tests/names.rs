@@ -11,8 +11,10 @@ const ROOM: &str = "Main Stage";
 /// A raw `hello` as any client could send it, with `name` as JSON-escaped text.
 fn hello(client: &Client, name: &str) -> String {
     format!(
-        r#"{{"type":"hello","v":{PROTOCOL_VERSION},"device":"{}","name":"{name}"}}"#,
-        client.device
+        r#"{{"type":"hello","v":{PROTOCOL_VERSION},"device":"{}","name":"{name}","key":"{}","proof":"{}"}}"#,
+        client.device,
+        client.key.public(),
+        client.key.prove(&client.nonce)
     )
 }
 

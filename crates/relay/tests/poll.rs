@@ -43,20 +43,44 @@ fn frames(body: &Value) -> Vec<ServerFrame> {
         .unwrap_or_default()
 }
 
+/// Says hello in a long-poll session that was just opened.
+async fn poller_hello(
+    addr: SocketAddr,
+    token: &str,
+    key: &festival_proto::DeviceKey,
+    nonce: &festival_proto::Nonce,
+    name: &str,
+) {
+    let hello = support::hello_text(key, nonce, name);
+    let (status, _) = http(addr, "POST", &format!("/poll/{token}"), &hello).await;
+    assert_eq!(status, 202);
+}
+
 /// A long-poll client.
 struct Poller {
     addr: SocketAddr,
     token: String,
+    key: festival_proto::DeviceKey,
 }
 
 impl Poller {
+    /// Opens a session and says hello in it: the frames up to `welcome`.
     async fn open(addr: SocketAddr, name: &str) -> (Poller, Vec<ServerFrame>) {
-        let device = festival_proto::DeviceId::random();
-        let hello = format!(r#"{{"type":"hello","v":1,"device":"{device}","name":"{name}"}}"#);
-        let (status, body) = http(addr, "POST", "/poll", &hello).await;
+        let (status, body) = http(addr, "POST", "/poll", "").await;
         assert_eq!(status, 200, "{body}");
-        let token = body["session"].as_str().unwrap().to_owned();
-        (Poller { addr, token }, frames(&body))
+        let (token, nonce) = support::poll_challenge(&body.to_string()).expect("a challenge");
+        let key = festival_proto::DeviceKey::generate();
+        poller_hello(addr, &token, &key, &nonce, name).await;
+        let poller = Poller { addr, token, key };
+        let mut first = Vec::new();
+        poller
+            .until(|frame| {
+                let welcome = matches!(frame, ServerFrame::Welcome(_));
+                first.push(frame);
+                welcome.then_some(())
+            })
+            .await;
+        (poller, first)
     }
 
     async fn send(&self, frame: &str) {
@@ -125,10 +149,11 @@ async fn a_long_poll_client_chats_with_a_websocket_client() {
         ("Alice", "over the socket")
     );
 
-    let id = festival_proto::MessageId::new();
-    bob.send(&format!(
-        r#"{{"type":"chat","id":"{id}","room":"Camp","body":"over HTTP","sent_at":0}}"#
-    ))
+    let chat = support::chat_frame(&bob.key, "Camp", "over HTTP");
+    let id = chat.id;
+    bob.send(&festival_proto::encode(&festival_proto::ClientFrame::Chat(
+        chat,
+    )))
     .await;
     let ack = bob
         .until(|f| match f {
@@ -167,7 +192,7 @@ async fn long_poll_frames_get_the_same_validation_as_the_socket() {
     let (status, body) = http(addr, "POST", "/poll", r#"{"type":"join","room":"Camp"}"#).await;
     assert_eq!(status, 400);
     assert!(
-        matches!(frames(&body).as_slice(), [ServerFrame::Error(e)] if e.code == ErrorCode::HelloRequired)
+        matches!(frames(&body).as_slice(), [ServerFrame::Challenge(_), ServerFrame::Error(e)] if e.code == ErrorCode::HelloRequired)
     );
 
     let (bob, _) = Poller::open(addr, "Bob").await;

@@ -36,8 +36,10 @@ async fn padded_duplicate_names_are_told_apart_and_counted_exactly() {
     // The relay trims names itself: a raw hello with padding, as another client might send.
     let mut third = Client::connect(&relay.url()).await;
     let hello = format!(
-        r#"{{"type":"hello","v":{PROTOCOL_VERSION},"device":"{}","name":"   John  "}}"#,
-        third.device
+        r#"{{"type":"hello","v":{PROTOCOL_VERSION},"device":"{}","name":"   John  ","key":"{}","proof":"{}"}}"#,
+        third.device,
+        third.key.public(),
+        third.key.prove(&third.nonce)
     );
     third.send_text(&hello).await;
     match third.next().await {
@@ -59,7 +61,7 @@ async fn one_device_with_two_connections_is_one_member() {
 
     let (mut phone, _) = Client::hello(&relay.url(), "Ann").await;
     phone.join("Camp").await;
-    let (mut laptop, _) = Client::hello_as(&relay.url(), phone.device, "Ann").await;
+    let (mut laptop, _) = Client::hello_as(&relay.url(), &phone.key, "Ann").await;
     let joined = laptop.join("Camp").await;
     assert_eq!(joined.members.len(), 2, "watcher and Ann, not Ann twice");
     assert_eq!(
@@ -98,14 +100,14 @@ async fn a_device_reconnecting_before_its_old_socket_dies_stays_one_member() {
     let (mut watcher, _) = Client::hello(&relay.url(), "Watcher").await;
     watcher.join("Camp").await;
     let (old, _) = Client::hello(&relay.url(), "Bo").await;
-    let device = old.device;
+    let (device, key) = (old.device, old.key.clone());
     let mut old = old;
     old.join("Camp").await;
     let came = watcher.next_matching(presence).await;
     assert_eq!(came.online, 2);
 
     // The new connection joins while the old one is still open, then the old one drops.
-    let (mut new, _) = Client::hello_as(&relay.url(), device, "Bo").await;
+    let (mut new, _) = Client::hello_as(&relay.url(), &key, "Bo").await;
     assert_eq!(new.join("Camp").await.members.len(), 2);
     drop(old);
     // Bo, now only on the new connection, sends: the watcher's next frame is that message,
@@ -120,7 +122,7 @@ async fn a_device_reconnecting_before_its_old_socket_dies_stays_one_member() {
     drop(new);
     let went = watcher.next_matching(presence).await;
     assert_eq!((went.change, went.online), (PresenceChange::Left, 1));
-    let (mut again, _) = Client::hello_as(&relay.url(), device, "Bo").await;
+    let (mut again, _) = Client::hello_as(&relay.url(), &key, "Bo").await;
     again.join("Camp").await;
     let back = watcher.next_matching(presence).await;
     assert_eq!((back.change, back.online), (PresenceChange::Joined, 2));

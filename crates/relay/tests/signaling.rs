@@ -100,7 +100,7 @@ async fn members_reached_directly_get_only_the_number() {
     for client in [&mut alice, &mut bob, &mut carol] {
         client.join("Camp").await;
     }
-    let mut chat = support::chat_frame("Camp", "also sent directly to Bob");
+    let mut chat = alice.chat_frame("Camp", "also sent directly to Bob");
     chat.direct = vec![bob.device];
     alice.send(&ClientFrame::Chat(chat.clone())).await;
 
@@ -127,7 +127,7 @@ async fn a_chat_naming_too_many_direct_devices_is_refused() {
     let relay = spawn_relay().await;
     let (mut alice, _) = Client::hello(&relay.url(), "Alice").await;
     alice.join("Camp").await;
-    let mut chat = support::chat_frame("Camp", "hi");
+    let mut chat = alice.chat_frame("Camp", "hi");
     chat.direct = (0..=festival_proto::Limits::MAX_DIRECT)
         .map(|_| festival_proto::DeviceId::random())
         .collect();

@@ -42,7 +42,7 @@ pub(crate) async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 &message.from,
                 &message.body,
                 message.stored_at.unwrap_or(message.sent_at),
-                message.sender.is_nil(),
+                message.authenticity,
             )
         ));
     }

@@ -48,7 +48,7 @@ pub(crate) async fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
             printer.json_line(message);
         } else {
             let at = message.stored_at.unwrap_or(message.sent_at);
-            println_flush(&printer.line(&message.from, &message.body, at, message.sender.is_nil()));
+            println_flush(&printer.line(&message.from, &message.body, at, message.authenticity));
         }
         seen += 1;
     }

@@ -30,7 +30,7 @@ use crate::transport::backoff::Backoff;
 use crate::transport::poll::{PollLink, poll_url};
 use crate::transport::relay;
 use crate::transport::webrtc::PeerEvent;
-use crate::{EngineError, Event, Route};
+use crate::{Authenticity, EngineError, Event, Route};
 
 /// How long a message the relay could not take right now waits before it is sent again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -133,6 +133,7 @@ impl Batch {
             }
             self.shown += 1;
             self.events.push(Event::Message {
+                authenticity: Authenticity::of(&message),
                 message,
                 route: self.route,
             });
@@ -192,12 +193,16 @@ impl Driver {
         unsequenced: Vec<ChatMessage>,
     ) -> Self {
         let (peer_tx, peer_rx) = mpsc::channel(1024);
-        let mut p2p = P2p::new(identity.device, config.p2p, peer_tx, recent, unsequenced);
+        let p2p = P2p::new(
+            identity.key.clone(),
+            config.p2p,
+            peer_tx,
+            recent,
+            unsequenced,
+        );
         let limits = Limits::default();
         let mut outbox = Outbox::default();
         for chat in queued {
-            // The next message typed names the last one still queued as its `prev`.
-            p2p.typed(&chat);
             outbox.push(chat, None);
         }
         Self {
@@ -599,8 +604,7 @@ impl Driver {
             }
             Command::Send(mut chat, waiter) => {
                 if self.rooms.contains_key(&chat.room) {
-                    let prev = self.p2p.typed(&chat);
-                    self.send_direct(&mut chat, prev).await;
+                    self.send_direct(&mut chat).await;
                     let event = Event::Queued {
                         id: chat.id,
                         room: chat.room.clone(),
@@ -714,6 +718,7 @@ impl Driver {
                 state
                     .known
                     .extend(joined.members.iter().map(|m| (m.device, m.name.clone())));
+                self.p2p.learn_keys(&joined.members);
                 batch.events.push(Event::Joined {
                     room: room.clone(),
                     name: joined.name.clone(),
@@ -774,6 +779,7 @@ impl Driver {
                             state
                                 .known
                                 .insert(presence.member.device, presence.member.name.clone());
+                            self.p2p.learn_keys(std::slice::from_ref(&presence.member));
                         }
                         PresenceChange::Left => {
                             state.members.remove(&presence.member.device);
@@ -822,7 +828,7 @@ impl Driver {
                 }
             }
             ServerFrame::Signal(signal) => batch.signals.push(signal),
-            ServerFrame::Welcome(_) => {}
+            ServerFrame::Welcome(_) | ServerFrame::Challenge(_) => {}
         }
     }
 

@@ -191,8 +191,12 @@ mod tests {
                 body: format!("m{seq}"),
                 sent_at: 0,
                 stored_at: 0,
+                prev: None,
+                key: None,
+                sig: None,
             },
             route: Route::Relay,
+            authenticity: crate::Authenticity::Unsigned,
         }
     }
 

@@ -21,7 +21,7 @@ macro_rules! conformance_suite {
             history_is_in_room_order_with_unnumbered_last,
             retention_drops_only_old_delivered_messages,
             a_cancelled_write_records_all_or_nothing,
-            own_message_names_the_one_typed_before,
+            own_message_carries_the_prev_and_signature_it_was_typed_with,
             recent_ids_and_unsequenced_are_bounded_and_newest_last,
             settings_and_identity_are_kept,
         );
@@ -57,12 +57,15 @@ fn name(name: &str) -> DisplayName {
     DisplayName::parse(name).unwrap()
 }
 
+/// A message typed here; the store keeps its signature as it is (it checks none).
 fn typed(room: &RoomName, body: &str, sent_at: i64) -> ChatSend {
     ChatSend {
         id: MessageId::new(),
         room: room.clone(),
         body: body.into(),
         sent_at,
+        prev: None,
+        sig: festival_proto::Signature::from_bytes([sent_at.to_le_bytes()[0]; 64]),
         direct: Vec::new(),
     }
 }
@@ -78,6 +81,9 @@ fn delivered(chat: &ChatSend, seq: Seq, sender: DeviceId) -> ChatMessage {
         body: chat.body.clone(),
         sent_at: chat.sent_at,
         stored_at: if seq > 0 { 5_000 + seq as i64 } else { 0 },
+        prev: chat.prev,
+        key: None,
+        sig: Some(chat.sig),
     }
 }
 
@@ -539,23 +545,44 @@ async fn cancel_after<F: std::future::Future>(future: F, polls: usize) -> Option
     .await
 }
 
-async fn own_message_names_the_one_typed_before(store: impl EngineStore) {
+async fn own_message_carries_the_prev_and_signature_it_was_typed_with(store: impl EngineStore) {
     let (camp, stage) = (room("Camp"), room("Stage"));
     let (me, alice) = (DeviceId::random(), DeviceId::random());
+    assert_eq!(store.last_typed(&camp).await.unwrap(), None);
     let first = typed(&camp, "first", 1_000);
-    let elsewhere = typed(&stage, "elsewhere", 1_001);
-    let refused = typed(&camp, "refused", 1_002);
-    let third = typed(&camp, "third", 1_003);
-    for chat in [&first, &elsewhere, &refused, &third] {
-        store.enqueue(chat, me, &name("Me")).await.unwrap();
-    }
+    store.enqueue(&first, me, &name("Me")).await.unwrap();
     store.mark_sent(&[(first.id, 1)]).await.unwrap();
-    store.mark_failed(refused.id, "refused").await.unwrap();
+    let elsewhere = typed(&stage, "elsewhere", 1_001);
+    store.enqueue(&elsewhere, me, &name("Me")).await.unwrap();
     let theirs = typed(&camp, "theirs", 1_004);
     store
         .record_delivered(&[delivered(&theirs, 2, alice)], me, Route::Relay, 100)
         .await
         .unwrap();
+    assert_eq!(
+        store.last_typed(&camp).await.unwrap(),
+        Some(first.id),
+        "sent counts; another room's and someone else's do not"
+    );
+    let refused = typed(&camp, "refused", 1_002);
+    store.enqueue(&refused, me, &name("Me")).await.unwrap();
+    assert_eq!(store.last_typed(&camp).await.unwrap(), Some(refused.id));
+    store.mark_failed(refused.id, "refused").await.unwrap();
+    assert_eq!(
+        store.last_typed(&camp).await.unwrap(),
+        Some(first.id),
+        "a failed one is no one's prev"
+    );
+    let third = ChatSend {
+        prev: store.last_typed(&camp).await.unwrap(),
+        ..typed(&camp, "third", 1_003)
+    };
+    store.enqueue(&third, me, &name("Me")).await.unwrap();
+    assert_eq!(
+        store.queued().await.unwrap().last(),
+        Some(&third),
+        "queued as signed"
+    );
 
     let frame = store.own_message(&camp, third.id).await.unwrap().unwrap();
     assert_eq!(
@@ -564,10 +591,11 @@ async fn own_message_names_the_one_typed_before(store: impl EngineStore) {
             &frame.room,
             frame.body.as_str(),
             frame.sent_at,
-            frame.prev
+            frame.prev,
+            frame.sig
         ),
-        (third.id, &camp, "third", 1_003, Some(first.id)),
-        "the one before, sent, in the same room, skipping the failed one"
+        (third.id, &camp, "third", 1_003, Some(first.id), third.sig),
+        "the prev and signature it was typed with"
     );
     let frame = store.own_message(&camp, first.id).await.unwrap().unwrap();
     assert_eq!(frame.prev, None);
@@ -631,6 +659,9 @@ async fn settings_and_identity_are_kept(store: impl EngineStore) {
         Some("ws://two")
     );
 
+    // A store from before keys: a random id nothing can prove, replaced by the key's.
+    let legacy = DeviceId::random();
+    store.set("device_id", &legacy.to_string()).await.unwrap();
     assert!(matches!(
         store.identity(None).await,
         Err(EngineError::NoName)
@@ -652,7 +683,14 @@ async fn settings_and_identity_are_kept(store: impl EngineStore) {
         (first.device, "Ally")
     );
 
-    store.set("device_id", "not a uuid").await.unwrap();
+    assert_eq!(first.key.device(), first.device, "the id is the key's");
+    assert_ne!(first.device, legacy);
+    assert_eq!(
+        store.get("device_id").await.unwrap(),
+        Some(first.device.to_string())
+    );
+
+    store.set("device_key", "not a key").await.unwrap();
     assert!(matches!(
         store.identity(None).await,
         Err(EngineError::Store { .. })

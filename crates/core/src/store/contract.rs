@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use festival_proto::{
-    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, RoomName, Seq,
+    ChatMessage, ChatSend, DeviceId, DeviceKey, DisplayName, MessageId, PeerChat, RoomName, Seq,
 };
 
 use super::{Identity, LocalMessage, Store};
@@ -39,23 +39,30 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
     /// Saves a setting.
     fn set(&self, key: &str, value: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
 
-    /// The saved identity, completed and saved: a new device id on first use, and `name`
-    /// (when given) replacing the saved name. An invalid name is refused and not saved.
+    /// The saved identity, completed and saved: a new device key on first use (the device id
+    /// is derived from it, and saved too for whoever reads settings), and `name` (when given)
+    /// replacing the saved name. An invalid name is refused and not saved. A store from
+    /// before keys holds a random device id that nothing can prove: it is replaced.
     fn identity(
         &self,
         name: Option<&str>,
     ) -> impl Future<Output = Result<Identity, EngineError>> + Send {
         async move {
-            let device = match self.get(DEVICE_ID).await? {
-                Some(saved) => DeviceId::from_str(&saved).map_err(|_| {
-                    EngineError::store(self.location(), "the saved device id is invalid")
+            let key = match self.get(DEVICE_KEY).await? {
+                Some(saved) => DeviceKey::from_secret_text(&saved).ok_or_else(|| {
+                    EngineError::store(self.location(), "the saved device key is invalid")
                 })?,
                 None => {
-                    let device = DeviceId::random();
-                    self.set(DEVICE_ID, &device.to_string()).await?;
-                    device
+                    let key = DeviceKey::generate();
+                    self.set(DEVICE_KEY, &key.secret_text()).await?;
+                    key
                 }
             };
+            let device = key.device();
+            let saved = self.get(DEVICE_ID).await?;
+            if saved.and_then(|s| DeviceId::from_str(&s).ok()) != Some(device) {
+                self.set(DEVICE_ID, &device.to_string()).await?;
+            }
             let name = match name {
                 Some(raw) => {
                     let name = DisplayName::parse(raw)?;
@@ -67,11 +74,18 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
                     None => return Err(EngineError::NoName),
                 },
             };
-            Ok(Identity { device, name })
+            Ok(Identity { device, name, key })
         }
     }
 
-    /// Puts a message typed by `sender` into the outbox. When this returns, it is kept.
+    /// The last message typed here in `room`, queued or sent: the `prev` the next one signs.
+    fn last_typed(
+        &self,
+        room: &RoomName,
+    ) -> impl Future<Output = Result<Option<MessageId>, EngineError>> + Send;
+
+    /// Puts a message typed by `sender` into the outbox, with its `prev` and signature, so
+    /// that every resend carries the same bytes. When this returns, it is kept.
     fn enqueue(
         &self,
         chat: &ChatSend,
@@ -142,8 +156,8 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<MessageId>, EngineError>> + Send;
 
-    /// One of this device's messages in `room`, queued or sent, as a direct frame naming the
-    /// message typed before it (queued or sent) in the room. Failed ones are not given out.
+    /// One of this device's messages in `room`, queued or sent, as a direct frame with the
+    /// `prev` and signature it was typed with. Failed ones are not given out.
     fn own_message(
         &self,
         room: &RoomName,
@@ -168,8 +182,10 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
-/// The setting that holds the device id, made once.
+/// The setting that holds the device id, derived from the key.
 const DEVICE_ID: &str = "device_id";
+/// The setting that holds the device key's secret, made once.
+const DEVICE_KEY: &str = "device_key";
 /// The setting that holds the user's display name.
 const DISPLAY_NAME: &str = "display_name";
 
@@ -184,6 +200,10 @@ impl EngineStore for Store {
 
     async fn set(&self, key: &str, value: &str) -> Result<(), EngineError> {
         Store::set(self, key, value).await
+    }
+
+    async fn last_typed(&self, room: &RoomName) -> Result<Option<MessageId>, EngineError> {
+        Store::last_typed(self, room).await
     }
 
     async fn enqueue(

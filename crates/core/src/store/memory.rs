@@ -9,11 +9,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use festival_proto::{
-    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, RoomName, Seq,
+    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, RoomName, Seq, Signature,
 };
 
 use super::{DeliveryState, EngineStore, LocalMessage};
-use crate::{EngineError, Route};
+use crate::{Authenticity, EngineError, Route};
 
 /// What [`EngineStore::location`] names for a memory store.
 const LOCATION: &str = ":memory:";
@@ -97,6 +97,16 @@ impl EngineStore for MemoryStore {
         Ok(())
     }
 
+    async fn last_typed(&self, room: &RoomName) -> Result<Option<MessageId>, EngineError> {
+        Ok(self
+            .lock()
+            .messages
+            .values()
+            .rev()
+            .find(|m| &m.room == room && own(m))
+            .map(|m| m.id))
+    }
+
     async fn enqueue(
         &self,
         chat: &ChatSend,
@@ -122,6 +132,10 @@ impl EngineStore for MemoryStore {
             route: None,
             state: DeliveryState::Queued,
             error: None,
+            prev: chat.prev,
+            key: None,
+            sig: Some(chat.sig),
+            authenticity: Authenticity::Verified,
         });
         Ok(())
     }
@@ -137,6 +151,8 @@ impl EngineStore for MemoryStore {
                 room: m.room.clone(),
                 body: m.body.clone(),
                 sent_at: m.sent_at,
+                prev: m.prev,
+                sig: m.sig.unwrap_or(Signature::from_bytes([0; 64])),
                 direct: Vec::new(),
             })
             .collect())
@@ -207,6 +223,7 @@ impl EngineStore for MemoryStore {
                 known.seq = seq.or(known.seq);
                 known.stored_at = stored_at.or(known.stored_at);
                 known.route = known.route.or(Some(route));
+                known.key = known.key.or(m.key);
                 known.from = m.from.clone();
                 if known.state != DeliveryState::Failed {
                     known.state = state;
@@ -225,6 +242,16 @@ impl EngineStore for MemoryStore {
                 route: Some(route),
                 state,
                 error: None,
+                prev: m.prev,
+                key: m.key,
+                sig: m.sig,
+                authenticity: LocalMessage::authenticity_of(
+                    state,
+                    m.sender,
+                    m.key.as_ref(),
+                    m.sig.as_ref(),
+                    &m.signed(),
+                ),
             });
         }
         let keep = u64::try_from(keep).unwrap_or(u64::MAX);
@@ -268,6 +295,9 @@ impl EngineStore for MemoryStore {
                 body: m.body.clone(),
                 sent_at: m.sent_at,
                 stored_at: 0,
+                prev: m.prev,
+                key: m.key,
+                sig: m.sig,
             })
             .collect();
         newest.reverse();
@@ -308,19 +338,13 @@ impl EngineStore for MemoryStore {
         else {
             return Ok(None);
         };
-        let prev = data
-            .messages
-            .range(..order)
-            .rev()
-            .map(|(_, p)| p)
-            .find(|p| &p.room == room && own(p))
-            .map(|p| p.id);
-        Ok(Some(PeerChat {
+        Ok(m.sig.map(|sig| PeerChat {
             id,
             room: room.clone(),
             body: m.body.clone(),
             sent_at: m.sent_at,
-            prev,
+            prev: m.prev,
+            sig,
         }))
     }
 

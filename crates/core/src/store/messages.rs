@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use festival_proto::{
-    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, RoomName, Seq,
+    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, PublicKey, RoomName, Seq,
+    Signature, SignedChat,
 };
 use serde::Serialize;
 use sqlx::FromRow;
 
 use super::Store;
-use crate::{EngineError, Route};
+use crate::{Authenticity, EngineError, Route};
 
 /// Where a message stands, as the user sees it. Stored as its name in TEXT, which the
 /// table's CHECK limits to these four.
@@ -55,6 +56,36 @@ pub struct LocalMessage {
     /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The sender's message typed before it in the room, as signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prev: Option<MessageId>,
+    /// The sender's public key, for a received message that carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PublicKey>,
+    /// The sender's signature (for one typed here: this device's, sent with every copy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sig: Option<Signature>,
+    /// Whether it is from the device it names: typed here, or its signature checked.
+    pub authenticity: Authenticity,
+}
+
+impl LocalMessage {
+    /// What the store knows of a message's signature, checked: this device's own messages
+    /// are its own; a received one is checked against the key it came with.
+    pub(crate) fn authenticity_of(
+        state: DeliveryState,
+        sender: DeviceId,
+        key: Option<&PublicKey>,
+        sig: Option<&Signature>,
+        signed: &SignedChat<'_>,
+    ) -> Authenticity {
+        match state {
+            DeliveryState::Received => Authenticity::check(sender, key, sig, signed),
+            DeliveryState::Queued | DeliveryState::Sent | DeliveryState::Failed => {
+                Authenticity::Verified
+            }
+        }
+    }
 }
 
 #[derive(FromRow)]
@@ -70,15 +101,44 @@ struct Row {
     route: Option<Route>,
     state: DeliveryState,
     error: Option<String>,
+    prev: Option<String>,
+    sender_key: Option<String>,
+    sig: Option<String>,
+}
+
+/// `SELECT` of the columns a [`Row`] reads, then the rest of the query.
+macro_rules! select_row {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
+             error, prev, sender_key, sig ",
+            $rest
+        )
+    };
 }
 
 impl Row {
     fn into_message(self) -> Option<LocalMessage> {
+        let id = MessageId::from_str(&self.id).ok()?;
+        let room = RoomName::parse(&self.room).ok()?;
+        let sender = DeviceId::from_str(&self.sender).ok()?;
+        let prev = self.prev.and_then(|p| MessageId::from_str(&p).ok());
+        let key = self.sender_key.and_then(|k| k.parse().ok());
+        let sig = self.sig.and_then(|s| s.parse().ok());
+        let signed = SignedChat {
+            room: &room,
+            id,
+            body: &self.body,
+            sent_at: self.sent_at,
+            prev,
+        };
+        let authenticity =
+            LocalMessage::authenticity_of(self.state, sender, key.as_ref(), sig.as_ref(), &signed);
         Some(LocalMessage {
-            id: MessageId::from_str(&self.id).ok()?,
-            room: RoomName::parse(&self.room).ok()?,
+            id,
+            room,
             seq: self.seq.and_then(|s| u64::try_from(s).ok()),
-            sender: DeviceId::from_str(&self.sender).ok()?,
+            sender,
             from: DisplayName::from_trusted(self.sender_name),
             body: self.body,
             sent_at: self.sent_at,
@@ -86,6 +146,10 @@ impl Row {
             route: self.route,
             state: self.state,
             error: self.error,
+            prev,
+            key,
+            sig,
+            authenticity,
         })
     }
 }
@@ -95,6 +159,22 @@ fn to_i64(value: u64) -> i64 {
 }
 
 impl Store {
+    /// The last message typed here in `room`, queued or sent.
+    pub(crate) async fn last_typed(
+        &self,
+        room: &RoomName,
+    ) -> Result<Option<MessageId>, EngineError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE room = ? AND state IN ('queued', 'sent') \
+             ORDER BY local_order DESC LIMIT 1",
+        )
+        .bind(room.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(id.and_then(|id| MessageId::from_str(&id).ok()))
+    }
+
     /// Puts a message typed by `sender` into the outbox. When this returns, it is on disk.
     pub(crate) async fn enqueue(
         &self,
@@ -103,8 +183,8 @@ impl Store {
         from: &DisplayName,
     ) -> Result<(), EngineError> {
         sqlx::query(
-            "INSERT INTO messages (id, room, sender, sender_name, body, sent_at, state) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (id, room, sender, sender_name, body, sent_at, state, prev, sig) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(chat.id.to_string())
         .bind(chat.room.as_str())
@@ -113,31 +193,35 @@ impl Store {
         .bind(&chat.body)
         .bind(chat.sent_at)
         .bind(DeliveryState::Queued)
+        .bind(chat.prev.map(|p| p.to_string()))
+        .bind(chat.sig.to_string())
         .execute(&self.pool)
         .await
         .map_err(|e| self.fail(e))?;
         Ok(())
     }
 
-    /// Every queued message, in the order it was typed.
+    /// Every queued message, in the order it was typed. One queued before keys has no
+    /// signature: it goes out with an empty one, the relay refuses it, and it is marked
+    /// failed (shown, never dropped silently).
     pub(crate) async fn queued(&self) -> Result<Vec<ChatSend>, EngineError> {
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT id, room, body, sent_at FROM messages WHERE state = 'queued' \
-             ORDER BY local_order",
-        )
+        let rows: Vec<Row> = sqlx::query_as(select_row!(
+            "FROM messages WHERE state = 'queued' ORDER BY local_order"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.fail(e))?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, room, body, sent_at)| {
-                Some(ChatSend {
-                    id: MessageId::from_str(&id).ok()?,
-                    room: RoomName::parse(&room).ok()?,
-                    body,
-                    sent_at,
-                    direct: Vec::new(),
-                })
+            .filter_map(Row::into_message)
+            .map(|m| ChatSend {
+                id: m.id,
+                room: m.room,
+                body: m.body,
+                sent_at: m.sent_at,
+                prev: m.prev,
+                sig: m.sig.unwrap_or(Signature::from_bytes([0; 64])),
+                direct: Vec::new(),
             })
             .collect())
     }
@@ -227,9 +311,10 @@ impl Store {
                 DeliveryState::Received
             };
             sqlx::query(
-                "INSERT INTO messages (id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                "INSERT INTO messages (id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, prev, sender_key, sig) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT(id) DO UPDATE SET seq = coalesce(excluded.seq, messages.seq), \
+                 sender_key = coalesce(messages.sender_key, excluded.sender_key), \
                  stored_at = coalesce(excluded.stored_at, messages.stored_at), \
                  route = coalesce(messages.route, excluded.route), sender_name = excluded.sender_name, \
                  state = CASE WHEN messages.state = 'failed' THEN 'failed' ELSE excluded.state END",
@@ -244,6 +329,9 @@ impl Store {
             .bind((m.stored_at > 0).then_some(m.stored_at))
             .bind(route)
             .bind(state)
+            .bind(m.prev.map(|p| p.to_string()))
+            .bind(m.key.map(|k| k.to_string()))
+            .bind(m.sig.map(|s| s.to_string()))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.fail(e))?;
@@ -298,11 +386,10 @@ impl Store {
     /// Messages received directly from their senders that the relay has not numbered yet,
     /// newest last (at most `limit`): the engine matches them with the relay's notices.
     pub(crate) async fn unsequenced(&self, limit: usize) -> Result<Vec<ChatMessage>, EngineError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
-             error FROM messages WHERE state = 'received' AND seq IS NULL \
-             ORDER BY local_order DESC LIMIT ?",
-        )
+        let rows: Vec<Row> = sqlx::query_as(select_row!(
+            "FROM messages WHERE state = 'received' AND seq IS NULL \
+             ORDER BY local_order DESC LIMIT ?"
+        ))
         .bind(to_i64(limit as u64))
         .fetch_all(&self.pool)
         .await
@@ -319,6 +406,9 @@ impl Store {
                 body: m.body,
                 sent_at: m.sent_at,
                 stored_at: 0,
+                prev: m.prev,
+                key: m.key,
+                sig: m.sig,
             })
             .collect();
         messages.reverse();
@@ -360,33 +450,33 @@ impl Store {
         room: &RoomName,
         id: MessageId,
     ) -> Result<Option<PeerChat>, EngineError> {
-        let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT m.body, m.sent_at,                (SELECT p.id FROM messages p WHERE p.room = m.room                   AND p.state IN ('queued', 'sent') AND p.local_order < m.local_order                 ORDER BY p.local_order DESC LIMIT 1)              FROM messages m WHERE m.id = ? AND m.room = ? AND m.state IN ('queued', 'sent')",
-        )
+        let row: Option<Row> = sqlx::query_as(select_row!(
+            "FROM messages WHERE id = ? AND room = ? AND state IN ('queued', 'sent')"
+        ))
         .bind(id.to_string())
         .bind(room.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| self.fail(e))?;
-        Ok(row.map(|(body, sent_at, prev)| PeerChat {
-            id,
-            room: room.clone(),
-            body,
-            sent_at,
-            prev: prev.and_then(|p| MessageId::from_str(&p).ok()),
+        Ok(row.and_then(Row::into_message).and_then(|m| {
+            Some(PeerChat {
+                id,
+                room: room.clone(),
+                body: m.body,
+                sent_at: m.sent_at,
+                prev: m.prev,
+                sig: m.sig?,
+            })
         }))
     }
 
     /// The message with this id, whatever its state, if the store has it.
     pub(crate) async fn message(&self, id: MessageId) -> Result<Option<LocalMessage>, EngineError> {
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
-             error FROM messages WHERE id = ?",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.fail(e))?;
+        let row: Option<Row> = sqlx::query_as(select_row!("FROM messages WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
         Ok(row.and_then(Row::into_message))
     }
 
@@ -396,11 +486,10 @@ impl Store {
         room: &RoomName,
         limit: usize,
     ) -> Result<Vec<LocalMessage>, EngineError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
-             error FROM messages WHERE room = ? \
-             ORDER BY seq IS NULL DESC, seq DESC, local_order DESC LIMIT ?",
-        )
+        let rows: Vec<Row> = sqlx::query_as(select_row!(
+            "FROM messages WHERE room = ? \
+             ORDER BY seq IS NULL DESC, seq DESC, local_order DESC LIMIT ?"
+        ))
         .bind(room.as_str())
         .bind(to_i64(limit as u64))
         .fetch_all(&self.pool)
@@ -422,6 +511,8 @@ mod tests {
             room: room.clone(),
             body: body.into(),
             sent_at: 1_000,
+            prev: None,
+            sig: Signature::from_bytes([3; 64]),
             direct: Vec::new(),
         }
     }
@@ -436,6 +527,9 @@ mod tests {
             body: chat.body.clone(),
             sent_at: chat.sent_at,
             stored_at: 2_000,
+            prev: chat.prev,
+            key: None,
+            sig: Some(chat.sig),
         }
     }
 

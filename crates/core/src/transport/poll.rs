@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use festival_proto::{
-    ClientFrame, CloseCode, Hello, PROTOCOL_VERSION, ServerFrame, decode_server, encode,
-};
+use festival_proto::{ClientFrame, CloseCode, ServerFrame, decode_server, encode};
 use serde::Deserialize;
 
 use super::TransportError;
@@ -45,8 +43,8 @@ pub(crate) fn poll_url(ws_url: &str) -> Option<String> {
 }
 
 impl PollLink {
-    /// Opens a session at `url` (the relay's `/poll`) with a hello; returns the frames that
-    /// came with it (the welcome).
+    /// Opens a session at `url` (the relay's `/poll`), proves `identity` in hello with the
+    /// challenge that came with it, and returns the frames up to the welcome.
     pub(crate) async fn open(
         url: &str,
         identity: &Identity,
@@ -58,14 +56,8 @@ impl PollLink {
                 context: "long-poll client",
                 source: e.into(),
             })?;
-        let hello = ClientFrame::Hello(Hello {
-            v: PROTOCOL_VERSION,
-            device: identity.device,
-            name: identity.name.clone(),
-        });
         let answer = client
             .post(url)
-            .body(encode(&hello))
             .send()
             .await
             .map_err(|e| TransportError::Unreachable {
@@ -75,19 +67,30 @@ impl PollLink {
         let status = answer.status();
         let answer: Answer = parse(answer).await?;
         let frames = decode(&answer)?;
-        match (status.is_success(), answer.session) {
-            (true, Some(session)) => Ok((
-                PollLink {
-                    client,
-                    session_url: format!("{url}/{session}"),
-                },
-                frames,
-            )),
-            _ => Err(TransportError::Refused {
+        let (Some(session), Some(ServerFrame::Challenge(challenge))) =
+            (answer.session, frames.into_iter().next())
+        else {
+            return Err(TransportError::Refused {
                 what: "the long-poll session",
-                reason: status.to_string(),
-            }),
+                reason: format!("{status} with no challenge"),
+            });
+        };
+        let link = PollLink {
+            client,
+            session_url: format!("{url}/{session}"),
+        };
+        link.send(&super::relay::hello(identity, &challenge))
+            .await?;
+        // The answer comes on the next poll; a relay that sends nothing for two polls in a
+        // row is not answering.
+        let mut frames = Vec::new();
+        for _ in 0..2 {
+            frames.extend(link.receive().await?);
+            if !frames.is_empty() {
+                break;
+            }
         }
+        Ok((link, frames))
     }
 
     /// Sends one frame.

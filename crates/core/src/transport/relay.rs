@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use festival_proto::{
-    ClientFrame, ErrorCode, Hello, PROTOCOL_VERSION, ServerFrame, Welcome, decode_server, encode,
+    Challenge, ClientFrame, ErrorCode, Hello, PROTOCOL_VERSION, ServerFrame, Welcome,
+    decode_server, encode,
 };
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -25,7 +26,8 @@ pub(crate) struct RelaySink(SplitSink<Socket, Message>);
 /// The receiving half of a link.
 pub(crate) struct RelayStream(SplitStream<Socket>);
 
-/// Connects to `url`, says hello as `identity` and waits for the welcome.
+/// Connects to `url`, takes the relay's challenge, proves `identity` in hello and waits for
+/// the welcome.
 pub(crate) async fn connect(
     url: &str,
     identity: &Identity,
@@ -40,12 +42,16 @@ pub(crate) async fn connect(
             })?;
         let (sink, stream) = socket.split();
         let (mut sink, mut stream) = (RelaySink(sink), RelayStream(stream));
-        sink.send(&ClientFrame::Hello(Hello {
-            v: PROTOCOL_VERSION,
-            device: identity.device,
-            name: identity.name.clone(),
-        }))
-        .await?;
+        let challenge = match stream.next().await? {
+            ServerFrame::Challenge(challenge) => challenge,
+            other => {
+                return Err(TransportError::Protocol(format!(
+                    "{other:?} before the relay's challenge (a relay older than protocol \
+                     version {PROTOCOL_VERSION}?)"
+                )));
+            }
+        };
+        sink.send(&hello(identity, &challenge)).await?;
         match stream.next().await? {
             ServerFrame::Welcome(welcome) => Ok((sink, stream, welcome)),
             ServerFrame::Error(e) => Err(TransportError::Refused {
@@ -63,6 +69,17 @@ pub(crate) async fn connect(
             url: url.to_owned(),
             after: HANDSHAKE_TIMEOUT,
         })?
+}
+
+/// The `hello` that proves `identity` on a connection that sent `challenge`.
+pub(crate) fn hello(identity: &Identity, challenge: &Challenge) -> ClientFrame {
+    ClientFrame::Hello(Hello {
+        v: PROTOCOL_VERSION,
+        device: identity.device,
+        name: identity.name.clone(),
+        key: identity.key.public(),
+        proof: identity.key.prove(&challenge.nonce),
+    })
 }
 
 impl RelaySink {

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use festival_proto::{DeviceId, IceServer, PeerSignal};
+use festival_proto::{DeviceId, DeviceKey, IceServer, PeerSignal};
 use tokio::sync::mpsc;
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::api::{API, APIBuilder};
@@ -74,6 +74,8 @@ pub(crate) struct Webrtc {
     api: Arc<API>,
     ice_servers: Vec<RTCIceServer>,
     events: mpsc::Sender<PeerEvent>,
+    /// Signs the DTLS fingerprints of every offer and answer made here.
+    key: DeviceKey,
     /// Filled in by the spawned set-up tasks, so that `send` finds the channel at once.
     conns: Arc<std::sync::Mutex<HashMap<DeviceId, Conn>>>,
 }
@@ -81,8 +83,12 @@ pub(crate) struct Webrtc {
 impl Webrtc {
     /// A P2P transport reporting to `events`. `loopback_only`: gather only loopback
     /// candidates (tests and benchmarks on one machine); otherwise every interface but
-    /// loopback, over UDP/IPv4 and IPv6.
-    pub(crate) fn new(events: mpsc::Sender<PeerEvent>, loopback_only: bool) -> Self {
+    /// loopback, over UDP/IPv4 and IPv6. Offers and answers are signed with `key`.
+    pub(crate) fn new(
+        events: mpsc::Sender<PeerEvent>,
+        loopback_only: bool,
+        key: DeviceKey,
+    ) -> Self {
         let mut settings = SettingEngine::default();
         if loopback_only {
             // Everything stays on this machine: loopback candidates only, and no multicast
@@ -118,6 +124,7 @@ impl Webrtc {
             api: Arc::new(api),
             ice_servers: Vec::new(),
             events,
+            key,
             conns: Arc::default(),
         }
     }
@@ -137,6 +144,7 @@ impl Webrtc {
     /// Starts an attempt as the offerer: a new peer connection and channel, then an offer.
     pub(crate) fn offer(&self, peer: DeviceId, session: u64) {
         let setup = self.setup(peer, session);
+        let key = self.key.clone();
         tokio::spawn(async move {
             let result = async {
                 let pc = setup.connect().await?;
@@ -145,7 +153,8 @@ impl Webrtc {
                 setup.watch_channel(&channel);
                 let offer = pc.create_offer(None).await?;
                 let sdp = setup.describe(&pc, offer).await?;
-                Ok::<_, webrtc::Error>(PeerSignal::Offer { session, sdp })
+                let sig = key.sign_sdp(peer, session, &sdp);
+                Ok::<_, webrtc::Error>(PeerSignal::Offer { session, sdp, sig })
             }
             .await;
             setup.report(result).await;
@@ -155,6 +164,7 @@ impl Webrtc {
     /// Answers the peer's offer for `session` with a new peer connection.
     pub(crate) fn answer(&self, peer: DeviceId, session: u64, sdp: String) {
         let setup = self.setup(peer, session);
+        let key = self.key.clone();
         tokio::spawn(async move {
             let result = async {
                 let pc = setup.connect().await?;
@@ -171,7 +181,8 @@ impl Webrtc {
                     .await?;
                 let answer = pc.create_answer(None).await?;
                 let sdp = setup.describe(&pc, answer).await?;
-                Ok::<_, webrtc::Error>(PeerSignal::Answer { session, sdp })
+                let sig = key.sign_sdp(peer, session, &sdp);
+                Ok::<_, webrtc::Error>(PeerSignal::Answer { session, sdp, sig })
             }
             .await;
             setup.report(result).await;

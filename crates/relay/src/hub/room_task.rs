@@ -29,6 +29,7 @@ const BATCH: usize = 256;
 struct Pending {
     conn: ConnId,
     device: festival_proto::DeviceId,
+    key: festival_proto::PublicKey,
     chat: festival_proto::ChatSend,
 }
 
@@ -78,7 +79,17 @@ pub(super) async fn run(
         // A command's share of the mailbox is given back once it is handled.
         while let Some((command, _permit)) = queue.pop_front() {
             match command {
-                RoomCmd::Chat { conn, device, chat } => chats.push(Pending { conn, device, chat }),
+                RoomCmd::Chat {
+                    conn,
+                    device,
+                    key,
+                    chat,
+                } => chats.push(Pending {
+                    conn,
+                    device,
+                    key,
+                    chat,
+                }),
                 other => {
                     task.store_chats(&mut chats).await;
                     task.handle(other).await;
@@ -105,11 +116,23 @@ impl RoomTask {
     ) {
         for _ in 0..BATCH {
             match rx.try_recv() {
-                Ok((RoomCmd::Chat { conn, device, chat }, _permit))
-                    if self.conns.contains_key(&conn)
-                        && !queue.iter().any(|(queued, _)| queued.conn() == Some(conn)) =>
+                Ok((
+                    RoomCmd::Chat {
+                        conn,
+                        device,
+                        key,
+                        chat,
+                    },
+                    _permit,
+                )) if self.conns.contains_key(&conn)
+                    && !queue.iter().any(|(queued, _)| queued.conn() == Some(conn)) =>
                 {
-                    chats.push(Pending { conn, device, chat });
+                    chats.push(Pending {
+                        conn,
+                        device,
+                        key,
+                        chat,
+                    });
                 }
                 Ok(other) => queue.push_back(other),
                 Err(_) => return,
@@ -163,6 +186,9 @@ impl RoomTask {
             from: DisplayName::from_trusted(ANNOUNCER_NAME.into()),
             body,
             sent_at: unix_ms(),
+            prev: None,
+            key: None,
+            sig: None,
         }];
         let keep = self.hub.config.history_max_messages;
         let stored = self
@@ -232,7 +258,7 @@ impl RoomTask {
             return;
         }
         self.removed.remove(&conn.id);
-        let joined = self.room.join(conn.device, &conn.name, conn.id);
+        let joined = self.room.join(conn.device, conn.key, &conn.name, conn.id);
         self.conns.insert(conn.id, conn.out.clone());
         self.members
             .store(self.room.members_count(), Ordering::Release);
@@ -395,6 +421,9 @@ impl RoomTask {
                     .unwrap_or_else(|| festival_proto::DisplayName::from_trusted("?".into())),
                 body: p.chat.body.clone(),
                 sent_at: p.chat.sent_at,
+                prev: p.chat.prev,
+                key: Some(p.key),
+                sig: Some(p.chat.sig),
             })
             .collect();
         let keep = self.hub.config.history_max_messages;
@@ -529,7 +558,8 @@ impl RoomTask {
 
 /// About how many bytes a message weighs in a `joined` frame.
 fn weight(message: &ChatMessage) -> usize {
-    message.body.len() + message.from.as_str().len() + message.room.as_str().len() + 200
+    // 200 for the fields of version 1, 200 for the key, signature and prev of version 2.
+    message.body.len() + message.from.as_str().len() + message.room.as_str().len() + 400
 }
 
 /// Encodes a frame once; every recipient's queue gets a cheap clone of the same bytes.

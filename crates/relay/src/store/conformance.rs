@@ -136,6 +136,9 @@ fn message(body: &str) -> NewMessage {
         from: DisplayName::parse("Alice").unwrap(),
         body: body.into(),
         sent_at: 7,
+        prev: Some(MessageId::new()),
+        key: Some(festival_proto::PublicKey::from_bytes([1; 32])),
+        sig: Some(festival_proto::Signature::from_bytes([2; 64])),
     }
 }
 
@@ -247,6 +250,11 @@ async fn each_room_numbers_from_one_without_gaps(store: impl RelayStore) {
                 100
             ),
             "stored as sent"
+        );
+        assert_eq!(
+            (got.prev, got.key, got.sig),
+            (sent.prev, sent.key, sent.sig),
+            "served with the signature it was stored with"
         );
     }
 }

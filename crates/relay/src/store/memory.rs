@@ -100,6 +100,9 @@ impl RelayStore for MemoryStore {
                 body: message.body.clone(),
                 sent_at: message.sent_at,
                 stored_at,
+                prev: message.prev,
+                key: message.key,
+                sig: message.sig,
             };
             log.messages.insert(stored.seq, stored.clone());
             rooms.ids.insert(stored.id, (room.clone(), stored.seq));

@@ -289,7 +289,7 @@ impl Bystanders {
                 .await
                 .expect("bystander connects");
             client
-                .say_hello(festival_proto::DeviceId::random(), "Bystander")
+                .say_hello(&festival_proto::DeviceKey::generate(), "Bystander")
                 .await;
             client.join(room).await;
             let stop = Arc::clone(&stop);
@@ -353,7 +353,7 @@ pub async fn assert_unharmed(
             .await
             .expect("reader connects");
         reader
-            .say_hello(festival_proto::DeviceId::random(), "Reader")
+            .say_hello(&festival_proto::DeviceKey::generate(), "Reader")
             .await;
         let stored: std::collections::BTreeSet<u64> = reader
             .history(watch.room)

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use festival_proto::{
-    ChatSend, ClientFrame, DeviceId, DisplayName, ErrorCode, ErrorFrame, Hello, Join, Joined,
-    MessageId, PROTOCOL_VERSION, RoomName, ServerFrame, Welcome, decode_server, encode,
+    ChatSend, ClientFrame, DeviceId, DeviceKey, DisplayName, ErrorCode, ErrorFrame, Hello, Join,
+    Joined, MessageId, Nonce, PROTOCOL_VERSION, RoomName, ServerFrame, Signature, Welcome,
+    decode_server, encode,
 };
 use festival_relay::{Config, RelayHandle};
 use futures_util::{SinkExt, StreamExt};
@@ -72,7 +73,12 @@ impl TestRelay {
 /// One WebSocket connection speaking the protocol.
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The device key this client signs with (a new one until it says hello as another).
+    pub key: DeviceKey,
+    /// The device `key` proves.
     pub device: DeviceId,
+    /// The relay's challenge on this connection, what `hello` signs.
+    pub nonce: Nonce,
 }
 
 /// How a connection ended, as the client saw it.
@@ -83,16 +89,45 @@ pub enum Ended {
 }
 
 impl Client {
-    /// A connection that has not said hello.
+    /// A connection that has not said hello (it read the relay's challenge).
     pub async fn connect(url: &str) -> Client {
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
             .expect("connect in time")
             .expect("connect");
-        Client {
+        Client::challenged(ws).await
+    }
+
+    /// A new client on `ws`, once the relay's first frame, its challenge, arrived.
+    async fn challenged(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        let key = DeviceKey::generate();
+        let mut client = Client {
             ws,
-            device: DeviceId::random(),
+            device: key.device(),
+            key,
+            nonce: Nonce::from_bytes([0; 32]),
+        };
+        match client.next().await {
+            ServerFrame::Challenge(challenge) => client.nonce = challenge.nonce,
+            other => panic!("the relay's first frame is its challenge, not {other:?}"),
         }
+        client
+    }
+
+    /// A `hello` frame that proves `key` on this connection.
+    pub fn hello_frame(&self, key: &DeviceKey, name: &str) -> ClientFrame {
+        ClientFrame::Hello(Hello {
+            v: PROTOCOL_VERSION,
+            device: key.device(),
+            name: DisplayName::parse(name).unwrap(),
+            key: key.public(),
+            proof: key.prove(&self.nonce),
+        })
+    }
+
+    /// A chat to `room` signed by this client's key.
+    pub fn chat_frame(&self, room: &str, body: &str) -> ChatSend {
+        chat_frame(&self.key, room, body)
     }
 
     /// A connection that has not said hello, made from the local address `ip` (any of
@@ -118,21 +153,15 @@ impl Client {
         .await
         .map_err(|_| "upgrade timed out".to_owned())?
         .map_err(|e| e.to_string())?;
-        Ok(Client {
-            ws,
-            device: DeviceId::random(),
-        })
+        Ok(Client::challenged(ws).await)
     }
 
-    /// Says hello as `device` on a connection that has not; the relay's answer.
-    pub async fn say_hello(&mut self, device: DeviceId, name: &str) -> ServerFrame {
-        self.device = device;
-        self.send(&ClientFrame::Hello(Hello {
-            v: PROTOCOL_VERSION,
-            device,
-            name: DisplayName::parse(name).unwrap(),
-        }))
-        .await;
+    /// Says hello as the holder of `key` on a connection that has not; the relay's answer.
+    pub async fn say_hello(&mut self, key: &DeviceKey, name: &str) -> ServerFrame {
+        self.key = key.clone();
+        self.device = key.device();
+        let hello = self.hello_frame(key, name);
+        self.send(&hello).await;
         self.next().await
     }
 
@@ -156,21 +185,13 @@ impl Client {
 
     /// A connection that said hello as a new device called `name`.
     pub async fn hello(url: &str, name: &str) -> (Client, Welcome) {
-        Self::hello_as(url, DeviceId::random(), name).await
+        Self::hello_as(url, &DeviceKey::generate(), name).await
     }
 
-    /// A connection that said hello as `device`.
-    pub async fn hello_as(url: &str, device: DeviceId, name: &str) -> (Client, Welcome) {
+    /// A connection that said hello as the holder of `key`.
+    pub async fn hello_as(url: &str, key: &DeviceKey, name: &str) -> (Client, Welcome) {
         let mut client = Self::connect(url).await;
-        client.device = device;
-        client
-            .send(&ClientFrame::Hello(Hello {
-                v: PROTOCOL_VERSION,
-                device,
-                name: DisplayName::parse(name).unwrap(),
-            }))
-            .await;
-        match client.next().await {
+        match client.say_hello(key, name).await {
             ServerFrame::Welcome(welcome) => (client, welcome),
             other => panic!("expected welcome, got {other:?}"),
         }
@@ -285,7 +306,7 @@ impl Client {
 
     /// Sends a chat and waits for its ack; returns the id and the seq.
     pub async fn chat(&mut self, room: &str, body: &str) -> (MessageId, u64) {
-        let chat = chat_frame(room, body);
+        let chat = self.chat_frame(room, body);
         let id = chat.id;
         self.send(&ClientFrame::Chat(chat)).await;
         let seq = self
@@ -300,7 +321,7 @@ impl Client {
 
     /// Sends a chat and waits for its ack (the seq) or its refusal.
     pub async fn try_chat(&mut self, room: &str, body: &str) -> Result<u64, ErrorFrame> {
-        let chat = chat_frame(room, body);
+        let chat = self.chat_frame(room, body);
         let id = chat.id;
         self.send(&ClientFrame::Chat(chat)).await;
         self.next_matching(|f| match f {
@@ -364,14 +385,47 @@ impl Client {
     }
 }
 
-pub fn chat_frame(room: &str, body: &str) -> ChatSend {
-    ChatSend {
+/// A chat to `room` signed by `key`.
+pub fn chat_frame(key: &DeviceKey, room: &str, body: &str) -> ChatSend {
+    let mut chat = ChatSend {
         id: MessageId::new(),
         room: RoomName::parse(room).unwrap(),
         body: body.into(),
         sent_at: 0,
+        prev: None,
+        sig: Signature::from_bytes([0; 64]),
         direct: Vec::new(),
+    };
+    sign(key, &mut chat);
+    chat
+}
+
+/// Signs `chat` (again, after a test changed it) with `key`.
+pub fn sign(key: &DeviceKey, chat: &mut ChatSend) {
+    chat.sig = key.sign_chat(&chat.signed());
+}
+
+/// The token and challenge of a `POST /poll` answer, if it opened a session.
+pub fn poll_challenge(body: &str) -> Option<(String, Nonce)> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let token = value["session"].as_str()?.to_owned();
+    let first = value["frames"].get(0)?;
+    match serde_json::from_value(first.clone()).ok()? {
+        ServerFrame::Challenge(challenge) => Some((token, challenge.nonce)),
+        _ => None,
     }
+}
+
+/// A `hello` frame's text proving `key`'s device, called `name`, on a connection (or
+/// long-poll session) whose challenge was `nonce`.
+pub fn hello_text(key: &DeviceKey, nonce: &Nonce, name: &str) -> String {
+    encode(&ClientFrame::Hello(Hello {
+        v: PROTOCOL_VERSION,
+        device: key.device(),
+        name: DisplayName::from_trusted(name.into()),
+        key: key.public(),
+        proof: key.prove(nonce),
+    }))
 }
 
 /// Asserts that an error frame has `code`.
@@ -382,9 +436,21 @@ pub fn assert_code(error: &ErrorFrame, code: ErrorCode) {
 
 /// A plain HTTP GET on the relay; returns the status code and body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    http(addr, "GET", path, "").await
+}
+
+/// `POST path` with `body`: the status and the body of the answer.
+pub async fn http_post(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, String) {
+    http(addr, "POST", path, body).await
+}
+
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: relay\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = String::new();
     tokio::time::timeout(WAIT, stream.read_to_string(&mut response))

@@ -5,8 +5,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use festival_proto::{
-    ChatMessage, ChatSend, ClientFrame, DeviceId, IceServer, Limits, MessageId, PeerChat,
-    PeerFrame, PeerSignal, RoomName, SignalRelayed, SignalSend, decode_peer, encode,
+    ChatMessage, ChatSend, ClientFrame, DeviceId, DeviceKey, IceServer, Limits, Member, MessageId,
+    PeerChat, PeerFrame, PeerSignal, PublicKey, RoomName, SignalRelayed, SignalSend, Signature,
+    decode_peer, encode,
 };
 use tokio::sync::mpsc;
 
@@ -21,7 +22,7 @@ use crate::router::{PreferredRoute, RouteInputs, plan};
 use crate::stats::PeerDiagnostics;
 use crate::transport::TransportError;
 use crate::transport::webrtc::{PeerEvent, Webrtc};
-use crate::{Event, Route};
+use crate::{Authenticity, Event, Route};
 
 /// How often an open link is pinged to time it.
 const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -61,15 +62,18 @@ pub(in crate::engine) struct P2p {
     awaiting: HashMap<MessageId, (RoomName, festival_proto::Seq, Instant)>,
     /// Direct messages waiting for their sender's previous one.
     pub(super) holdback: Holdback,
-    /// The last message typed here per room: the `prev` of the next one.
-    typed: HashMap<RoomName, MessageId>,
+    /// This device's key: it signs the fingerprints of the links it offers or answers.
+    key: DeviceKey,
+    /// The public keys of the devices met in rooms (each checked against its device id):
+    /// what their direct messages and link fingerprints are verified with.
+    keys: HashMap<DeviceId, PublicKey>,
     nonce: u64,
     limits: Limits,
 }
 
 impl P2p {
     pub(super) fn new(
-        me: DeviceId,
+        key: DeviceKey,
         config: P2pConfig,
         events: mpsc::Sender<PeerEvent>,
         recent: Vec<MessageId>,
@@ -77,8 +81,8 @@ impl P2p {
     ) -> Self {
         let mut p2p = Self {
             config,
-            links: Links::new(me, config.links),
-            webrtc: Webrtc::new(events, config.loopback_only),
+            links: Links::new(key.device(), config.links),
+            webrtc: Webrtc::new(events, config.loopback_only, key.clone()),
             upgraded: BTreeSet::new(),
             peers: HashMap::new(),
             seen: Seen::new(SEEN_KEPT),
@@ -86,7 +90,8 @@ impl P2p {
             unsequenced_order: VecDeque::new(),
             awaiting: HashMap::new(),
             holdback: Holdback::default(),
-            typed: HashMap::new(),
+            key,
+            keys: HashMap::new(),
             nonce: 0,
             limits: Limits::default(),
         };
@@ -145,9 +150,20 @@ impl P2p {
         Some(rtts[rtts.len() / 2])
     }
 
-    /// Notes a message typed here; returns the one typed before it in its room.
-    pub(super) fn typed(&mut self, chat: &ChatSend) -> Option<MessageId> {
-        self.typed.insert(chat.room.clone(), chat.id)
+    /// Learns the keys of `members`, as the relay lists them. A key that is not the one its
+    /// device id is derived from is not learnt: a relay cannot swap a member's key.
+    pub(super) fn learn_keys(&mut self, members: &[Member]) {
+        for member in members.iter().filter(|m| m.key.is_of(m.device)) {
+            self.keys.insert(member.device, member.key);
+        }
+    }
+
+    /// Whether `sig` is `peer`'s signature of the DTLS fingerprints in `sdp`, sent to this
+    /// device for attempt `session`.
+    fn sdp_signed(&self, peer: DeviceId, session: u64, sdp: &str, sig: &Signature) -> bool {
+        self.keys
+            .get(&peer)
+            .is_some_and(|key| key.verify_sdp(peer, self.key.device(), session, sdp, sig))
     }
 
     fn remember_unsequenced(&mut self, message: ChatMessage) {
@@ -175,7 +191,7 @@ impl Driver {
     /// Sends a new message over every open link to a member of its room, when the router
     /// puts P2P first for that room, and notes who got it so that the relay sends them only
     /// its number.
-    pub(super) async fn send_direct(&mut self, chat: &mut ChatSend, prev: Option<MessageId>) {
+    pub(super) async fn send_direct(&mut self, chat: &mut ChatSend) {
         if self.room_plan(&chat.room).first() != Some(&Route::P2p) {
             return;
         }
@@ -193,7 +209,8 @@ impl Driver {
             room: chat.room.clone(),
             body: chat.body.clone(),
             sent_at: chat.sent_at,
-            prev,
+            prev: chat.prev,
+            sig: chat.sig,
         });
         for member in members {
             if self.p2p.send_frame(member, &frame).await {
@@ -366,7 +383,11 @@ impl Driver {
                 let actions = self.p2p.links.on_request(peer, welcome, now);
                 self.act(actions, Some(link)).await?;
             }
-            PeerSignal::Offer { session, sdp } => {
+            PeerSignal::Offer { session, sdp, sig } => {
+                if !self.p2p.sdp_signed(peer, session, &sdp, &sig) {
+                    self.refuse_link(peer, session, "offer");
+                    return Ok(());
+                }
                 let actions = self.p2p.links.on_offer(peer, session, welcome, now);
                 for action in &actions {
                     if let LinkAction::Answer { peer, session } = action {
@@ -375,7 +396,14 @@ impl Driver {
                 }
                 self.act(actions, Some(link)).await?;
             }
-            PeerSignal::Answer { session, sdp } => {
+            PeerSignal::Answer { session, sdp, sig } => {
+                if !self.p2p.sdp_signed(peer, session, &sdp, &sig) {
+                    self.refuse_link(peer, session, "answer");
+                    if let Some(close) = self.p2p.links.on_failed(peer, session, now) {
+                        self.act(vec![close], Some(link)).await?;
+                    }
+                    return Ok(());
+                }
                 if self.p2p.links.on_answer(peer, session) {
                     self.p2p.webrtc.accept(peer, session, sdp);
                 }
@@ -387,6 +415,22 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a link whose offer or answer does not carry `peer`'s signature of its DTLS
+    /// fingerprint: whoever passed it on (the relay, or someone between) would be the other
+    /// end of the link, not `peer`.
+    fn refuse_link(&mut self, peer: DeviceId, session: u64, what: &str) {
+        let reason = format!(
+            "refused the {what} of attempt {session}: its DTLS fingerprint is not signed by \
+             the device's key"
+        );
+        tracing::warn!(%peer, session, "{reason}");
+        self.emit(Event::Peer {
+            device: peer,
+            open: false,
+            reason: Some(reason),
+        });
     }
 
     /// A report from the P2P transport.
@@ -623,7 +667,22 @@ impl Driver {
             body: chat.body,
             sent_at: chat.sent_at,
             stored_at: 0,
+            prev: chat.prev,
+            key: self.p2p.keys.get(&peer).copied(),
+            sig: Some(chat.sig),
         };
+        let authenticity = Authenticity::of(&message);
+        if authenticity != Authenticity::Verified {
+            // Not the peer's: shown marked, once, but neither stored nor taken as seen, so
+            // that the id stays free for the message its real sender signs.
+            tracing::warn!(%peer, id = %message.id, "a direct message not signed by its sender");
+            self.emit(Event::Message {
+                message,
+                route: Route::P2p,
+                authenticity,
+            });
+            return Ok(());
+        }
         self.p2p.seen.insert(message.id);
         self.p2p.holdback.shown(message.id);
         let numbered = self.p2p.awaiting.remove(&message.id);
@@ -647,6 +706,7 @@ impl Driver {
         self.emit(Event::Message {
             message: message.clone(),
             route: Route::P2p,
+            authenticity,
         });
         match numbered {
             // The relay's number came first: it now takes its place in the room's order.
