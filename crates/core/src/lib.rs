@@ -10,6 +10,7 @@
 //! outbox) that take time as an input; the async driver only moves bytes.
 
 mod dedup;
+mod directory;
 mod engine;
 mod error;
 mod event;
@@ -21,6 +22,7 @@ pub mod store;
 pub mod sync;
 pub mod transport;
 
+pub use directory::Directory;
 pub use engine::{Engine, EngineConfig, Events, P2pConfig, PendingSend, local_history};
 pub use error::EngineError;
 pub use event::{Event, Missed, Route, SeqRange};

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use festival_proto::{IceServer, Limits};
+use festival_proto::{IceServer, Limits, RoomName};
 
 /// Everything a relay needs to start. [`Config::new`] gives the defaults.
 #[derive(Debug, Clone)]
@@ -82,6 +82,8 @@ pub struct Config {
     /// File descriptors kept free below the process's open-file limit: past that point new
     /// clients are refused (`overloaded`) while `/healthz` keeps answering.
     pub fd_reserve: usize,
+    /// Rooms listed to everyone (`GET /rooms`) with their member counts, in this order.
+    pub public_rooms: Vec<RoomName>,
 }
 
 impl Config {
@@ -120,6 +122,7 @@ impl Config {
             max_rooms_total: 20_000,
             max_members_per_room: 5_000,
             fd_reserve: 64,
+            public_rooms: Vec::new(),
         }
     }
 }
@@ -227,6 +230,10 @@ pub struct Args {
     /// File descriptors kept free below the open-file limit (overloaded beyond).
     #[arg(long, env = "FESTIVAL_FD_RESERVE", default_value_t = 64)]
     pub fd_reserve: usize,
+    /// A public room, listed to everyone with its member count (repeat the flag, or separate
+    /// names with commas in the variable): `--public-room "Main Stage" --public-room "Lost & Found"`.
+    #[arg(long = "public-room", env = "FESTIVAL_PUBLIC_ROOMS", value_delimiter = ',', value_parser = parse_room)]
+    pub public_rooms: Vec<RoomName>,
     /// Something else to do than serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -275,6 +282,8 @@ impl From<Args> for Config {
         config.max_rooms_total = args.max_rooms_total.max(1);
         config.max_members_per_room = args.max_members_per_room.max(1);
         config.fd_reserve = args.fd_reserve;
+        config.public_rooms = args.public_rooms;
+        config.public_rooms.dedup();
         if !args.stun.is_empty() {
             config.ice_servers.push(IceServer {
                 urls: args.stun,
@@ -284,6 +293,11 @@ impl From<Args> for Config {
         }
         config
     }
+}
+
+/// Reads a room name as a client would send it, so that a listed room is the one people join.
+fn parse_room(text: &str) -> Result<RoomName, String> {
+    RoomName::parse(text).map_err(|e| e.to_string())
 }
 
 /// Reads an age such as `48h`, `90m`, `2d`, `30s` or `1h30m`; zero is refused, because a relay

@@ -233,6 +233,15 @@ impl Hub {
         Ok(tx)
     }
 
+    /// Members (devices) in `room` now; 0 when it is not open.
+    pub(crate) fn online(&self, room: &RoomName) -> usize {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        rooms
+            .live
+            .get(room)
+            .map_or(0, |entry| entry.members.load(Ordering::Acquire))
+    }
+
     /// Undoes one [`Hub::enter`]. After the last, the room's task ends once its queue is done.
     pub(crate) fn exit(&self, room: &RoomName) {
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);

@@ -17,6 +17,7 @@
 
 mod admission;
 mod config;
+mod directory;
 mod health;
 mod hub;
 mod metrics;

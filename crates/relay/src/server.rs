@@ -1,5 +1,5 @@
-//! Starting and stopping a relay: the HTTP routes (`/ws`, `/healthz`, `/metrics`), history
-//! retention, and a graceful shutdown that finishes every store write.
+//! Starting and stopping a relay: the HTTP routes (`/ws`, `/poll`, `/rooms`, `/healthz`,
+//! `/metrics`), history retention, and a graceful shutdown that finishes every store write.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::directory::{self, HandedOut};
 use crate::health;
 use crate::hub::{Hub, unix_ms};
 use crate::metrics::Metrics;
@@ -77,6 +78,7 @@ pub(crate) struct AppState {
     pub(crate) next_conn: Arc<AtomicU64>,
     pub(crate) polls: Arc<PollSessions>,
     pub(crate) capacity: Arc<Capacity>,
+    pub(crate) codes: Arc<HandedOut>,
 }
 
 impl std::fmt::Debug for RelayHandle {
@@ -111,6 +113,7 @@ impl RelayHandle {
             next_conn: Arc::new(AtomicU64::new(1)),
             polls: Arc::new(PollSessions::default()),
             capacity: Arc::clone(&capacity),
+            codes: Arc::new(HandedOut::default()),
         };
         let app = Router::new()
             .route("/ws", get(upgrade))
@@ -119,6 +122,7 @@ impl RelayHandle {
                 "/poll/{token}",
                 get(poll::receive).post(poll::send).delete(poll::close),
             )
+            .route("/rooms", get(directory::public).post(directory::create))
             .layer(DefaultBodyLimit::max(HARD_FRAME_CAP))
             .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
             .route("/healthz", get(health::live))
