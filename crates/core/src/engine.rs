@@ -266,6 +266,20 @@ impl Engine {
         self.store.history(&RoomName::parse(room)?, limit).await
     }
 
+    /// The page of older history a reader scrolling up asks for: the newest `limit` messages
+    /// of `room` numbered below `before`, oldest first, from the local store (no network).
+    /// Fewer than `limit` means the store has nothing older.
+    pub async fn history_before(
+        &self,
+        room: &str,
+        before: Seq,
+        limit: usize,
+    ) -> Result<Vec<LocalMessage>, EngineError> {
+        self.store
+            .history_before(&RoomName::parse(room)?, before, limit)
+            .await
+    }
+
     /// The messages of a room an app did not show because it lagged ([`crate::Event::Lagged`]),
     /// oldest first: those numbered in `missed.seqs`, then (if `missed.direct`) those
     /// received directly and not numbered yet. Some of them may have been shown already,

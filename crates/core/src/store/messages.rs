@@ -410,6 +410,29 @@ impl Store {
         messages.reverse();
         Ok(messages)
     }
+
+    /// See [`crate::store::EngineStore::history_before`].
+    pub(crate) async fn history_before(
+        &self,
+        room: &RoomName,
+        before: Seq,
+        limit: usize,
+    ) -> Result<Vec<LocalMessage>, EngineError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
+             error FROM messages WHERE room = ? AND seq IS NOT NULL AND seq < ? \
+             ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(room.as_str())
+        .bind(to_i64(before))
+        .bind(to_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        let mut messages: Vec<_> = rows.into_iter().filter_map(Row::into_message).collect();
+        messages.reverse();
+        Ok(messages)
+    }
 }
 
 #[cfg(test)]
