@@ -1,7 +1,7 @@
 //! The commands the UI calls: each is one engine call, with errors as sentences.
 
 use festival_core::router::PreferredRoute;
-use festival_core::{Diagnostics, Directory, LocalMessage};
+use festival_core::{Diagnostics, Directory, LocalMessage, OlderHistory};
 use festival_proto::{DeviceId, DisplayName, Invite, Member, MessageId, PublicRoom, RoomName};
 use serde::Serialize;
 use tauri::{AppHandle, State};
@@ -13,7 +13,7 @@ use crate::settings::{self, Settings, Source};
 
 /// Messages of history a room opens with.
 const HISTORY_SHOWN: usize = 200;
-/// Messages per page of older history (the UI's `OLDER_PAGE`).
+/// Messages per page of older history.
 const OLDER_PAGE: usize = 100;
 /// Longest text turned into a QR code (an invite link is far shorter).
 const MAX_QR_TEXT: usize = 512;
@@ -278,16 +278,16 @@ pub(crate) async fn history(
         .await
 }
 
-/// The page of older history before message number `before`, oldest first, from this
-/// device's store; shorter than a page when the store holds nothing older.
+/// The page of older history before message number `before`, oldest first: from this
+/// device's store, then from the relay's history when the store has no more.
 #[tauri::command]
 pub(crate) async fn history_before(
     session: State<'_, Session>,
     room: String,
     before: u64,
-) -> Result<Vec<LocalMessage>, AppError> {
+) -> Result<OlderHistory, AppError> {
     session
-        .with(async |engine| engine.history_before(&room, before, OLDER_PAGE).await)
+        .with(async |engine| engine.older_history(&room, before, OLDER_PAGE).await)
         .await
 }
 

@@ -156,3 +156,126 @@ async fn room_codes_are_charged_to_the_addresss_room_creations() {
     // Listing rooms is not a creation: still answered.
     assert!(directory.public_rooms().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn older_history_comes_from_the_store_then_the_relay_in_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start_on("127.0.0.1:0".parse().unwrap(), dir.path(), |config| {
+        generous_limits(config);
+        // A join brings only the newest few dozen: the rest is older history on the relay.
+        config.history_page_bytes = 30 * 240;
+    })
+    .await;
+    let bob = Member::start(&relay.url(), dir.path(), "bob").await;
+    bob.engine.join("Camp").await.unwrap();
+    let mut last = None;
+    for n in 1..=250 {
+        last = Some(bob.engine.send("Camp", &format!("m{n}")).await.unwrap());
+    }
+    assert_eq!(last.unwrap().acked().await.unwrap(), 250);
+
+    let carol = Member::start(&relay.url(), dir.path(), "carol").await;
+    carol.engine.join("Camp").await.unwrap();
+    carol.wait_cursor("Camp", 250).await;
+    let local = carol.engine.history("Camp", 1000).await.unwrap();
+    let oldest_here = local[0].seq.unwrap();
+    assert!(
+        local.len() < 100 && oldest_here > 151,
+        "the join brought {} messages",
+        local.len()
+    );
+
+    let seqs = |page: &festival_core::OlderHistory| -> Vec<u64> {
+        page.messages.iter().map(|m| m.seq.unwrap()).collect()
+    };
+    // Pages of at most 100, each right below the one before, down to the first message: the
+    // first page is the store's, continued with the relay's (bounded in bytes too, so here a
+    // few dozen messages each).
+    let mut below = 251;
+    let mut seen: Vec<u64> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = carol
+            .engine
+            .older_history("Camp", below, 100)
+            .await
+            .unwrap();
+        let got = seqs(&page);
+        assert!(got.len() <= 100 && !got.is_empty(), "page {pages}: {got:?}");
+        assert_eq!(got, (got[0]..below).collect::<Vec<_>>(), "page {pages}");
+        assert!(
+            page.messages
+                .iter()
+                .all(|m| m.body == format!("m{}", m.seq.unwrap()))
+        );
+        if pages == 0 {
+            assert!(
+                got[0] < oldest_here,
+                "the store's page went on with the relay's: {got:?}"
+            );
+        }
+        below = got[0];
+        seen.splice(0..0, got);
+        pages += 1;
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(seen, (1..=250).collect::<Vec<_>>());
+
+    // The relay is gone: what the store has, and more may follow later.
+    let mut relay = relay;
+    relay.stop().await;
+    let page = carol.engine.older_history("Camp", 251, 100).await.unwrap();
+    assert_eq!(seqs(&page), (oldest_here..=250).collect::<Vec<_>>());
+    assert!(page.more);
+}
+
+#[tokio::test]
+async fn older_history_over_http_refuses_bad_questions_and_is_charged_to_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start_on("127.0.0.1:0".parse().unwrap(), dir.path(), |config| {
+        generous_limits(config);
+        config.ip_history_bytes_per_sec = 1;
+        config.ip_history_bytes_burst = 4 * 1024;
+        // The address's budget is never below one device's: lower that too.
+        config.history_bytes_per_sec = 1;
+        config.history_bytes_burst = 4 * 1024;
+    })
+    .await;
+    let bob = Member::start(&relay.url(), dir.path(), "bob").await;
+    bob.engine.join("Camp").await.unwrap();
+    let mut last = None;
+    for n in 1..=60 {
+        last = Some(bob.engine.send("Camp", &format!("m{n}")).await.unwrap());
+    }
+    last.unwrap().acked().await.unwrap();
+
+    let get = async |query: &str| {
+        let answer = reqwest::get(format!("http://{}/rooms/history?{query}", relay.addr()))
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        let body: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+        (status, body)
+    };
+    let (status, body) = get("room=a%2Fb&before=5").await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_room")));
+    let (status, body) = get("room=Camp&before=-1").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_field"))
+    );
+    let (status, body) = get("before=5").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_field"))
+    );
+
+    // 4 KiB of budget: the first page is sent, the next ones are refused until it refills.
+    let (status, body) = get("room=Camp&before=61").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["messages"].as_array().unwrap().len(), 60);
+    let (status, body) = get("room=Camp&before=61").await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+}

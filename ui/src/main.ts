@@ -519,27 +519,28 @@ async function showHome(): Promise<void> {
 
 let pendingInvite: InviteView | null = null;
 
-/** Messages read per page of older history. */
-const OLDER_PAGE = 100;
 /** The room whose older history is being read, or whose store has nothing older. */
 let olderBusy: string | null = null;
 const olderDone = new Set<string>();
 
-/** The reader reached the oldest message shown: reads the page before it from this phone's
- * store and puts it above, where scrolling up continues. */
+/** The reader reached the oldest message shown: reads the page before it (from this
+ * phone's store, then the relay's history) and puts it above, where scrolling up continues. */
 async function loadOlder(): Promise<void> {
   const room = view.room;
   const oldest = timeline.first();
   if (!room || olderBusy === room || olderDone.has(room) || oldest?.seq == null) return;
   olderBusy = room;
   try {
-    const page = await invoke<LocalMessage[]>("history_before", { room, before: oldest.seq });
+    const page = await invoke<{ messages: LocalMessage[]; more: boolean }>("history_before", {
+      room,
+      before: oldest.seq,
+    });
     if (room !== view.room) return;
-    if (page.length < OLDER_PAGE) {
+    if (!page.more) {
       olderDone.add(room);
       $("history-start").hidden = false;
     }
-    timeline.prepend(page);
+    timeline.prepend(page.messages);
   } catch (error) {
     showError("chat", error);
   } finally {

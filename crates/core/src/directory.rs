@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use festival_proto::{ErrorFrame, NewRoom, PublicRoom, PublicRooms, RoomName};
+use festival_proto::{ErrorFrame, HistoryPage, NewRoom, PublicRoom, PublicRooms, RoomName, Seq};
 use serde::de::DeserializeOwned;
 
 use crate::EngineError;
@@ -50,6 +50,31 @@ impl Directory {
         let answer: NewRoom = read(self.client.post(&self.url)).await?;
         // The relay is not trusted to name a room validly.
         Ok(RoomName::parse(answer.room.as_str())?)
+    }
+}
+
+impl Directory {
+    /// The relay's page of `room`'s history below message number `before` (its newest
+    /// messages there, oldest first), and whether older ones remain.
+    pub async fn older(&self, room: &RoomName, before: Seq) -> Result<HistoryPage, EngineError> {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/history", self.url),
+            [("room", room.as_str()), ("before", &before.to_string())],
+        )
+        .map_err(|e| EngineError::Unreachable(e.to_string()))?;
+        let page: HistoryPage = read(self.client.get(url)).await?;
+        // The relay is not trusted to answer what was asked.
+        if page.messages.len() > HistoryPage::MAX_MESSAGES
+            || page
+                .messages
+                .iter()
+                .any(|m| &m.room != room || m.seq >= before)
+        {
+            return Err(EngineError::Unreachable(
+                "the relay's history page is not the one asked for".into(),
+            ));
+        }
+        Ok(page)
     }
 }
 

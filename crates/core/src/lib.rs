@@ -23,7 +23,9 @@ pub mod sync;
 pub mod transport;
 
 pub use directory::Directory;
-pub use engine::{Engine, EngineConfig, Events, P2pConfig, PendingSend, local_history};
+pub use engine::{
+    Engine, EngineConfig, Events, OlderHistory, P2pConfig, PendingSend, local_history,
+};
 pub use error::EngineError;
 pub use event::{Event, Missed, Route, SeqRange};
 pub use stats::{

@@ -28,7 +28,7 @@ pub use client::{ChatSend, ClientFrame, Hello, Join, Leave, Ping, SignalSend};
 pub use close::CloseCode;
 pub use code::{CODE_SPACE, canonical_code, nth_code};
 pub use decode::{decode_client, decode_server, encode};
-pub use directory::{NewRoom, PublicRoom, PublicRooms};
+pub use directory::{HistoryPage, NewRoom, PublicRoom, PublicRooms};
 pub use error::{ErrorCode, ProtoError};
 pub use ids::{DeviceId, MessageId, PeerId, Seq};
 pub use invite::{Invite, InviteError};

@@ -1,22 +1,27 @@
 //! The room directory over HTTP: `GET /rooms` lists the public rooms the operator configured
-//! (`--public-room`) with their member counts now, and `POST /rooms` hands out a room code
-//! that no room on this relay uses, for someone starting a room of their own.
+//! (`--public-room`) with their member counts now, `POST /rooms` hands out a room code that no
+//! room on this relay uses, for someone starting a room of their own, and
+//! `GET /rooms/history` gives a page of a room's older history, for a reader scrolling up past
+//! what their phone keeps (charged to the address's history budget, bounded in bytes).
 //!
 //! A code is drawn at random (the next room someone creates cannot be guessed) and charged
 //! to the caller's room-creation budget, the one joins of new rooms use: one address cannot
 //! use up the codes, nor make the relay search for free ones without end.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use festival_proto::{CODE_SPACE, ErrorCode, NewRoom, PublicRoom, PublicRooms, RoomName, nth_code};
+use festival_proto::{
+    CODE_SPACE, ErrorCode, HistoryPage, NewRoom, PublicRoom, PublicRooms, RoomName, nth_code,
+};
 use rand::Rng;
 
+use crate::hub::weight;
 use crate::poll;
 use crate::server::AppState;
 
@@ -104,6 +109,74 @@ pub(crate) async fn create(
         ErrorCode::Overloaded,
         "no free room code was found; retry later",
     )
+}
+
+/// `GET /rooms/history?room=ROOM&before=SEQ`: the newest messages below `before`, oldest
+/// first, at most [`HistoryPage::MAX_MESSAGES`] and the relay's page size in bytes.
+// The relay reads the clock here, where it handles I/O.
+#[allow(clippy::disallowed_methods)]
+pub(crate) async fn older(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let hub = &state.hub;
+    let invalid = |code, message: &str| poll::refused(hub, StatusCode::BAD_REQUEST, code, message);
+    let room = match query.get("room").map(|room| RoomName::parse(room)) {
+        Some(Ok(room)) => room,
+        Some(Err(e)) => return invalid(e.code, &e.message),
+        None => return invalid(ErrorCode::InvalidField, "room is required"),
+    };
+    let Some(before) = query.get("before").and_then(|b| b.parse::<u64>().ok()) else {
+        return invalid(ErrorCode::InvalidField, "before must be a message number");
+    };
+    if !hub.admission.ip_history_allowed(peer.ip(), Instant::now()) {
+        let message = format!(
+            "history is sent at most {} bytes per second to one address; retry later",
+            hub.admission.history_bytes_per_sec()
+        );
+        return poll::refused(
+            hub,
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            &message,
+        );
+    }
+    let (mut messages, mut has_more) = match hub
+        .store
+        .before(&room, before, HistoryPage::MAX_MESSAGES)
+        .await
+    {
+        Ok(page) => page,
+        Err(e) => {
+            tracing::warn!("reading older history: {e}");
+            return poll::refused(
+                hub,
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Internal,
+                "the history could not be read; retry later",
+            );
+        }
+    };
+    // Bounded in bytes as a join's page is: the newest messages that fit.
+    let cap = hub.config.history_page_bytes;
+    let mut bytes = 0;
+    let keep = messages
+        .iter()
+        .rev()
+        .take_while(|m| {
+            bytes += weight(m);
+            bytes <= cap
+        })
+        .count();
+    if keep < messages.len() {
+        messages.drain(..messages.len() - keep);
+        has_more = true;
+    }
+    let body = json(&HistoryPage { messages, has_more });
+    hub.admission
+        .ip_history_sent(peer.ip(), body.len(), Instant::now());
+    poll::json(StatusCode::OK, body)
 }
 
 fn json(value: &impl serde::Serialize) -> String {

@@ -9,6 +9,8 @@
 
 mod room_task;
 
+pub(crate) use room_task::weight;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -123,6 +123,7 @@ impl RelayHandle {
                 get(poll::receive).post(poll::send).delete(poll::close),
             )
             .route("/rooms", get(directory::public).post(directory::create))
+            .route("/rooms/history", get(directory::older))
             .layer(DefaultBodyLimit::max(HARD_FRAME_CAP))
             .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
             .route("/healthz", get(health::live))

@@ -57,6 +57,30 @@ pub struct LocalMessage {
     pub error: Option<String>,
 }
 
+impl LocalMessage {
+    /// A message as the relay's history has it (read from the relay, not stored here):
+    /// received, or sent when `me` sent it.
+    pub fn from_relay(message: ChatMessage, me: DeviceId) -> Self {
+        Self {
+            state: if message.sender == me {
+                DeliveryState::Sent
+            } else {
+                DeliveryState::Received
+            },
+            id: message.id,
+            room: message.room,
+            seq: Some(message.seq),
+            sender: message.sender,
+            from: message.from,
+            body: message.body,
+            sent_at: message.sent_at,
+            stored_at: Some(message.stored_at),
+            route: Some(Route::Relay),
+            error: None,
+        }
+    }
+}
+
 #[derive(FromRow)]
 struct Row {
     id: String,

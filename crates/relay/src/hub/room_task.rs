@@ -419,8 +419,8 @@ impl RoomTask {
     }
 }
 
-/// About how many bytes a message weighs in a `joined` frame.
-fn weight(message: &ChatMessage) -> usize {
+/// About how many bytes a message weighs in a `joined` frame (or a page of older history).
+pub(crate) fn weight(message: &ChatMessage) -> usize {
     message.body.len() + message.from.as_str().len() + message.room.as_str().len() + 200
 }
 
