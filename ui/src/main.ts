@@ -506,12 +506,14 @@ async function switchTo(room: string): Promise<void> {
   }
 }
 
-/** The room list on screen (the rooms stay joined). */
+/** The room list on screen (the rooms stay joined), focus in the room field: where the next
+ * step is, not lost on the page. */
 async function showHome(): Promise<void> {
   view.room = null;
   toggle("");
   $("chat-screen").hidden = true;
   $("join-screen").hidden = false;
+  $<HTMLInputElement>("room").focus();
   await invoke("show_list").catch(() => undefined);
   await loadRooms().catch((error) => showError("join", error));
   void loadPublic();
@@ -689,10 +691,7 @@ async function main(): Promise<void> {
       showError("chat", error);
     }
   });
-  $("back").addEventListener("click", async () => {
-    await showHome();
-    $<HTMLInputElement>("room").focus();
-  });
+  $("back").addEventListener("click", () => void showHome());
   $("leave").addEventListener("click", async () => {
     const room = view.room;
     if (room) {
@@ -700,8 +699,6 @@ async function main(): Promise<void> {
       view.rooms.delete(room);
     }
     await showHome();
-    // Focus where the next step is, not lost on the page.
-    $<HTMLInputElement>("room").focus();
   });
   for (const [id, command, key] of [
     ["favourite", "set_favourite", "favourite"],

@@ -279,20 +279,6 @@ impl Engine {
         self.store.history(&RoomName::parse(room)?, limit).await
     }
 
-    /// The page of older history a reader scrolling up asks for: the newest `limit` messages
-    /// of `room` numbered below `before`, oldest first, from the local store (no network).
-    /// Fewer than `limit` means the store has nothing older.
-    pub async fn history_before(
-        &self,
-        room: &str,
-        before: Seq,
-        limit: usize,
-    ) -> Result<Vec<LocalMessage>, EngineError> {
-        self.store
-            .history_before(&RoomName::parse(room)?, before, limit)
-            .await
-    }
-
     /// Older history wherever it is: the page below `before` from the local store, and when
     /// the store has fewer than `limit` (at most 100), the rest from the relay's history
     /// (`GET /rooms/history`; not stored here, where retention would drop it again). `more`
