@@ -1,17 +1,20 @@
 //! The commands the UI calls: each is one engine call, with errors as sentences.
 
 use festival_core::router::PreferredRoute;
-use festival_core::{Diagnostics, LocalMessage, Stats};
-use festival_proto::{DeviceId, DisplayName, Member, MessageId, RoomName};
+use festival_core::{Diagnostics, Directory, LocalMessage, OlderHistory};
+use festival_proto::{DeviceId, DisplayName, Invite, Member, MessageId, PublicRoom, RoomName};
 use serde::Serialize;
 use tauri::{AppHandle, State};
 
 use crate::AppError;
+use crate::rooms::MAX_JOINED;
 use crate::session::Session;
 use crate::settings::{self, Settings, Source};
 
 /// Messages of history a room opens with.
 const HISTORY_SHOWN: usize = 200;
+/// Messages per page of older history.
+const OLDER_PAGE: usize = 100;
 /// Longest text turned into a QR code (an invite link is far shorter).
 const MAX_QR_TEXT: usize = 512;
 
@@ -94,23 +97,163 @@ pub(crate) async fn profile(session: State<'_, Session>) -> Result<Profile, AppE
         .await
 }
 
+/// Opens `room` (a name or a code typed any way): joins it if it is not joined yet, puts it
+/// on screen, and returns its members and recent history.
 #[tauri::command]
 pub(crate) async fn join(session: State<'_, Session>, room: String) -> Result<RoomView, AppError> {
-    session
+    let room = RoomName::parse(&room).map_err(festival_core::EngineError::from)?;
+    let joined = session.rooms().is_joined(&room);
+    let view = session
         .with(async |engine| {
-            let room = engine.join(&room).await?;
+            if !joined {
+                engine.join(room.as_str()).await?;
+            }
             Ok(RoomView {
                 members: engine.members(room.as_str()).await?,
                 history: engine.history(room.as_str(), HISTORY_SHOWN).await?,
-                room,
+                room: room.clone(),
             })
         })
+        .await?;
+    if !session.change_rooms(|rooms| rooms.open(&room))? {
+        session
+            .with(async |engine| engine.leave(room.as_str()).await)
+            .await?;
+        return Err(AppError::Invalid(format!(
+            "You are in {MAX_JOINED} rooms already: leave one first."
+        )));
+    }
+    Ok(view)
+}
+
+/// Leaves `room`: no more messages from it (it stays in the recent list).
+#[tauri::command]
+pub(crate) async fn leave(session: State<'_, Session>, room: String) -> Result<(), AppError> {
+    let room = RoomName::parse(&room).map_err(festival_core::EngineError::from)?;
+    session.change_rooms(|rooms| rooms.leave(&room))?;
+    session
+        .with(async |engine| engine.leave(room.as_str()).await)
         .await
 }
 
+/// One joined room in the switcher.
+#[derive(Debug, Serialize)]
+pub(crate) struct JoinedRoom {
+    room: RoomName,
+    favourite: bool,
+    muted: bool,
+    /// Its newest message here, if any.
+    last: Option<LocalMessage>,
+}
+
+/// The person's rooms: the joined ones (favourites first), the one on screen, the recent
+/// ones not joined now.
+#[derive(Debug, Serialize)]
+pub(crate) struct RoomsView {
+    current: Option<RoomName>,
+    joined: Vec<JoinedRoom>,
+    recent: Vec<RoomName>,
+}
+
 #[tauri::command]
-pub(crate) async fn leave(session: State<'_, Session>, room: String) -> Result<(), AppError> {
-    session.with(async |engine| engine.leave(&room).await).await
+pub(crate) async fn rooms(session: State<'_, Session>) -> Result<RoomsView, AppError> {
+    let rooms = session.rooms();
+    let mut joined = Vec::with_capacity(rooms.joined.len());
+    for room in &rooms.joined {
+        let last = session
+            .with(async |engine| engine.history(room.as_str(), 1).await)
+            .await
+            .unwrap_or_default()
+            .pop();
+        joined.push(JoinedRoom {
+            room: room.clone(),
+            favourite: rooms.favourites.contains(room),
+            muted: rooms.muted.contains(room),
+            last,
+        });
+    }
+    // Favourites first; otherwise in the order joined.
+    joined.sort_by_key(|r| !r.favourite);
+    Ok(RoomsView {
+        current: rooms.current.clone(),
+        recent: rooms
+            .recent
+            .iter()
+            .filter(|r| !rooms.is_joined(r))
+            .cloned()
+            .collect(),
+        joined,
+    })
+}
+
+/// The room list is on screen (no room is): every room may notify.
+#[tauri::command]
+pub(crate) fn show_list(session: State<'_, Session>) -> Result<(), AppError> {
+    session.change_rooms(|rooms| rooms.show_list())
+}
+
+#[tauri::command]
+pub(crate) fn set_favourite(
+    session: State<'_, Session>,
+    room: String,
+    on: bool,
+) -> Result<(), AppError> {
+    let room = RoomName::parse(&room).map_err(festival_core::EngineError::from)?;
+    session.change_rooms(|rooms| rooms.set_favourite(&room, on))
+}
+
+#[tauri::command]
+pub(crate) fn set_muted(
+    session: State<'_, Session>,
+    room: String,
+    on: bool,
+) -> Result<(), AppError> {
+    let room = RoomName::parse(&room).map_err(festival_core::EngineError::from)?;
+    session.change_rooms(|rooms| rooms.set_muted(&room, on))
+}
+
+/// The relay's public rooms with how many are in each now.
+#[tauri::command]
+pub(crate) async fn public_rooms(session: State<'_, Session>) -> Result<Vec<PublicRoom>, AppError> {
+    let relay = settings::load(session.data_dir()).relay_url;
+    Ok(Directory::new(&relay)?.public_rooms().await?)
+}
+
+/// A new room with a code from the relay (not joined yet: `join` it).
+#[tauri::command]
+pub(crate) async fn create_room(session: State<'_, Session>) -> Result<RoomName, AppError> {
+    let relay = settings::load(session.data_dir()).relay_url;
+    Ok(Directory::new(&relay)?.create_room().await?)
+}
+
+/// An invite link read: its room, its relay, and whether that relay differs from the one in
+/// use (the UI then asks before switching).
+#[derive(Debug, Serialize)]
+pub(crate) struct InviteView {
+    room: RoomName,
+    relay: Option<String>,
+    other_relay: bool,
+    /// The relay is fixed for this run (`FESTIVAL_RELAY_URL`): it cannot be switched.
+    relay_fixed: bool,
+}
+
+#[tauri::command]
+pub(crate) fn read_invite(
+    session: State<'_, Session>,
+    link: String,
+) -> Result<InviteView, AppError> {
+    let invite = Invite::parse(&link)
+        .map_err(|e| AppError::Invalid(format!("That invite does not work: {e}.")))?;
+    let current = settings::load(session.data_dir());
+    let other_relay = invite.relay.as_ref().is_some_and(|relay| {
+        relay.trim_end_matches('/') != current.relay_url.trim_end_matches('/')
+    });
+    Ok(InviteView {
+        room: invite.room,
+        relay: invite.relay,
+        other_relay,
+        relay_fixed: current.source == Source::Environment,
+    })
 }
 
 /// Queues a message; it is on disk when this returns. Delivery is reported by events.
@@ -135,6 +278,19 @@ pub(crate) async fn history(
         .await
 }
 
+/// The page of older history before message number `before`, oldest first: from this
+/// device's store, then from the relay's history when the store has no more.
+#[tauri::command]
+pub(crate) async fn history_before(
+    session: State<'_, Session>,
+    room: String,
+    before: u64,
+) -> Result<OlderHistory, AppError> {
+    session
+        .with(async |engine| engine.older_history(&room, before, OLDER_PAGE).await)
+        .await
+}
+
 #[tauri::command]
 pub(crate) async fn members(
     session: State<'_, Session>,
@@ -143,11 +299,6 @@ pub(crate) async fn members(
     session
         .with(async |engine| engine.members(&room).await)
         .await
-}
-
-#[tauri::command]
-pub(crate) async fn stats(session: State<'_, Session>) -> Result<Stats, AppError> {
-    session.with(async |engine| engine.stats().await).await
 }
 
 #[tauri::command]
@@ -199,4 +350,25 @@ pub(crate) fn qr_svg(text: String) -> Result<String, AppError> {
         .min_dimensions(200, 200)
         .quiet_zone(true)
         .build())
+}
+
+/// The invite link the app was launched with (`festival-app festival://join?...`, as the
+/// system opens a clicked link when the app is not running), if any.
+#[tauri::command]
+pub(crate) fn launch_invite(app: AppHandle) -> Option<String> {
+    use tauri_plugin_deep_link::DeepLinkExt;
+    let from_plugin = app
+        .deep_link()
+        .get_current()
+        .ok()
+        .flatten()
+        .and_then(|urls| urls.into_iter().next())
+        .map(String::from);
+    // A launcher may put its own flags before the link (WebKitWebDriver adds --automation),
+    // which the plugin's one-argument rule does not take.
+    from_plugin.or_else(|| {
+        std::env::args()
+            .skip(1)
+            .find(|arg| arg.starts_with("festival://"))
+    })
 }

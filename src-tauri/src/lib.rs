@@ -7,15 +7,21 @@
 
 mod commands;
 mod error;
+mod notify;
+mod rooms;
 mod session;
 mod settings;
 
-use tauri::Manager;
+use tauri::{Emitter, Manager};
+use tauri_plugin_deep_link::DeepLinkExt;
 
 pub use error::AppError;
 
 /// The Tauri event every engine event is sent as; its payload is the engine's `Event` JSON.
 pub const ENGINE_EVENT: &str = "festival://event";
+/// The Tauri event a `festival://` invite opened while the app runs is sent as (its payload:
+/// the link); the UI reads it with the `read_invite` command.
+pub const INVITE_EVENT: &str = "festival://invite";
 
 /// Builds and runs the app (desktop `main`, or the mobile entry point).
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
@@ -27,11 +33,37 @@ pub fn run() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = tauri::Builder::default()
+    let builder = tauri::Builder::default();
+    // First among the plugins: a second launch (a festival:// link clicked while the app runs)
+    // hands its arguments to this instance (the deep-link plugin turns them into an open-URL
+    // event) and exits before doing anything else.
+    #[cfg(desktop)]
+    let builder = builder.plugin(
+        tauri_plugin_single_instance::Builder::new()
+            .dbus_id(settings::instance_id())
+            .callback(|app, _args, _cwd| {
+                if let Some(window) = app.get_webview_window("main") {
+                    let _ = window.unminimize();
+                    let _ = window.show();
+                    let _ = window.set_focus();
+                }
+            })
+            .build(),
+    );
+    let result = builder
+        .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             let data_dir = settings::data_dir(app.handle())?;
             app.manage(session::Session::new(data_dir));
+            let handle = app.handle().clone();
+            app.deep_link().on_open_url(move |event| {
+                for url in event.urls() {
+                    if let Err(e) = handle.emit(INVITE_EVENT, url.as_str()) {
+                        tracing::warn!("handing an invite to the UI: {e}");
+                    }
+                }
+            });
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -43,14 +75,22 @@ pub fn run() {
             commands::leave,
             commands::send,
             commands::history,
+            commands::history_before,
             commands::members,
-            commands::stats,
             commands::diagnostics,
             commands::set_route,
             commands::p2p_upgrade,
             commands::reconnect,
             commands::reset_breakers,
             commands::qr_svg,
+            commands::rooms,
+            commands::show_list,
+            commands::set_favourite,
+            commands::set_muted,
+            commands::public_rooms,
+            commands::create_room,
+            commands::read_invite,
+            commands::launch_invite,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -1,18 +1,24 @@
 //! The running engine behind the app, and the task that forwards its events to the UI.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use festival_core::{Engine, EngineConfig, Event, Events, P2pConfig};
+use festival_proto::DeviceId;
 use tauri::{AppHandle, Emitter, Manager};
-use tauri_plugin_notification::NotificationExt;
 use tokio::sync::RwLock;
 
+use crate::notify::{self, Looking, Notifications};
+use crate::rooms::Rooms;
 use crate::settings::Settings;
 use crate::{AppError, ENGINE_EVENT};
 
-/// The app's one engine (none until the person has a name), and where its data lives.
+/// The app's one engine (none until the person has a name), its rooms, and where its data
+/// lives.
 pub(crate) struct Session {
     engine: RwLock<Option<Engine>>,
+    rooms: Mutex<Rooms>,
     data_dir: PathBuf,
 }
 
@@ -20,8 +26,30 @@ impl Session {
     pub(crate) fn new(data_dir: PathBuf) -> Self {
         Self {
             engine: RwLock::new(None),
+            rooms: Mutex::new(Rooms::load(&data_dir)),
             data_dir,
         }
+    }
+
+    /// Reads the rooms.
+    pub(crate) fn rooms(&self) -> Rooms {
+        self.rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Changes the rooms with `change` and saves them.
+    pub(crate) fn change_rooms<T>(
+        &self,
+        change: impl FnOnce(&mut Rooms) -> T,
+    ) -> Result<T, AppError> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = change(&mut rooms);
+        rooms
+            .save(&self.data_dir)
+            .map_err(|e| AppError::Invalid(format!("Your rooms could not be saved: {e}.")))?;
+        Ok(result)
     }
 
     pub(crate) fn data_dir(&self) -> &std::path::Path {
@@ -49,7 +77,12 @@ impl Session {
             P2pConfig::desktop()
         };
         let (engine, events) = Engine::start(config).await?;
-        tauri::async_runtime::spawn(forward(app.clone(), events));
+        // Back in every room the person was in before the restart (or the relay change).
+        for room in self.rooms().joined {
+            engine.join(room.as_str()).await?;
+        }
+        let me = engine.identity().device;
+        tauri::async_runtime::spawn(forward(app.clone(), events, me));
         *slot = Some(engine);
         Ok(())
     }
@@ -65,36 +98,42 @@ impl Session {
     }
 }
 
-/// Sends every engine event to the UI; a message from someone else while the window is not
-/// focused also becomes a desktop notification.
-async fn forward(app: AppHandle, mut events: Events) {
+/// Sends every engine event to the UI, raising the notifications it calls for.
+// The app's event loop is a driver: it reads the clock for the notification policy.
+#[allow(clippy::disallowed_methods)]
+async fn forward(app: AppHandle, mut events: Events, me: DeviceId) {
+    let notifier = notify::notifier(&app);
+    let mut notifications = Notifications::default();
     while let Some(event) = events.next().await {
-        if let Event::Message { message, .. } = &event {
-            let focused = app
-                .get_webview_window("main")
-                .and_then(|w| w.is_focused().ok())
-                .unwrap_or(true);
-            let mine = app
-                .state::<Session>()
-                .engine
-                .try_read()
-                .ok()
-                .and_then(|slot| slot.as_ref().map(|e| e.identity().device == message.sender))
-                .unwrap_or(false);
-            if !focused && !mine {
-                let shown = app
-                    .notification()
-                    .builder()
-                    .title(format!("{} in {}", message.from, message.room))
-                    .body(&message.body)
-                    .show();
-                if let Err(e) = shown {
-                    tracing::debug!("notification: {e}");
-                }
+        if matches!(event, Event::Message { .. } | Event::Presence { .. }) {
+            let window_shown = app.get_webview_window("main").is_some_and(|w| {
+                w.is_visible().unwrap_or(true) && !w.is_minimized().unwrap_or(false)
+            });
+            let rooms = app.state::<Session>().rooms();
+            let looking = Looking {
+                me,
+                rooms: &rooms,
+                window_shown,
+            };
+            if let Some(notification) =
+                notifications.decide(&event, looking, Instant::now(), unix_ms())
+            {
+                notifier.notify(&notification);
             }
+        }
+        if let Event::Left { room } = &event {
+            notifications.forget(room);
         }
         if let Err(e) = app.emit(ENGINE_EVENT, &event) {
             tracing::warn!("forwarding an engine event to the UI: {e}");
         }
     }
+}
+
+// As above: the driver reads the wall clock, to tell news from replayed history.
+#[allow(clippy::disallowed_methods)]
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

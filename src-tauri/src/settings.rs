@@ -46,6 +46,23 @@ pub(crate) fn data_dir(app: &AppHandle) -> Result<PathBuf, tauri::Error> {
     }
 }
 
+/// The name under which this app is the one instance (single-instance plugin, on D-Bus on
+/// Linux): the app's identifier, made particular to `FESTIVAL_DATA_DIR` when it is set, so
+/// that instances on different data directories (tests, several people on one machine) run
+/// side by side while two on the same data never do.
+pub(crate) fn instance_id() -> String {
+    use std::hash::{Hash, Hasher};
+    const IDENTIFIER: &str = "chat.festival.app";
+    match std::env::var_os(DATA_DIR_ENV) {
+        Some(dir) => {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            dir.hash(&mut hasher);
+            format!("{IDENTIFIER}.data{:016x}", hasher.finish())
+        }
+        None => IDENTIFIER.to_owned(),
+    }
+}
+
 /// The relay URL: from the environment if set, else the saved one, else the default.
 pub(crate) fn load(dir: &Path) -> Settings {
     if let Ok(url) = std::env::var(RELAY_URL_ENV) {

@@ -180,6 +180,7 @@ impl Shots {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_chats_stays_usable_under_a_burst_and_queues_while_offline() {
+    let _one = ONE_APP_AT_A_TIME.lock().await;
     let burst: u32 = std::env::var("FESTIVAL_E2E_BURST")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -220,7 +221,8 @@ async fn the_app_chats_stays_usable_under_a_burst_and_queues_while_offline() {
 
     app.type_into(control("textbox", "Your name"), "Alice")
         .await;
-    app.type_into(control("textbox", "Room"), "Camp").await;
+    app.type_into(control("textbox", "Room or code"), "Camp")
+        .await;
     shots.take(&app, "1-join").await;
     app.click(control("button", "Join")).await;
     app.wait_for(control("heading", "Camp")).await;
@@ -424,5 +426,425 @@ async fn the_app_chats_stays_usable_under_a_burst_and_queues_while_offline() {
     assert!(blocking.is_empty(), "axe: {blocking:?}");
     for shot in &shots.shots {
         println!("screenshot: {}", shot.display());
+    }
+}
+
+/// The two tests each run a whole app under their own display: one at a time on a small
+/// machine, so that neither times out waiting for the other's work.
+static ONE_APP_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A private D-Bus session bus, for the single-instance plugin (a second launch finds the
+/// first through it), at `dir/bus`.
+fn session_bus(dir: &Path) -> (Process, String) {
+    let socket = dir.join("bus");
+    let child = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--nopidfile"])
+        .arg(format!("--address=unix:path={}", socket.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-daemon is installed");
+    let bus = Process(child);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dbus-daemon did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (bus, format!("unix:path={}", socket.display()))
+}
+
+/// Waits until no app holds its single-instance name on the session bus `bus`: the app that
+/// was closed is gone, and a new launch will be the one instance, not hand over to it.
+fn wait_app_gone(bus: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let names = Command::new("dbus-send")
+            .arg(format!("--bus={bus}"))
+            .args([
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.ListNames",
+            ])
+            .output()
+            .unwrap();
+        assert!(names.status.success(), "dbus-send: {names:?}");
+        if !String::from_utf8_lossy(&names.stdout).contains("chat.festival.app") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed app still holds its single-instance name"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The app launched again with `link`, as the system does for a clicked invite: it must hand
+/// the link to the running app and exit.
+fn second_launch(link: &str, env: &[(&str, String)]) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_festival-app"));
+    command
+        .arg(link)
+        .env_remove("FESTIVAL_RELAY_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "the second launch failed: {status}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second launch did not hand over and exit: two instances on one data directory"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The notifications the app raised so far (its test double's file).
+fn notifications(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_codes_switching_notifications_invites_and_restart() {
+    let _one = ONE_APP_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new("127.0.0.1:0".parse().unwrap(), dir.path().join("relay.db"));
+    config.public_rooms = ["Main Stage", "Lost & Found"]
+        .map(|r| festival_proto::RoomName::parse(r).unwrap())
+        .to_vec();
+    config.limits.rate_per_sec = 100_000;
+    config.limits.rate_burst = 100_000;
+    let relay = RelayHandle::start(config).await.unwrap();
+    let far = relay_at("127.0.0.1:0".parse().unwrap(), &dir.path().join("far")).await;
+
+    let engine = async |name: &str, url: String| {
+        let mut config = EngineConfig::new(url, dir.path().join(name)).with_name(name);
+        config.p2p.preferred = PreferredRoute::Relay;
+        let (engine, events) = Engine::start(config).await.unwrap();
+        (engine, messages_of(events))
+    };
+    let (bob, _bob_events) = engine("Bob", relay.ws_url()).await;
+    bob.join("Main Stage").await.unwrap();
+
+    // The app's relay is its saved setting (not fixed by the environment), so that an invite
+    // for another relay can switch it.
+    let data = dir.path().join("app");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("settings.json"),
+        json!({ "relay_url": relay.ws_url() }).to_string(),
+    )
+    .unwrap();
+    let notify_log = dir.path().join("notifications.jsonl");
+    let (_display, display) = virtual_display();
+    let (_bus, bus) = session_bus(dir.path());
+    let env = [
+        ("DISPLAY", display.clone()),
+        ("DBUS_SESSION_BUS_ADDRESS", bus.clone()),
+        ("FESTIVAL_DATA_DIR", data.display().to_string()),
+        ("FESTIVAL_NOTIFY_LOG", notify_log.display().to_string()),
+    ];
+    let port = free_port();
+    let native_port = free_port();
+    let mut driver = Command::new("tauri-driver");
+    driver
+        .args(["--port", &port.to_string()])
+        .args(["--native-port", &native_port.to_string()])
+        .env_remove("FESTIVAL_RELAY_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (key, value) in &env {
+        driver.env(key, value);
+    }
+    let _driver = Process(driver.spawn().unwrap());
+    let bin = env!("CARGO_BIN_EXE_festival-app");
+    let app = Browser::launch(port, native_port, bin).await;
+    let mut shots = Shots {
+        audits: Vec::new(),
+        shots: Vec::new(),
+    };
+
+    // Public rooms with live counts, one tap to join.
+    app.type_into(control("textbox", "Your name"), "Alice")
+        .await;
+    let main_stage = control("button", "Main Stage 1 online");
+    app.wait_for(main_stage).await;
+    app.wait_for(control("button", "Lost & Found 0 online"))
+        .await;
+    shots.take(&app, "6-public-rooms").await;
+    app.click(main_stage).await;
+    app.wait_for(control("heading", "Main Stage")).await;
+    app.wait_for(control("button", "2 online")).await;
+
+    // A new room gets a code from the relay, shown large beside the QR.
+    app.click(control("button", "Rooms")).await;
+    app.click(control("button", "New room")).await;
+    let code = app
+        .until_script(
+            "a room with a code",
+            "const t = document.getElementById('room-title').textContent; \
+             return t !== 'Main Stage' && t;",
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        festival_proto::canonical_code(&code).as_deref(),
+        Some(code.as_str()),
+        "{code}"
+    );
+    app.wait_for(control("region", "Invite")).await;
+    let shown = app
+        .script(
+            "return document.getElementById('invite-code').textContent;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, code.as_str());
+    shots.take(&app, "7-new-room-code").await;
+    app.click(control("button", "Invite")).await;
+
+    // Carol types the code as she heard it: other case, spaces. Same room.
+    let typed = code.replace('-', "  ").to_uppercase();
+    let (carol, _carol_events) = engine("Carol", relay.ws_url()).await;
+    carol.join(&typed).await.unwrap();
+    carol
+        .send(&typed, "found you by the code")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    app.until("Carol's message in the code's room", async || {
+        let last = app.script(LAST_MESSAGE, json!([])).await;
+        last.as_str()?
+            .contains("found you by the code")
+            .then_some(())
+    })
+    .await;
+
+    // Messages arrive in Main Stage while the code's room is on screen: unread rises (in the
+    // switcher beside the chat on a desktop), a notification is raised for each, and one for
+    // Dave joining; none for the room on screen.
+    app.resize(DESKTOP.0, DESKTOP.1).await;
+    let (dave, _dave_events) = engine("Dave", relay.ws_url()).await;
+    dave.join("Main Stage").await.unwrap();
+    for n in 1..=2 {
+        bob.send("Main Stage", &format!("busy here {n}"))
+            .await
+            .unwrap();
+    }
+    let unread = control("button", "Main Stage 2 unread Bob: busy here 2");
+    app.wait_for(unread).await;
+    shots.take(&app, "8-switcher-unread").await;
+    app.resize(DESKTOP.0, DESKTOP.1).await;
+    let raised = notifications(&notify_log);
+    let about = |n: &serde_json::Value| {
+        (
+            n["room"].as_str().unwrap().to_owned(),
+            n["body"].as_str().unwrap().to_owned(),
+        )
+    };
+    let raised: Vec<_> = raised.iter().map(about).collect();
+    for expected in ["busy here 1", "busy here 2", "Dave joined"] {
+        assert!(
+            raised.contains(&("Main Stage".to_owned(), expected.to_owned())),
+            "no notification {expected:?}: {raised:?}"
+        );
+    }
+    assert!(
+        raised.iter().all(|(room, _)| room != &code),
+        "a notification for the room on screen: {raised:?}"
+    );
+    app.click(unread).await;
+    app.wait_for(control("heading", "Main Stage")).await;
+    app.wait_for(control("button", "Main Stage Bob: busy here 2"))
+        .await;
+
+    // Muted: a message in Main Stage while another room is on screen counts as unread but
+    // raises nothing.
+    let mute = control("button", "Mute");
+    app.click(mute).await;
+    assert_eq!(
+        app.attribute(mute, "aria-pressed").await.as_deref(),
+        Some("true")
+    );
+    let code_room = format!("{code} Carol: found you by the code");
+    app.click(control("button", &code_room)).await;
+    app.wait_for(control("heading", &code)).await;
+    bob.send("Main Stage", "while muted").await.unwrap();
+    app.wait_for(control(
+        "button",
+        "Main Stage muted 1 unread Bob: while muted",
+    ))
+    .await;
+    let raised = notifications(&notify_log);
+    assert!(
+        raised.iter().all(|n| n["body"] != "while muted"),
+        "a muted room notified: {raised:?}"
+    );
+
+    // Older history: Main Stage fills while another room is on screen, then opens with its
+    // newest 200; scrolling to the top reads older pages from this phone's store and puts
+    // them above without moving what is being read, down to the room's first message.
+    for n in 1..=300 {
+        bob.send("Main Stage", &format!("older {n}")).await.unwrap();
+    }
+    let filled = control("button", "Main Stage muted 301 unread Bob: older 300");
+    app.wait_for(filled).await;
+    app.click(filled).await;
+    app.wait_for(control("heading", "Main Stage")).await;
+    let first_body = "const b = document.querySelector('#messages li .body'); \
+                      return b && b.textContent;";
+    let first = app.until_script("Main Stage's history", first_body).await;
+    assert_eq!(first, "older 101", "a room opens with its newest 200");
+    let reading = app
+        .script(
+            "const s = document.getElementById('scroller'); s.scrollTop = 0; \
+             return document.querySelector('#messages li').dataset.id;",
+            json!([]),
+        )
+        .await;
+    app.until_script(
+        "the older page drawn above",
+        "return [...document.querySelectorAll('#messages li .body')] \
+           .some((b) => b.textContent === 'older 100');",
+    )
+    .await;
+    let top = app.script(TOP_MESSAGE, json!([])).await;
+    assert_eq!(
+        top["id"], reading,
+        "loading older history moved what was read"
+    );
+    app.until("the room's first message, scrolling up", async || {
+        let first = app
+            .script(
+                &format!("document.getElementById('scroller').scrollTop = 0; {first_body}"),
+                json!([]),
+            )
+            .await;
+        (first == "busy here 1").then_some(())
+    })
+    .await;
+    app.wait_for(control("region", "Messages")).await;
+    let note = app
+        .script(
+            "return !document.getElementById('history-start').hidden;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(note, true, "the start of the history is said");
+    shots.take(&app, "10-older-history").await;
+    app.resize(PHONE.0, PHONE.1).await;
+
+    // A festival:// link clicked while the app runs: the second launch hands it over.
+    let same_relay = festival_proto::Invite {
+        room: festival_proto::RoomName::parse("Lost & Found").unwrap(),
+        relay: Some(relay.ws_url()),
+    }
+    .to_link();
+    second_launch(&same_relay, &env);
+    app.wait_for(control("heading", "Lost & Found")).await;
+
+    // An invite for another relay: asked first, then that relay is used.
+    let (erin, _erin_events) = engine("Erin", far.ws_url()).await;
+    erin.join("Far Field").await.unwrap();
+    let other_relay = festival_proto::Invite {
+        room: festival_proto::RoomName::parse("Far Field").unwrap(),
+        relay: Some(far.ws_url()),
+    }
+    .to_link();
+    second_launch(&other_relay, &env);
+    app.wait_for(control("alertdialog", "Another relay")).await;
+    shots.take(&app, "9-other-relay").await;
+    app.click(control("button", "Switch relay and join")).await;
+    app.wait_for(control("heading", "Far Field")).await;
+    app.wait_for(control("button", "2 online")).await;
+    erin.send("Far Field", "over here on the far relay")
+        .await
+        .unwrap();
+    app.until("Erin's message from the other relay", async || {
+        let last = app.script(LAST_MESSAGE, json!([])).await;
+        last.as_str()?
+            .contains("over here on the far relay")
+            .then_some(())
+    })
+    .await;
+
+    // Restart: back in the room it was in.
+    app.quit().await;
+    wait_app_gone(&bus);
+    let app = Browser::launch(port, native_port, bin).await;
+    app.wait_for(control("heading", "Far Field")).await;
+    app.until("the room's history after the restart", async || {
+        let last = app.script(LAST_MESSAGE, json!([])).await;
+        last.as_str()?
+            .contains("over here on the far relay")
+            .then_some(())
+    })
+    .await;
+
+    // A link clicked while the app is not running: it starts in the invite's room.
+    app.quit().await;
+    wait_app_gone(&bus);
+    let link = festival_proto::Invite {
+        room: festival_proto::RoomName::parse("Near Gate").unwrap(),
+        relay: Some(far.ws_url()),
+    }
+    .to_link();
+    let app = Browser::launch_with(port, native_port, bin, &[&link]).await;
+    app.wait_for(control("heading", "Near Gate")).await;
+
+    // The page may call the app's own commands, and nothing else: not a plugin's.
+    let call = |command: &str| {
+        format!(
+            "return window.__TAURI__.core.invoke('{command}') \
+               .then(() => 'allowed', (e) => 'refused: ' + String(e));"
+        )
+    };
+    assert_eq!(app.script(&call("rooms"), json!([])).await, "allowed");
+    for command in [
+        "plugin:deep-link|get_current",
+        "plugin:notification|is_permission_granted",
+    ] {
+        let answer = app.script(&call(command), json!([])).await;
+        assert!(
+            answer.as_str().is_some_and(|a| a.starts_with("refused")),
+            "{command}: {answer}"
+        );
+    }
+
+    for audit in &shots.audits {
+        println!(
+            "axe {}: {} passed rules, serious/critical {:?}, minor/moderate {:?}",
+            audit.screen, audit.passes, audit.blocking, audit.other
+        );
+    }
+    let blocking: Vec<_> = shots
+        .audits
+        .iter()
+        .filter(|a| !a.blocking.is_empty())
+        .map(|a| (&a.screen, &a.blocking))
+        .collect();
+    assert!(blocking.is_empty(), "axe: {blocking:?}");
+    app.quit().await;
+    for engine in [bob, carol, dave, erin] {
+        engine.shutdown().await;
     }
 }

@@ -63,7 +63,7 @@ async fn chat_fed_50000_piped_lines_shows_each_once_and_in_order() {
         };
         let Some(line) = line else { break };
         printed += 1;
-        if printed % 1000 == 0 {
+        if printed.is_multiple_of(1000) {
             peak_rss_kib = peak_rss_kib.max(peak_rss(pid));
         }
         let event: Value = serde_json::from_str(&line).unwrap();

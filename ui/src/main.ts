@@ -2,6 +2,7 @@
 // nothing itself: routes, retries, storage and delivery are the engine's.
 
 import { Announcer } from "./announcer.js";
+import { type RoomEntry, renderJoined, renderPlain } from "./rooms.js";
 import { initTheme } from "./theme.js";
 import { Timeline } from "./timeline.js";
 
@@ -50,6 +51,24 @@ interface RoomView {
   room: string;
   members: Member[];
   history: LocalMessage[];
+}
+
+interface RoomsView {
+  current: string | null;
+  joined: { room: string; favourite: boolean; muted: boolean; last: LocalMessage | null }[];
+  recent: string[];
+}
+
+interface PublicRoom {
+  room: string;
+  online: number;
+}
+
+interface InviteView {
+  room: string;
+  relay: string | null;
+  other_relay: boolean;
+  relay_fixed: boolean;
 }
 
 interface PeerDiagnostics {
@@ -116,6 +135,8 @@ const view = {
   relayUp: false,
   route: null as Route | null,
   openLinks: new Set<string>(),
+  /** The rooms joined, in the switcher's order, with what the lists show of each. */
+  rooms: new Map<string, RoomEntry>(),
 };
 
 /** The room's messages, windowed; built in `main` once the page is there. */
@@ -324,6 +345,7 @@ function onEvent(event: EngineEvent): void {
       renderMembers();
       break;
     case "message":
+      noteMessage(event);
       if (event.room === view.room) {
         const mine = event.sender === view.me?.device;
         const known = timeline.get(event.id);
@@ -384,20 +406,195 @@ async function openRoom(room: string): Promise<void> {
   view.room = room.trim().replace(/\s+/g, " ").normalize("NFC");
   view.members.clear();
   timeline.clear();
+  olderDone.clear();
+  $("history-start").hidden = true;
   const opened = await invoke<RoomView>("join", { room });
   view.room = opened.room;
   for (const member of opened.members) view.members.set(member.device, member);
   opened.history.forEach((message) => timeline.upsert(message));
   $("room-title").textContent = opened.room;
   renderMembers();
+  const entry = view.rooms.get(opened.room) ?? {
+    room: opened.room,
+    favourite: false,
+    muted: false,
+    unread: 0,
+    last: null,
+  };
+  entry.unread = 0;
+  const newest = opened.history[opened.history.length - 1];
+  if (newest) entry.last = `${newest.from}: ${newest.body}`;
+  view.rooms.set(opened.room, entry);
+  $("favourite").setAttribute("aria-pressed", String(entry.favourite));
+  $("mute").setAttribute("aria-pressed", String(entry.muted));
+  renderRooms();
   $("join-screen").hidden = true;
   $("chat-screen").hidden = false;
   timeline.jumpToEnd();
   $<HTMLInputElement>("message").focus();
   const link = `festival://join?room=${encodeURIComponent(opened.room)}&relay=${encodeURIComponent(view.me?.relay_url ?? "")}`;
   $<HTMLInputElement>("invite-link").value = link;
+  $("invite-code").textContent = opened.room;
   $("qr").innerHTML = await invoke<string>("qr_svg", { text: link });
   await refresh();
+}
+
+/** A message for any room: the lists show it as the room's last, and count it unread when
+ * its room is not the one on screen. */
+function noteMessage(message: ChatMessage): void {
+  const entry = view.rooms.get(message.room);
+  if (!entry) return;
+  entry.last = `${message.from}: ${message.body}`;
+  const onScreen = message.room === view.room && !$("chat-screen").hidden;
+  if (!onScreen && message.sender !== view.me?.device) entry.unread += 1;
+  renderRooms();
+}
+
+let roomsFrame = 0;
+
+/** Redraws the room lists, at most once a frame (a burst is many messages). */
+function renderRooms(): void {
+  if (roomsFrame) return;
+  roomsFrame = requestAnimationFrame(() => {
+    roomsFrame = 0;
+    const entries = [...view.rooms.values()];
+    entries.sort((a, b) => Number(b.favourite) - Number(a.favourite));
+    const current = $("chat-screen").hidden ? null : view.room;
+    renderJoined($("my-rooms"), entries, current, (room) => void switchTo(room));
+    renderJoined($("switcher"), entries, current, (room) => void switchTo(room));
+    $("my-rooms-section").hidden = entries.length === 0;
+  });
+}
+
+/** Reads the joined and recent rooms from the app (after a start, a restart, a leave). */
+async function loadRooms(): Promise<RoomsView> {
+  const rooms = await invoke<RoomsView>("rooms");
+  const known = view.rooms;
+  view.rooms = new Map(
+    rooms.joined.map((r) => [
+      r.room,
+      {
+        room: r.room,
+        favourite: r.favourite,
+        muted: r.muted,
+        unread: known.get(r.room)?.unread ?? 0,
+        last: r.last ? `${r.last.from}: ${r.last.body}` : null,
+      },
+    ]),
+  );
+  renderRooms();
+  renderPlain($("recent-rooms"), rooms.recent.map((room) => ({ room })), (room) => void switchTo(room));
+  $("recent-section").hidden = rooms.recent.length === 0;
+  return rooms;
+}
+
+/** Lists the relay's public rooms with their counts (nothing when the relay has none or
+ * cannot be reached: the rest of the screen works without them). */
+async function loadPublic(): Promise<void> {
+  try {
+    const rooms = await invoke<PublicRoom[]>("public_rooms");
+    renderPlain($("public-rooms"), rooms, (room) => void switchTo(room));
+    $("public-section").hidden = rooms.length === 0;
+  } catch {
+    $("public-section").hidden = true;
+  }
+}
+
+/** Starts the engine with the name typed (or the saved one), if it does not run as that name. */
+async function ensureStarted(): Promise<void> {
+  const name = $<HTMLInputElement>("name").value.trim();
+  if (!view.me || (name && view.me.name !== name)) {
+    view.me = await invoke<Profile>("start", { name: name || null });
+    $<HTMLInputElement>("name").value = view.me.name;
+  }
+}
+
+/** Opens a room from a list, the join form, an invite or a new code; errors where the
+ * person is. */
+async function switchTo(room: string): Promise<void> {
+  const where = $("chat-screen").hidden ? "join" : "chat";
+  try {
+    showError(where, "");
+    await ensureStarted();
+    toggle("");
+    await openRoom(room);
+  } catch (error) {
+    showError(where, error);
+  }
+}
+
+/** The room list on screen (the rooms stay joined), focus in the room field: where the next
+ * step is, not lost on the page. */
+async function showHome(): Promise<void> {
+  view.room = null;
+  toggle("");
+  $("chat-screen").hidden = true;
+  $("join-screen").hidden = false;
+  $<HTMLInputElement>("room").focus();
+  await invoke("show_list").catch(() => undefined);
+  await loadRooms().catch((error) => showError("join", error));
+  void loadPublic();
+}
+
+let pendingInvite: InviteView | null = null;
+
+/** The room whose older history is being read, or whose store has nothing older. */
+let olderBusy: string | null = null;
+const olderDone = new Set<string>();
+
+/** The reader reached the oldest message shown: reads the page before it (from this
+ * phone's store, then the relay's history) and puts it above, where scrolling up continues. */
+async function loadOlder(): Promise<void> {
+  const room = view.room;
+  const oldest = timeline.first();
+  if (!room || olderBusy === room || olderDone.has(room) || oldest?.seq == null) return;
+  olderBusy = room;
+  try {
+    const page = await invoke<{ messages: LocalMessage[]; more: boolean }>("history_before", {
+      room,
+      before: oldest.seq,
+    });
+    if (room !== view.room) return;
+    if (!page.more) {
+      olderDone.add(room);
+      $("history-start").hidden = false;
+    }
+    timeline.prepend(page.messages);
+  } catch (error) {
+    showError("chat", error);
+  } finally {
+    olderBusy = null;
+  }
+}
+
+/** An invite link from a click (deep link), the launch, or the invite field: opens its room,
+ * on its relay; asks first when that relay is not the one in use. */
+async function openInvite(link: string): Promise<void> {
+  try {
+    showError("join", "");
+    const invite = await invoke<InviteView>("read_invite", { link });
+    $<HTMLInputElement>("room").value = invite.room;
+    if (!view.me && !$<HTMLInputElement>("name").value.trim()) {
+      showError("join", `Choose a name, then Join to open ${invite.room}.`);
+      return;
+    }
+    if (invite.other_relay && invite.relay_fixed) {
+      showError("join", `This invite is for the relay ${invite.relay}; this run is fixed to another one.`);
+      return;
+    }
+    if (invite.other_relay) {
+      pendingInvite = invite;
+      if ($("join-screen").hidden) await showHome();
+      $("relay-question-text").textContent =
+        `The invite to ${invite.room} is for the relay ${invite.relay}. You use ${view.me?.relay_url ?? "another one"}.`;
+      $("relay-question").hidden = false;
+      $("switch-relay").focus();
+      return;
+    }
+    await switchTo(invite.room);
+  } catch (error) {
+    showError("join", error);
+  }
 }
 
 const PANELS = ["members", "invite", "mesh", "debug"];
@@ -416,6 +613,7 @@ async function main(): Promise<void> {
   initTheme([...document.querySelectorAll<HTMLButtonElement>(".theme-toggle")]);
   timeline = new Timeline($("scroller"), $("messages"), $<HTMLButtonElement>("new-messages"), renderMessage);
   announcer = new Announcer($("announcer"));
+  timeline.onReachTop(() => void loadOlder());
   await tauri.event.listen<EngineEvent>("festival://event", (e) => onEvent(e.payload));
   const settings = await invoke<Settings>("settings");
   const relay = $<HTMLInputElement>("relay");
@@ -423,41 +621,55 @@ async function main(): Promise<void> {
   relay.disabled = settings.source === "environment";
   $("relay-source").textContent =
     settings.source === "environment" ? "Set by FESTIVAL_RELAY_URL for this run." : "";
+  await tauri.event.listen<string>("festival://invite", (e) => void openInvite(e.payload));
+  let reopen: string | null = null;
   try {
     view.me = await invoke<Profile>("start", {});
     $<HTMLInputElement>("name").value = view.me.name;
+    reopen = (await loadRooms()).current;
   } catch {
     // No saved name yet: the join form asks for one.
   }
+  void loadPublic();
 
-  $("join-form").addEventListener("submit", async (e) => {
+  $("join-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    showError("join", "");
-    const name = $<HTMLInputElement>("name").value.trim();
-    const room = $<HTMLInputElement>("room").value.trim();
+    void switchTo($<HTMLInputElement>("room").value.trim());
+  });
+  $("new-room").addEventListener("click", async () => {
     try {
-      if (!view.me || view.me.name !== name) {
-        view.me = await invoke<Profile>("start", { name });
-      }
+      showError("join", "");
+      await ensureStarted();
+      const room = await invoke<string>("create_room");
       await openRoom(room);
+      // The code is what people pass on: show it with the QR at once.
+      toggle("invite");
     } catch (error) {
       showError("join", error);
     }
   });
   $("invite-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    const text = $<HTMLInputElement>("invite").value.trim();
+    void openInvite($<HTMLInputElement>("invite").value.trim());
+  });
+  $("switch-relay").addEventListener("click", async () => {
+    const invite = pendingInvite;
+    pendingInvite = null;
+    $("relay-question").hidden = true;
+    if (!invite?.relay) return;
     try {
-      const url = new URL(text);
-      const room = url.searchParams.get("room");
-      if (!room) throw new Error("no room");
-      $<HTMLInputElement>("room").value = room;
-      const relayUrl = url.searchParams.get("relay");
-      if (relayUrl && !relay.disabled) relay.value = relayUrl;
-      showError("join", "");
-    } catch {
-      showError("join", "That is not an invite link.");
+      await invoke<Settings>("set_relay_url", { url: invite.relay });
+      relay.value = invite.relay;
+      view.me = await invoke<Profile>("profile");
+      await switchTo(invite.room);
+    } catch (error) {
+      showError("join", error);
     }
+  });
+  $("keep-relay").addEventListener("click", () => {
+    pendingInvite = null;
+    $("relay-question").hidden = true;
+    $<HTMLInputElement>("room").focus();
   });
   $("relay-form").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -496,15 +708,33 @@ async function main(): Promise<void> {
       showError("chat", error);
     }
   });
-  $("back").addEventListener("click", async () => {
-    if (view.room) await invoke("leave", { room: view.room }).catch(() => undefined);
-    view.room = null;
-    toggle("");
-    $("chat-screen").hidden = true;
-    $("join-screen").hidden = false;
-    // Focus where the next step is, not lost on the page.
-    $<HTMLInputElement>("room").focus();
+  $("back").addEventListener("click", () => void showHome());
+  $("leave").addEventListener("click", async () => {
+    const room = view.room;
+    if (room) {
+      await invoke("leave", { room }).catch((error) => showError("join", error));
+      view.rooms.delete(room);
+    }
+    await showHome();
   });
+  for (const [id, command, key] of [
+    ["favourite", "set_favourite", "favourite"],
+    ["mute", "set_muted", "muted"],
+  ] as const) {
+    $(id).addEventListener("click", async () => {
+      const entry = view.room ? view.rooms.get(view.room) : undefined;
+      if (!entry) return;
+      const on = !entry[key];
+      try {
+        await invoke(command, { room: entry.room, on });
+        entry[key] = on;
+        $(id).setAttribute("aria-pressed", String(on));
+        renderRooms();
+      } catch (error) {
+        showError("chat", error);
+      }
+    });
+  }
   for (const name of PANELS) $(`${name}-button`).addEventListener("click", () => toggle(name));
   $("upgrade").addEventListener("click", () =>
     invoke("p2p_upgrade", { room: view.room }).catch((e) => showError("chat", e)),
@@ -520,6 +750,14 @@ async function main(): Promise<void> {
     invoke("set_route", { route }).catch((error) => showError("chat", error));
   });
   window.setInterval(() => void refresh(), 2000);
+  // The public rooms' counts, live while the list is on screen.
+  window.setInterval(() => {
+    if (!$("join-screen").hidden) void loadPublic();
+  }, 5000);
+
+  const launched = await invoke<string | null>("launch_invite");
+  if (launched) await openInvite(launched);
+  else if (reopen) await switchTo(reopen);
 }
 
 void main();

@@ -23,6 +23,8 @@ export class Timeline<T extends Keyed> {
   private stick = true;
   private unseen = 0;
   private frame: number | null = null;
+  /** Asked for older messages when the reader reaches the top of all it holds. */
+  private older: (() => void) | null = null;
 
   constructor(
     private readonly scroller: HTMLElement,
@@ -51,6 +53,28 @@ export class Timeline<T extends Keyed> {
     this.unseen = 0;
     this.list.replaceChildren();
     this.pill.hidden = true;
+  }
+
+  /** Calls `older` whenever the reader reaches the oldest message held: it may `prepend`. */
+  onReachTop(older: () => void): void {
+    this.older = older;
+  }
+
+  /** The oldest message held. */
+  first(): T | undefined {
+    return this.order.length ? this.items.get(this.order[0]) : undefined;
+  }
+
+  /** Adds older messages (oldest first) above all held ones; the ones on screen stay where
+   * they are. Messages already held are skipped. */
+  prepend(older: T[]): void {
+    const fresh = older.filter((item) => !this.items.has(item.id));
+    if (!fresh.length) return;
+    for (const item of fresh) this.items.set(item.id, item);
+    this.order.unshift(...fresh.map((item) => item.id));
+    this.start += fresh.length;
+    this.end += fresh.length;
+    if (this.start === fresh.length) this.extendUp();
   }
 
   get(id: string): T | undefined {
@@ -123,6 +147,8 @@ export class Timeline<T extends Keyed> {
     const { scrollTop, clientHeight } = this.scroller;
     if (scrollTop < clientHeight && this.start > 0) {
       this.extendUp();
+    } else if (scrollTop < clientHeight && this.start === 0) {
+      this.older?.();
     } else if (this.atBottom() && this.end < this.order.length) {
       this.appendUpTo(Math.min(this.order.length, this.end + this.step));
       this.trimTop();

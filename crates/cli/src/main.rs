@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use festival_core::router::PreferredRoute;
 use festival_core::{Engine, EngineConfig, Events};
+use festival_proto::Invite;
 
 /// Festival Chat in the terminal.
 #[derive(Debug, Parser)]
@@ -56,12 +57,9 @@ impl DataDir {
 /// Where to connect and who to be; shared by every command that goes online.
 #[derive(Debug, Args)]
 struct Online {
-    /// The relay's WebSocket URL.
-    #[arg(
-        long,
-        env = "FESTIVAL_RELAY_URL",
-        default_value = "ws://127.0.0.1:7878/ws"
-    )]
+    /// The relay's WebSocket URL, or a festival:// invite link (its relay, or the default
+    /// one when it names none; its room when --room is left out).
+    #[arg(long, env = "FESTIVAL_RELAY_URL", default_value = DEFAULT_RELAY)]
     relay: String,
     /// Your display name (saved in the data directory; needed the first time).
     #[arg(long)]
@@ -82,15 +80,43 @@ struct Online {
     data: DataDir,
 }
 
+/// The relay used when neither --relay nor an invite names one.
+const DEFAULT_RELAY: &str = "ws://127.0.0.1:7878/ws";
+
 fn parse_route(text: &str) -> Result<PreferredRoute, String> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|_| format!("{text:?} is not a route: use auto, p2p or relay"))
 }
 
 impl Online {
+    /// The invite given as --relay, if it is one.
+    fn invite(&self) -> anyhow::Result<Option<Invite>> {
+        if !self.relay.trim_start().starts_with("festival:") {
+            return Ok(None);
+        }
+        Ok(Some(Invite::parse(&self.relay)?))
+    }
+
+    /// The relay's WebSocket URL: --relay, or the relay of the invite given as --relay.
+    fn relay_url(&self) -> anyhow::Result<String> {
+        Ok(match self.invite()? {
+            Some(invite) => invite.relay.unwrap_or_else(|| DEFAULT_RELAY.to_owned()),
+            None => self.relay.clone(),
+        })
+    }
+
+    /// The room to use: --room, else the room of the invite given as --relay.
+    fn room(&self, room: Option<&str>) -> anyhow::Result<String> {
+        match (room, self.invite()?) {
+            (Some(room), _) => Ok(room.to_owned()),
+            (None, Some(invite)) => Ok(invite.room.as_str().to_owned()),
+            (None, None) => anyhow::bail!("which room? Give --room, or an invite link as --relay"),
+        }
+    }
+
     /// Starts the engine (which also takes up any messages still queued from earlier runs).
     async fn start(&self) -> anyhow::Result<(Engine, Events)> {
-        let mut config = EngineConfig::new(&self.relay, self.data.path()?);
+        let mut config = EngineConfig::new(self.relay_url()?, self.data.path()?);
         config.p2p.preferred = self.route;
         config.p2p.loopback_only = self.p2p_loopback_only;
         if self.no_mesh_report {

@@ -132,8 +132,19 @@ pub struct Engine {
     /// Held while a message is signed and enqueued, so that each names the one typed before
     /// it as its `prev` even when the app sends from several tasks.
     typing: tokio::sync::Mutex<()>,
+    /// The relay's WebSocket URL, for its HTTP routes beside the link (older history).
+    relay_url: String,
     resumed: Vec<MessageId>,
     task: JoinHandle<()>,
+}
+
+/// A page of older history ([`Engine::older_history`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OlderHistory {
+    /// The messages, oldest first.
+    pub messages: Vec<LocalMessage>,
+    /// Older messages may remain (ask again below the first one).
+    pub more: bool,
 }
 
 /// A message handed to the engine, not yet confirmed by the relay.
@@ -195,6 +206,7 @@ impl Engine {
         let (events, event_rx) = events::channel(EVENT_QUEUE);
         let recent = store.recent_ids(driver::SEEN_KEPT).await?;
         let unsequenced = store.unsequenced(driver::UNSEQUENCED_KEPT).await?;
+        let relay_url = url.clone();
         let driver = driver::Driver::new(
             url,
             identity.clone(),
@@ -213,6 +225,7 @@ impl Engine {
                 identity,
                 store,
                 typing: tokio::sync::Mutex::new(()),
+                relay_url,
                 resumed,
                 task,
             },
@@ -282,6 +295,57 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<LocalMessage>, EngineError> {
         self.store.history(&RoomName::parse(room)?, limit).await
+    }
+
+    /// Older history wherever it is: the page below `before` from the local store, and when
+    /// the store has fewer than `limit` (at most 100), the rest from the relay's history
+    /// (`GET /rooms/history`; not stored here, where retention would drop it again). `more`
+    /// is false only once the relay said nothing older remains; it stays true while the
+    /// relay cannot be reached, so that the reader may try again.
+    pub async fn older_history(
+        &self,
+        room: &str,
+        before: Seq,
+        limit: usize,
+    ) -> Result<OlderHistory, EngineError> {
+        let room = RoomName::parse(room)?;
+        let limit = limit.min(festival_proto::HistoryPage::MAX_MESSAGES);
+        let mut messages = self.store.history_before(&room, before, limit).await?;
+        if messages.len() == limit {
+            return Ok(OlderHistory {
+                messages,
+                more: true,
+            });
+        }
+        let below = messages.first().and_then(|m| m.seq).unwrap_or(before);
+        let page = match crate::Directory::new(&self.relay_url)?
+            .older(&room, below)
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::debug!("older history from the relay: {e}");
+                return Ok(OlderHistory {
+                    messages,
+                    more: true,
+                });
+            }
+        };
+        let wanted = limit - messages.len();
+        let skip = page.messages.len().saturating_sub(wanted);
+        let more = page.has_more || skip > 0;
+        let me = self.identity.device;
+        let mut older: Vec<LocalMessage> = page
+            .messages
+            .into_iter()
+            .skip(skip)
+            .map(|m| LocalMessage::from_relay(m, me))
+            .collect();
+        older.append(&mut messages);
+        Ok(OlderHistory {
+            messages: older,
+            more,
+        })
     }
 
     /// The messages of a room an app did not show because it lagged ([`crate::Event::Lagged`]),

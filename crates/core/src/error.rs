@@ -39,6 +39,9 @@ pub enum EngineError {
     /// outbox); it is kept in the history, marked failed.
     #[error("the message was not delivered: {0}")]
     Failed(String),
+    /// The relay could not be reached, or answered with something that is not the protocol.
+    #[error("the relay could not be reached: {0}")]
+    Unreachable(String),
     /// The engine has stopped; nothing more can be done with this handle.
     #[error("the engine has stopped")]
     Stopped,

@@ -11,6 +11,7 @@
 
 mod authenticity;
 mod dedup;
+mod directory;
 mod engine;
 mod error;
 mod event;
@@ -23,7 +24,10 @@ pub mod sync;
 pub mod transport;
 
 pub use authenticity::Authenticity;
-pub use engine::{Engine, EngineConfig, Events, P2pConfig, PendingSend, local_history};
+pub use directory::Directory;
+pub use engine::{
+    Engine, EngineConfig, Events, OlderHistory, P2pConfig, PendingSend, local_history,
+};
 pub use error::EngineError;
 pub use event::{Event, Missed, Route, SeqRange};
 pub use stats::{

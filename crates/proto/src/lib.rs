@@ -11,7 +11,9 @@
 
 mod client;
 mod close;
+mod code;
 mod decode;
+mod directory;
 mod error;
 mod ids;
 mod invite;
@@ -26,7 +28,9 @@ mod text;
 
 pub use client::{ChatSend, ClientFrame, Hello, Join, Leave, Ping, SignalSend};
 pub use close::CloseCode;
+pub use code::{CODE_SPACE, canonical_code, nth_code};
 pub use decode::{decode_client, decode_server, encode};
+pub use directory::{HistoryPage, NewRoom, PublicRoom, PublicRooms};
 pub use error::{ErrorCode, ProtoError};
 pub use ids::{DeviceId, MessageId, PeerId, Seq};
 pub use invite::{Invite, InviteError};

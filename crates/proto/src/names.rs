@@ -105,13 +105,15 @@ fn ends_like_a_suffix(name: &str) -> bool {
 /// A room's name: NFC-normalised, trimmed, inner whitespace collapsed, 1 to
 /// [`Limits::MAX_ROOM_CHARS`] characters of letters, digits, spaces and `- _ . & ' #`, no
 /// invisible characters.
-/// Rooms are created on first join, so the name is the room's only key (case-sensitive).
+/// Rooms are created on first join, so the name is the room's only key (case-sensitive),
+/// except that a room code typed in any spelling ("Sunny Tent 42") becomes the code's
+/// canonical one (`sunny-tent-42`, see [`crate::canonical_code`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RoomName(String);
 
 impl RoomName {
-    /// Normalises and validates a room name.
+    /// Normalises and validates a room name; a room code comes back in its canonical spelling.
     pub fn parse(raw: &str) -> Result<Self, ProtoError> {
         let room = normalise_line(raw, ErrorCode::InvalidRoom, "room name")?;
         let chars = room.chars().count();
@@ -138,7 +140,7 @@ impl RoomName {
                 format!("room names may hold letters, digits, spaces and - _ . & ' #; not {c:?}"),
             ));
         }
-        Ok(Self(room))
+        Ok(Self(crate::code::canonical_code(&room).unwrap_or(room)))
     }
 
     /// The name as text.
@@ -319,6 +321,18 @@ mod tests {
             RoomName::parse(" Main   Stage ").unwrap().as_str(),
             "Main Stage"
         );
+    }
+
+    #[test]
+    fn a_room_code_typed_any_way_is_one_room() {
+        for typed in [
+            "Sunny Tent 42",
+            " SUNNY  tent-42",
+            "sunny_Tent_42",
+            "sunny-tent-42",
+        ] {
+            assert_eq!(RoomName::parse(typed).unwrap().as_str(), "sunny-tent-42");
+        }
     }
 
     #[test]

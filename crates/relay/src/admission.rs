@@ -273,6 +273,21 @@ impl Admission {
         }
     }
 
+    /// Whether `ip` may be sent history now over HTTP (`GET /rooms/history`), which no device
+    /// asks for: the address's budget alone, the same one its devices' joins draw on.
+    pub(crate) fn ip_history_allowed(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut ips = self.ips.lock().unwrap_or_else(PoisonError::into_inner);
+        ips.get_mut(&ip).is_none_or(|e| e.history.available(now))
+    }
+
+    /// Charges `bytes` of history sent over HTTP to `ip`.
+    pub(crate) fn ip_history_sent(&self, ip: IpAddr, bytes: usize, now: Instant) {
+        let mut ips = self.ips.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(e) = ips.get_mut(&ip) {
+            e.history.charge(bytes, now);
+        }
+    }
+
     /// The history budget's refill rate, for error messages.
     pub(crate) fn history_bytes_per_sec(&self) -> usize {
         self.caps.history_bytes_per_sec

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use festival_proto::{IceServer, Limits};
+use festival_proto::{IceServer, Limits, RoomName};
 
 /// Everything a relay needs to start. [`Config::new`] gives the defaults.
 #[derive(Debug, Clone)]
@@ -90,6 +90,8 @@ pub struct Config {
     pub mesh_sample_every: Duration,
     /// How far back the dashboard's history reaches (its samples are kept in memory).
     pub mesh_history: Duration,
+    /// Rooms listed to everyone (`GET /rooms`) with their member counts, in this order.
+    pub public_rooms: Vec<RoomName>,
 }
 
 impl Config {
@@ -148,6 +150,7 @@ impl Config {
             mesh_tick: Duration::from_secs(1),
             mesh_sample_every: Duration::from_secs(10),
             mesh_history: Duration::from_secs(3 * 3600),
+            public_rooms: Vec::new(),
         }
     }
 }
@@ -258,6 +261,10 @@ pub struct Args {
     /// Make a new admin token (printed once) in place of the one in the data folder.
     #[arg(long)]
     pub rotate_admin_token: bool,
+    /// A public room, listed to everyone with its member count (repeat the flag, or separate
+    /// names with commas in the variable): `--public-room "Main Stage" --public-room "Lost & Found"`.
+    #[arg(long = "public-room", env = "FESTIVAL_PUBLIC_ROOMS", value_delimiter = ',', value_parser = parse_room)]
+    pub public_rooms: Vec<RoomName>,
     /// Something else to do than serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -307,6 +314,8 @@ impl From<Args> for Config {
         config.max_members_per_room = args.max_members_per_room.max(1);
         config.fd_reserve = args.fd_reserve;
         config.rotate_admin_token = args.rotate_admin_token;
+        config.public_rooms = args.public_rooms;
+        config.public_rooms.dedup();
         if !args.stun.is_empty() {
             config.ice_servers.push(IceServer {
                 urls: args.stun,
@@ -316,6 +325,11 @@ impl From<Args> for Config {
         }
         config
     }
+}
+
+/// Reads a room name as a client would send it, so that a listed room is the one people join.
+fn parse_room(text: &str) -> Result<RoomName, String> {
+    RoomName::parse(text).map_err(|e| e.to_string())
 }
 
 /// Reads an age such as `48h`, `90m`, `2d`, `30s` or `1h30m`; zero is refused, because a relay

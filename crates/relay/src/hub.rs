@@ -9,6 +9,8 @@
 
 mod room_task;
 
+pub(crate) use room_task::weight;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -340,6 +342,15 @@ impl Hub {
             },
         );
         Ok(tx)
+    }
+
+    /// Members (devices) in `room` now; 0 when it is not open.
+    pub(crate) fn online(&self, room: &RoomName) -> usize {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        rooms
+            .live
+            .get(room)
+            .map_or(0, |entry| entry.members.load(Ordering::Acquire))
     }
 
     /// Undoes one [`Hub::enter`]. After the last, the room's task ends once its queue is done.

@@ -18,6 +18,7 @@
 mod admin;
 mod admission;
 mod config;
+mod directory;
 mod health;
 mod hub;
 mod mesh;

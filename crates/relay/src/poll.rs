@@ -152,7 +152,8 @@ fn body(session: Option<&str>, frames: &[Utf8Bytes], closed: Option<CloseCode>) 
     text
 }
 
-fn json(status: StatusCode, text: String) -> Response {
+/// A JSON answer with `status`.
+pub(crate) fn json(status: StatusCode, text: String) -> Response {
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

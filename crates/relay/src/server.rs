@@ -1,5 +1,6 @@
-//! Starting and stopping a relay: the HTTP routes (`/ws`, `/healthz`, `/metrics`, `/admin`), history
-//! retention, and a graceful shutdown that finishes every store write.
+//! Starting and stopping a relay: the HTTP routes (`/ws`, `/poll`, `/rooms`, `/healthz`,
+//! `/metrics`, `/admin`), history retention, and a graceful shutdown that finishes every store
+//! write.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, Admin, TokenError};
+use crate::directory::{self, HandedOut};
 use crate::health;
 use crate::hub::{Hub, unix_ms};
 use crate::metrics::Metrics;
@@ -84,6 +86,7 @@ pub(crate) struct AppState {
     pub(crate) polls: Arc<PollSessions>,
     pub(crate) capacity: Arc<Capacity>,
     pub(crate) admin: Arc<Admin>,
+    pub(crate) codes: Arc<HandedOut>,
 }
 
 impl std::fmt::Debug for RelayHandle {
@@ -126,6 +129,7 @@ impl RelayHandle {
             polls: Arc::new(PollSessions::default()),
             capacity: Arc::clone(&capacity),
             admin: Arc::clone(&admin),
+            codes: Arc::new(HandedOut::default()),
         };
         let app = Router::new()
             .route("/ws", get(upgrade))
@@ -134,6 +138,8 @@ impl RelayHandle {
                 "/poll/{token}",
                 get(poll::receive).post(poll::send).delete(poll::close),
             )
+            .route("/rooms", get(directory::public).post(directory::create))
+            .route("/rooms/history", get(directory::older))
             .layer(DefaultBodyLimit::max(HARD_FRAME_CAP))
             .layer(axum::middleware::from_fn_with_state(state.clone(), admit))
             .route("/healthz", get(health::live))

@@ -153,6 +153,8 @@ const SINCE: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, s
     prev, sender_key, sig FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?";
 const LATEST: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at, \
     prev, sender_key, sig FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?";
+const BEFORE: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at, \
+    prev, sender_key, sig FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -409,6 +411,29 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         messages.reverse();
         Ok(messages)
+    }
+
+    /// See [`RelayStore::before`].
+    pub(crate) async fn before(
+        &self,
+        room: &RoomName,
+        before: Seq,
+        limit: usize,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(BEFORE)
+            .bind(room.as_str())
+            .bind(to_i64(before))
+            .bind(to_i64(limit as u64 + 1))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages = rows
+            .into_iter()
+            .map(Row::into_message)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = messages.len() > limit;
+        messages.truncate(limit);
+        messages.reverse();
+        Ok((messages, more))
     }
 
     /// Deletes every message stored before `cutoff` (Unix milliseconds); returns how many.

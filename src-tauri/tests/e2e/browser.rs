@@ -74,23 +74,38 @@ pub(crate) struct Audit {
 pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
+    /// The session on tauri-driver, to end it there (which closes the app).
+    session: String,
 }
 
 impl Browser {
     /// Opens a session on tauri-driver at `port` (launching the app), then talks to the
     /// WebKitWebDriver it started on `native_port`.
     pub(crate) async fn launch(port: u16, native_port: u16, app: &str) -> Browser {
+        Self::launch_with(port, native_port, app, &[]).await
+    }
+
+    /// As [`Browser::launch`], the app launched with `args` (an invite link, as the system
+    /// passes a clicked one).
+    pub(crate) async fn launch_with(
+        port: u16,
+        native_port: u16,
+        app: &str,
+        args: &[&str],
+    ) -> Browser {
         let http = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + WAIT;
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "wry",
-            "tauri:options": {"application": app},
+            "tauri:options": {"application": app, "args": args},
         }}});
         loop {
+            // Bounded: an app that never comes up fails the test instead of hanging it.
             let response = http
                 .post(format!("http://127.0.0.1:{port}/session"))
                 .header("content-type", "application/json")
                 .body(capabilities.to_string())
+                .timeout(WAIT * 2)
                 .send()
                 .await;
             if let Ok(response) = response {
@@ -101,6 +116,7 @@ impl Browser {
                 let browser = Browser {
                     http,
                     base: format!("http://127.0.0.1:{native_port}/session/{id}"),
+                    session: format!("http://127.0.0.1:{port}/session/{id}"),
                 };
                 browser.inject_axe().await;
                 return browser;
@@ -111,6 +127,15 @@ impl Browser {
             );
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// Ends the session, which closes the app (as a person quitting it).
+    pub(crate) async fn quit(self) {
+        let response = self.http.delete(&self.session).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "ending the session: {response:?}"
+        );
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {

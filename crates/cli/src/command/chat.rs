@@ -25,9 +25,10 @@ const MAX_UNCONFIRMED: usize = 1024;
 pub(crate) struct ChatArgs {
     #[command(flatten)]
     online: Online,
-    /// The room.
+    /// The room (a name or a room code, in any case and spacing); may be left out when
+    /// --relay is an invite link, which names the room.
     #[arg(long)]
-    room: String,
+    room: Option<String>,
     /// Print every event as one JSON object per line.
     #[arg(long)]
     json: bool,
@@ -35,11 +36,12 @@ pub(crate) struct ChatArgs {
 
 /// Runs until `/quit` or the end of stdin (after the relay confirmed what was sent).
 pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
+    let room_name = args.online.room(args.room.as_deref())?;
     let (engine, mut events) = args.online.start().await?;
-    let joined = engine.join(&args.room).await?;
+    let joined = engine.join(&room_name).await?;
     let mut shown = Shown::default();
     let printer = Printer { json: args.json };
-    let room = args.room.as_str();
+    let room = room_name.as_str();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut unconfirmed: HashSet<MessageId> = HashSet::new();
     let mut stdin_open = true;

@@ -14,9 +14,10 @@ use crate::Online;
 pub(crate) struct SendArgs {
     #[command(flatten)]
     online: Online,
-    /// The room.
+    /// The room (a name or a room code, in any case and spacing); may be left out when
+    /// --relay is an invite link, which names the room.
     #[arg(long)]
-    room: String,
+    room: Option<String>,
     /// Seconds to wait for the relay to confirm the message before leaving it queued.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
@@ -27,9 +28,10 @@ pub(crate) struct SendArgs {
 
 /// Exit codes: 0 stored by the relay or safely queued, 1 refused by it.
 pub(crate) async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let room = args.online.room(args.room.as_deref())?;
     let (engine, mut events) = args.online.start().await?;
-    engine.join(&args.room).await?;
-    let pending = engine.send(&args.room, &args.text.join(" ")).await?;
+    engine.join(&room).await?;
+    let pending = engine.send(&room, &args.text.join(" ")).await?;
     let acked = pending.acked();
     tokio::pin!(acked);
     let deadline = tokio::time::sleep(Duration::from_secs(args.timeout));
@@ -39,7 +41,7 @@ pub(crate) async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         tokio::select! {
             result = &mut acked => match result {
                 Ok(seq) => {
-                    println!("sent to {} as #{seq}", args.room);
+                    println!("sent to {room} as #{seq}");
                     break ExitCode::SUCCESS;
                 }
                 Err(e) => {

@@ -15,9 +15,10 @@ use crate::output::{Printer, println_flush};
 pub(crate) struct TailArgs {
     #[command(flatten)]
     online: Online,
-    /// The room.
+    /// The room (a name or a room code, in any case and spacing); may be left out when
+    /// --relay is an invite link, which names the room.
     #[arg(long)]
-    room: String,
+    room: Option<String>,
     /// Exit after this many messages.
     #[arg(long)]
     count: Option<usize>,
@@ -35,11 +36,12 @@ pub(crate) struct TailArgs {
 /// Exit codes: 0 when the count was reached or the timeout ended a count-less tail, 3 when
 /// the timeout came before the count.
 pub(crate) async fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
+    let room = args.online.room(args.room.as_deref())?;
     let printer = Printer { json: args.json };
     // What this device already has, printed before going online. Messages still queued here
     // are left out: they are printed when the relay delivers them.
     let mut seen = 0;
-    let known = local_history(&args.online.data.path()?, &args.room, args.history).await?;
+    let known = local_history(&args.online.data.path()?, &room, args.history).await?;
     for message in known.iter().filter(|m| m.seq.is_some()) {
         if args.count.is_some_and(|count| seen >= count) {
             return Ok(ExitCode::SUCCESS);
@@ -53,7 +55,7 @@ pub(crate) async fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
         seen += 1;
     }
     let (engine, mut events) = args.online.start().await?;
-    let joined = engine.join(&args.room).await?;
+    let joined = engine.join(&room).await?;
     let mut shown = Shown::default();
     let deadline = async {
         match args.timeout {

@@ -19,6 +19,7 @@ macro_rules! conformance_suite {
             ids_are_idempotent,
             the_cursor_moves_only_forward_and_only_on_numbered_messages,
             history_is_in_room_order_with_unnumbered_last,
+            older_history_comes_in_pages_below_a_number,
             retention_drops_only_old_delivered_messages,
             a_cancelled_write_records_all_or_nothing,
             own_message_carries_the_prev_and_signature_it_was_typed_with,
@@ -436,6 +437,47 @@ async fn history_is_in_room_order_with_unnumbered_last(store: impl EngineStore) 
         .map(|(b, _, _)| b)
         .collect();
     assert_eq!(bodies, ["r1", "r2", "r3", "direct", "typed offline"]);
+}
+
+async fn older_history_comes_in_pages_below_a_number(store: impl EngineStore) {
+    let (camp, stage) = (room("Camp"), room("Stage"));
+    let (me, alice) = (DeviceId::random(), DeviceId::random());
+    store
+        .record_delivered(&numbered(&camp, 1, 10, alice), me, Route::Relay, 100)
+        .await
+        .unwrap();
+    store
+        .record_delivered(&numbered(&stage, 1, 10, alice), me, Route::Relay, 100)
+        .await
+        .unwrap();
+    let direct = typed(&camp, "direct", 1_000);
+    store
+        .record_delivered(&[delivered(&direct, 0, alice)], me, Route::P2p, 100)
+        .await
+        .unwrap();
+    let page = async |before, limit| -> Vec<Seq> {
+        store
+            .history_before(&camp, before, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.seq.unwrap())
+            .collect()
+    };
+    assert_eq!(
+        page(8, 3).await,
+        [5, 6, 7],
+        "the newest below 8, oldest first"
+    );
+    assert_eq!(page(5, 3).await, [2, 3, 4]);
+    assert_eq!(page(2, 3).await, [1], "the last page is short");
+    assert!(page(1, 3).await.is_empty());
+    assert_eq!(
+        page(Seq::MAX, 2).await,
+        [9, 10],
+        "unnumbered ones are not history"
+    );
+    assert!(page(5, 0).await.is_empty());
 }
 
 async fn retention_drops_only_old_delivered_messages(store: impl EngineStore) {

@@ -178,6 +178,15 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<LocalMessage>, EngineError>> + Send;
 
+    /// The newest `limit` numbered messages of `room` numbered below `before`, oldest first:
+    /// the page of older history a reader scrolling up asks for next.
+    fn history_before(
+        &self,
+        room: &RoomName,
+        before: Seq,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LocalMessage>, EngineError>> + Send;
+
     /// Closes the store, waiting for writes.
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
@@ -283,6 +292,15 @@ impl EngineStore for Store {
         limit: usize,
     ) -> Result<Vec<LocalMessage>, EngineError> {
         Store::history(self, room, limit).await
+    }
+
+    async fn history_before(
+        &self,
+        room: &RoomName,
+        before: Seq,
+        limit: usize,
+    ) -> Result<Vec<LocalMessage>, EngineError> {
+        Store::history_before(self, room, before, limit).await
     }
 
     async fn close(&self) {

@@ -373,5 +373,22 @@ impl EngineStore for MemoryStore {
             .collect())
     }
 
+    async fn history_before(
+        &self,
+        room: &RoomName,
+        before: Seq,
+        limit: usize,
+    ) -> Result<Vec<LocalMessage>, EngineError> {
+        let data = self.lock();
+        let mut older: Vec<_> = data
+            .messages
+            .values()
+            .filter(|m| &m.room == room && m.seq.is_some_and(|seq| seq < before))
+            .collect();
+        older.sort_by_key(|m| m.seq);
+        let skip = older.len().saturating_sub(limit);
+        Ok(older.into_iter().skip(skip).cloned().collect())
+    }
+
     async fn close(&self) {}
 }

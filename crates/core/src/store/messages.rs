@@ -86,6 +86,37 @@ impl LocalMessage {
             }
         }
     }
+
+    /// A message as the relay's history has it (read from the relay, not stored here):
+    /// received, or sent when `me` sent it; its signature checked like any received one.
+    pub fn from_relay(message: ChatMessage, me: DeviceId) -> Self {
+        let state = if message.sender == me {
+            DeliveryState::Sent
+        } else {
+            DeliveryState::Received
+        };
+        let authenticity = match state {
+            DeliveryState::Received => Authenticity::of(&message),
+            _ => Authenticity::Verified,
+        };
+        Self {
+            state,
+            authenticity,
+            prev: message.prev,
+            key: message.key,
+            sig: message.sig,
+            id: message.id,
+            room: message.room,
+            seq: Some(message.seq),
+            sender: message.sender,
+            from: message.from,
+            body: message.body,
+            sent_at: message.sent_at,
+            stored_at: Some(message.stored_at),
+            route: Some(Route::Relay),
+            error: None,
+        }
+    }
 }
 
 #[derive(FromRow)]
@@ -491,6 +522,29 @@ impl Store {
              ORDER BY seq IS NULL DESC, seq DESC, local_order DESC LIMIT ?"
         ))
         .bind(room.as_str())
+        .bind(to_i64(limit as u64))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        let mut messages: Vec<_> = rows.into_iter().filter_map(Row::into_message).collect();
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// See [`crate::store::EngineStore::history_before`].
+    pub(crate) async fn history_before(
+        &self,
+        room: &RoomName,
+        before: Seq,
+        limit: usize,
+    ) -> Result<Vec<LocalMessage>, EngineError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
+             error FROM messages WHERE room = ? AND seq IS NOT NULL AND seq < ? \
+             ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(room.as_str())
+        .bind(to_i64(before))
         .bind(to_i64(limit as u64))
         .fetch_all(&self.pool)
         .await

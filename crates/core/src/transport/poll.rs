@@ -32,6 +32,12 @@ pub(crate) struct PollLink {
 
 /// `ws://host:port/ws` → `http://host:port/poll` (and `wss` → `https`).
 pub(crate) fn poll_url(ws_url: &str) -> Option<String> {
+    http_url(ws_url, "poll")
+}
+
+/// The relay's HTTP route `path` beside its WebSocket: `ws://host:port/ws` →
+/// `http://host:port/{path}` (and `wss` → `https`).
+pub(crate) fn http_url(ws_url: &str, path: &str) -> Option<String> {
     let (scheme, rest) = ws_url.split_once("://")?;
     let scheme = match scheme {
         "ws" => "http",
@@ -39,7 +45,7 @@ pub(crate) fn poll_url(ws_url: &str) -> Option<String> {
         _ => return None,
     };
     let host = rest.split('/').next()?;
-    Some(format!("{scheme}://{host}/poll"))
+    Some(format!("{scheme}://{host}/{path}"))
 }
 
 impl PollLink {

@@ -556,8 +556,8 @@ impl RoomTask {
     }
 }
 
-/// About how many bytes a message weighs in a `joined` frame.
-fn weight(message: &ChatMessage) -> usize {
+/// About how many bytes a message weighs in a `joined` frame (or a page of older history).
+pub(crate) fn weight(message: &ChatMessage) -> usize {
     // 200 for the fields of version 1, 200 for the key, signature and prev of version 2.
     message.body.len() + message.from.as_str().len() + message.room.as_str().len() + 400
 }

@@ -19,6 +19,7 @@ macro_rules! conformance_suite {
             retention_never_reuses_a_number,
             pruning_drops_only_older_messages,
             since_pages_and_latest_are_oldest_first,
+            older_pages_come_below_a_number,
             an_unknown_room_is_empty,
             a_cancelled_batch_is_stored_whole_or_not_at_all,
         );
@@ -398,6 +399,30 @@ async fn since_pages_and_latest_are_oldest_first(store: impl RelayStore) {
     assert_eq!(bodies(store.latest(&camp, 2).await.unwrap()), ["m6", "m7"]);
     assert_eq!(bodies(store.latest(&camp, 100).await.unwrap()).len(), 7);
     assert!(store.latest(&camp, 0).await.unwrap().is_empty());
+}
+
+async fn older_pages_come_below_a_number(store: impl RelayStore) {
+    let camp = room("Camp");
+    let batch: Vec<_> = (1..=7).map(|i| message(&format!("m{i}"))).collect();
+    store.insert_batch(&camp, &batch, 1, 100).await.unwrap();
+    let page = async |before, limit| {
+        let (messages, more) = store.before(&camp, before, limit).await.unwrap();
+        (messages.iter().map(|m| m.seq).collect::<Vec<_>>(), more)
+    };
+    assert_eq!(page(8, 3).await, (vec![5, 6, 7], true));
+    assert_eq!(page(5, 3).await, (vec![2, 3, 4], true));
+    assert_eq!(
+        page(4, 3).await,
+        (vec![1, 2, 3], false),
+        "an exact fit has no more"
+    );
+    assert_eq!(page(2, 3).await, (vec![1], false));
+    assert_eq!(page(1, 3).await, (vec![], false));
+    assert_eq!(page(u64::MAX, 2).await, (vec![6, 7], true));
+    assert_eq!(
+        store.before(&room("Nowhere"), 10, 3).await.unwrap(),
+        (vec![], false)
+    );
 }
 
 async fn an_unknown_room_is_empty(store: impl RelayStore) {

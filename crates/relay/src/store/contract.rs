@@ -51,6 +51,15 @@ pub trait RelayStore: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ChatMessage>, StoreError>> + Send;
 
+    /// Up to `limit` messages of `room` numbered below `before` (the newest of them), oldest
+    /// first, and whether older ones remain: a page of older history.
+    fn before(
+        &self,
+        room: &RoomName,
+        before: Seq,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<ChatMessage>, bool), StoreError>> + Send;
+
     /// Deletes every message stored before `cutoff` (Unix milliseconds); returns how many.
     fn prune_older_than(&self, cutoff: i64)
     -> impl Future<Output = Result<u64, StoreError>> + Send;
@@ -85,6 +94,15 @@ impl RelayStore for Store {
 
     async fn latest(&self, room: &RoomName, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
         Store::latest(self, room, limit).await
+    }
+
+    async fn before(
+        &self,
+        room: &RoomName,
+        before: Seq,
+        limit: usize,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        Store::before(self, room, before, limit).await
     }
 
     async fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {

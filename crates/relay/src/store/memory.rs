@@ -147,6 +147,23 @@ impl RelayStore for MemoryStore {
         Ok(newest)
     }
 
+    async fn before(
+        &self,
+        room: &RoomName,
+        before: Seq,
+        limit: usize,
+    ) -> Result<(Vec<ChatMessage>, bool), StoreError> {
+        let rooms = self.lock();
+        let Some(log) = rooms.rooms.get(room) else {
+            return Ok((Vec::new(), false));
+        };
+        let older = log.messages.range(..before);
+        let more = older.clone().count() > limit;
+        let mut page: Vec<_> = older.rev().take(limit).map(|(_, m)| m.clone()).collect();
+        page.reverse();
+        Ok((page, more))
+    }
+
     async fn prune_older_than(&self, cutoff: i64) -> Result<u64, StoreError> {
         let mut rooms = self.lock();
         let names: Vec<RoomName> = rooms.rooms.keys().cloned().collect();
