@@ -435,14 +435,14 @@ impl EngineState {
         };
         state.sync.on_join_sent();
         let since = state.sync.since();
-        self.to_relay(now, ClientFrame::Join(Join { room, since }));
+        self.send_relay(now, ClientFrame::Join(Join { room, since }));
     }
 
     /// Leaves `room`.
     pub(crate) fn leave(&mut self, now: Instant, room: RoomName) {
         self.p2p.upgraded.remove(&room);
         if self.rooms.remove(&room).is_some() {
-            self.to_relay(now, ClientFrame::Leave(Leave { room }));
+            self.send_relay(now, ClientFrame::Leave(Leave { room }));
             self.reconcile(now);
         }
     }
@@ -602,7 +602,7 @@ impl EngineState {
 
     /// Queues a frame for the relay, counting it against the rate budget; dropped while no
     /// relay link is up (what needs the relay is sent again on the next join).
-    fn to_relay(&mut self, now: Instant, frame: ClientFrame) -> bool {
+    fn send_relay(&mut self, now: Instant, frame: ClientFrame) -> bool {
         if self.relay_route.is_none() {
             return false;
         }

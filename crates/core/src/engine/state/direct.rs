@@ -296,7 +296,7 @@ impl EngineState {
             to: peer,
             payload,
         });
-        self.to_relay(now, frame)
+        self.send_relay(now, frame)
     }
 
     /// A signaling payload from another device, through the relay.

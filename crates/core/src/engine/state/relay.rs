@@ -380,7 +380,7 @@ impl EngineState {
                 room,
                 since: Some(since),
             });
-            self.to_relay(now, join);
+            self.send_relay(now, join);
         }
         for signal in batch.signals {
             self.on_signal(now, signal);
@@ -419,7 +419,7 @@ impl EngineState {
         loop {
             match self.relay.keepalive(now) {
                 Keepalive::Ping(nonce) => {
-                    self.to_relay(now, ClientFrame::Ping(Ping { nonce }));
+                    self.send_relay(now, ClientFrame::Ping(Ping { nonce }));
                 }
                 Keepalive::Dead => {
                     self.out.push_back(Output::DropRelay { close: false });
