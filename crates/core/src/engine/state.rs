@@ -56,6 +56,8 @@ pub(crate) struct Timings {
     /// How long a message the relay numbered waits for its direct copy before it is fetched
     /// from the relay instead (the two race; on a busy device the relay may win).
     pub(crate) direct_grace: Duration,
+    /// How long a direct message waits for its sender's previous one.
+    pub(crate) hold_grace: Duration,
     /// How often the relay's WebSocket is pinged.
     pub(crate) relay_ping_every: Duration,
     /// Silence from the relay after which its WebSocket is given up.
@@ -70,6 +72,7 @@ impl Default for Timings {
             p2p_tick: Duration::from_millis(500),
             peer_ping_every: Duration::from_secs(5),
             direct_grace: Duration::from_secs(1),
+            hold_grace: crate::holdback::HOLD_GRACE,
             relay_ping_every: super::relay_policy::PING_EVERY,
             relay_silence_limit: super::relay_policy::SILENCE_LIMIT,
         }

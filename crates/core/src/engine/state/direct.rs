@@ -70,7 +70,7 @@ impl Direct {
             unsequenced: HashMap::new(),
             unsequenced_order: VecDeque::new(),
             awaiting: HashMap::new(),
-            holdback: Holdback::default(),
+            holdback: Holdback::new(config.timings.hold_grace),
             typed: HashMap::new(),
             nonce: 0,
         };
