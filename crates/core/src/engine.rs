@@ -11,6 +11,7 @@ mod events;
 mod link;
 mod mesh_report;
 mod relay_policy;
+mod state;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,12 +23,12 @@ use festival_proto::{
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::outbox::AckWaiter;
 use crate::router::links::LinkPolicy;
 use crate::router::{NetworkType, PreferredRoute};
 use crate::stats::{Diagnostics, Stats};
 use crate::store::{Identity, LocalMessage, Store};
 use crate::sync::RoomSync;
+use crate::transport::webrtc::Webrtc;
 use crate::{EngineError, Missed};
 
 pub use events::Events;
@@ -163,6 +164,9 @@ impl PendingSend {
     }
 }
 
+/// Resolves when the relay acked a message (to its sequence number) or refused it.
+type AckWaiter = oneshot::Sender<Result<Seq, EngineError>>;
+
 #[derive(Debug)]
 enum Command {
     Join(RoomName),
@@ -204,21 +208,33 @@ impl Engine {
         }
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, event_rx) = events::channel(EVENT_QUEUE);
-        let recent = store.recent_ids(driver::SEEN_KEPT).await?;
-        let unsequenced = store.unsequenced(driver::UNSEQUENCED_KEPT).await?;
         let relay_url = url.clone();
+        let resume = state::Resume {
+            rooms,
+            queued,
+            recent: store.recent_ids(state::SEEN_KEPT).await?,
+            unsequenced: store.unsequenced(state::UNSEQUENCED_KEPT).await?,
+        };
+        let now = tokio::time::Instant::now().into_std();
+        let machine = state::EngineState::new(
+            url.clone(),
+            identity.clone(),
+            state::StateConfig::from(&config),
+            resume,
+            driver::seed(),
+            now,
+        );
+        let (peer_tx, peer_rx) = mpsc::channel(1024);
+        let webrtc = Webrtc::new(peer_tx, config.p2p.loopback_only, identity.key.clone());
         let driver = driver::Driver::new(
             url,
             identity.clone(),
             store.clone(),
             events,
-            &config,
-            rooms,
-            queued,
-            recent,
-            unsequenced,
+            machine,
+            webrtc,
         );
-        let task = tokio::spawn(driver.run(command_rx));
+        let task = tokio::spawn(driver.run(command_rx, peer_rx));
         Ok((
             Engine {
                 commands,

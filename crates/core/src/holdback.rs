@@ -36,16 +36,34 @@ struct Held {
 }
 
 /// Direct messages waiting for their predecessor, keyed by the predecessor's id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Holdback {
     waiting: HashMap<MessageId, Held>,
     /// Predecessors asked for: how deep the chain of asks is there, and until when the
     /// answer counts as part of it.
     asked: HashMap<MessageId, (u8, Instant)>,
     released: VecDeque<(DeviceId, PeerChat)>,
+    /// How long a message waits for its predecessor.
+    grace: Duration,
+}
+
+impl Default for Holdback {
+    fn default() -> Self {
+        Self::new(HOLD_GRACE)
+    }
 }
 
 impl Holdback {
+    /// Nothing held; a message waits at most `grace` for its predecessor.
+    pub(crate) fn new(grace: Duration) -> Self {
+        Self {
+            waiting: HashMap::new(),
+            asked: HashMap::new(),
+            released: VecDeque::new(),
+            grace,
+        }
+    }
+
     /// Decides about `chat` from `peer`; `prev_shown` says whether its predecessor (if it
     /// names one) was already shown.
     pub(crate) fn admit(
@@ -80,13 +98,13 @@ impl Holdback {
             Held {
                 peer,
                 chat,
-                until: now + HOLD_GRACE,
+                until: now + self.grace,
             },
         );
         if self.asked.contains_key(&prev) || self.asked.len() >= MAX_HELD {
             return Admit::Held(None);
         }
-        self.asked.insert(prev, (depth + 1, now + HOLD_GRACE));
+        self.asked.insert(prev, (depth + 1, now + self.grace));
         Admit::Held(Some((room, prev)))
     }
 

@@ -8,19 +8,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use festival_proto::{ChatSend, MessageId, Seq};
-use tokio::sync::oneshot;
-
-use crate::EngineError;
-
-/// Resolves when the relay acked a message (to its sequence number) or refused it.
-pub(crate) type AckWaiter = oneshot::Sender<Result<Seq, EngineError>>;
+use festival_proto::{ChatSend, DeviceId, MessageId};
 
 struct Item {
     position: u64,
     chat: ChatSend,
     retry_at: Option<Instant>,
-    waiter: Option<AckWaiter>,
 }
 
 /// Pending sends, oldest first. Every operation is O(log n), so ten thousand messages queued
@@ -35,7 +28,7 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// Queues a message (unsent).
-    pub(crate) fn push(&mut self, chat: ChatSend, waiter: Option<AckWaiter>) {
+    pub(crate) fn push(&mut self, chat: ChatSend) {
         let position = self.next;
         self.next += 1;
         self.unsent.insert(position, chat.id);
@@ -43,7 +36,6 @@ impl Outbox {
             position,
             chat,
             retry_at: None,
-            waiter,
         };
         self.items.insert(item.chat.id, item);
     }
@@ -91,16 +83,21 @@ impl Outbox {
         }
     }
 
-    /// Settles `id`: acked with a sequence number, or refused for good.
-    pub(crate) fn settle(&mut self, id: MessageId, result: Result<Seq, EngineError>) -> bool {
+    /// Settles `id` (acked, refused for good or expired); false if it was not waiting, so
+    /// that its sender is told once.
+    pub(crate) fn settle(&mut self, id: MessageId) -> bool {
         let Some(item) = self.items.remove(&id) else {
             return false;
         };
         self.unsent.remove(&item.position);
-        if let Some(waiter) = item.waiter {
-            let _ = waiter.send(result);
-        }
         true
+    }
+
+    /// `id` reached `peer` over a direct link: the relay sends that member only its number.
+    pub(crate) fn sent_directly(&mut self, id: MessageId, peer: DeviceId) {
+        if let Some(item) = self.items.get_mut(&id) {
+            item.chat.direct.push(peer);
+        }
     }
 
     /// Messages not yet acked.
@@ -136,8 +133,8 @@ mod tests {
         let now = Instant::now();
         let mut outbox = Outbox::default();
         let (a, b) = (chat("a"), chat("b"));
-        outbox.push(a.clone(), None);
-        outbox.push(b.clone(), None);
+        outbox.push(a.clone());
+        outbox.push(b.clone());
         assert_eq!(outbox.next_due(now).map(|c| c.id), Some(a.id));
         outbox.mark_sent(a.id);
         assert_eq!(outbox.next_due(now).map(|c| c.id), Some(b.id));
@@ -154,17 +151,12 @@ mod tests {
     #[test]
     // A test's one real instant; later ones are it plus a duration.
     #[allow(clippy::disallowed_methods)]
-    fn an_ack_settles_once_and_wakes_the_sender() {
+    fn an_ack_settles_once() {
         let mut outbox = Outbox::default();
         let a = chat("a");
-        let (tx, mut rx) = oneshot::channel();
-        outbox.push(a.clone(), Some(tx));
-        assert!(outbox.settle(a.id, Ok(7)));
-        assert!(
-            !outbox.settle(a.id, Ok(7)),
-            "a duplicate ack settles nothing"
-        );
-        assert_eq!(rx.try_recv().unwrap().unwrap(), 7);
+        outbox.push(a.clone());
+        assert!(outbox.settle(a.id));
+        assert!(!outbox.settle(a.id), "a duplicate ack settles nothing");
         assert!(outbox.next_due(Instant::now()).is_none());
     }
 
@@ -175,8 +167,8 @@ mod tests {
         let now = Instant::now();
         let mut outbox = Outbox::default();
         let (a, b) = (chat("a"), chat("b"));
-        outbox.push(a.clone(), None);
-        outbox.push(b.clone(), None);
+        outbox.push(a.clone());
+        outbox.push(b.clone());
         outbox.mark_sent(a.id);
         outbox.mark_sent(b.id);
         outbox.retry_at(a.id, now + Duration::from_secs(1));

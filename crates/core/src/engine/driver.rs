@@ -1,331 +1,262 @@
-//! The engine's one task: owns rooms, outbox and link, and turns commands and frames into
-//! frames and events. Decisions are made by the pure parts ([`RoomSync`], [`Outbox`],
-//! [`Backoff`], [`TokenBucket`]); this file only moves data between them and the socket.
+//! The engine's one task: feeds [`EngineState`] its inputs (commands, the relay's frames,
+//! the P2P transport's reports, store answers, the clock) and carries out its outputs, in
+//! order, through the relay link, WebRTC, the store and the event queue. Every decision is
+//! the state machine's; this file only moves data.
 
-mod p2p;
-mod report;
+use std::collections::HashMap;
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use festival_proto::{
-    ChatMessage, ChatSend, ClientFrame, DeviceId, Join, Leave, Limits, Member, MessageId, Ping,
-    PresenceChange, RoomName, ServerFrame, TokenBucket, Welcome,
-};
+use festival_proto::{MessageId, ServerFrame, Welcome, encode};
 use rand::Rng;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use super::events::EventSender;
 use super::link::{Incoming, Link};
-use super::relay_policy::{Keepalive, RelayPolicy, RelayRoute};
-use super::{Command, EngineConfig, unix_ms};
-use crate::dedup::Release;
-use crate::outbox::Outbox;
-use crate::stats::{Breakers, Diagnostics, RoomDiagnostics, Stats};
+use super::relay_policy::RelayRoute;
+use super::state::{EngineState, Output, PeerAction, StoreAnswer, StoreOp};
+use super::{AckWaiter, Command, unix_ms};
 use crate::store::{Identity, Store};
-use crate::sync::{RoomSync, SyncOutput};
 use crate::transport::TransportError;
-use crate::transport::backoff::Backoff;
 use crate::transport::poll::{PollLink, poll_url};
 use crate::transport::relay;
-use crate::transport::webrtc::PeerEvent;
-use crate::{Authenticity, EngineError, Event, Route};
+use crate::transport::webrtc::{PeerEvent, Webrtc};
+use crate::{EngineError, Event};
 
-/// How long a message the relay could not take right now waits before it is sent again.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// How often expired outbox messages are marked failed and old history is pruned.
-const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
-/// Direct-link bookkeeping (attempts, timeouts, pings) runs this often.
-const P2P_TICK: Duration = Duration::from_millis(500);
-/// Messages received directly and not yet numbered by the relay, kept to match its notices.
-pub(super) const UNSEQUENCED_KEPT: usize = 4096;
-
-pub(super) use p2p::{P2p, SEEN_KEPT};
-
-/// How much local history and how old an outbox the engine keeps.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Retention {
-    history_max_messages: usize,
-    history_max_age: Duration,
-    outbox_max_age: Duration,
-    socket_retry: Duration,
-}
-
-impl From<&EngineConfig> for Retention {
-    fn from(config: &EngineConfig) -> Self {
-        Self {
-            history_max_messages: config.history_max_messages.max(1),
-            history_max_age: config.history_max_age,
-            outbox_max_age: config.outbox_max_age,
-            socket_retry: config
-                .socket_retry_while_polling
-                .max(Duration::from_millis(100)),
-        }
-    }
-}
-
-struct RoomState {
-    sync: RoomSync,
-    /// The members as the relay last reported them.
-    members: BTreeMap<DeviceId, Member>,
-    /// Everyone seen in the room while this device was in it, with their names: a direct
-    /// link outlives the relay's view (a relay going down reports everyone leaving), and a
-    /// message over it is accepted from, and sent to, these.
-    known: BTreeMap<DeviceId, festival_proto::DisplayName>,
-}
-
-/// What a batch of frames asks for, applied together by [`Driver::apply`].
-pub(super) struct Batch {
-    /// The route the frames came by.
-    route: Route,
-    /// Acks: message id and its sequence number.
-    sent: Vec<(MessageId, festival_proto::Seq)>,
-    /// Messages to deliver, in order.
-    delivered: Vec<ChatMessage>,
-    /// Events for the app, in order.
-    events: Vec<Event>,
-    /// Rooms to join again from a sequence number.
-    resync: Vec<(RoomName, festival_proto::Seq)>,
-    /// Messages sync dropped as already delivered.
-    duplicates: u64,
-    /// Messages shown to the user.
-    shown: u64,
-    /// Signaling from other devices, handled once the batch is applied.
-    signals: Vec<festival_proto::SignalRelayed>,
-    /// Someone came or went, or a room was (re)joined: direct links may need to change.
-    membership_changed: bool,
-}
-
-impl Batch {
-    pub(super) fn new(route: Route) -> Self {
-        Self {
-            route,
-            sent: Vec::new(),
-            delivered: Vec::new(),
-            events: Vec::new(),
-            resync: Vec::new(),
-            duplicates: 0,
-            shown: 0,
-            signals: Vec::new(),
-            membership_changed: false,
-        }
-    }
-
-    /// Takes what sync decided: every message is recorded, but one already shown (it came
-    /// directly from its sender) is not shown again.
-    pub(super) fn synced(
-        &mut self,
-        room: RoomName,
-        output: SyncOutput,
-        seen: &mut crate::dedup::Seen,
-    ) {
-        self.duplicates += output.duplicates;
-        for message in output.deliver {
-            self.delivered.push(message.clone());
-            match seen.release(message.id) {
-                Release::Show => {}
-                Release::Numbered => continue,
-                Release::Duplicate => {
-                    self.duplicates += 1;
-                    continue;
-                }
-            }
-            self.shown += 1;
-            self.events.push(Event::Message {
-                authenticity: Authenticity::of(&message),
-                message,
-                route: self.route,
-            });
-        }
-        if let Some(since) = output.resync {
-            self.resync.push((room, since));
-        }
-    }
-}
-
-/// Why serving a link ended.
-enum Ended {
-    Lost(TransportError),
-    Shutdown,
-    /// While on long-poll, a WebSocket could be opened again: serve it instead.
-    Upgraded(Link, Incoming, Welcome),
-    /// The user asked to reconnect now.
-    Reconnect,
-}
+/// The relay link while it is up: its sending and receiving halves.
+type Served = Option<(Link, Incoming)>;
 
 pub(super) struct Driver {
     url: String,
     identity: Identity,
     store: Store,
     events: EventSender,
-    rooms: BTreeMap<RoomName, RoomState>,
-    outbox: Outbox,
-    backoff: Backoff,
-    bucket: TokenBucket,
-    retention: Retention,
-    stats: Stats,
-    links_opened: u64,
-    /// The relay link's route while it is up.
-    relay_route: Option<Route>,
-    /// Which relay route to open, and the liveness of the one that is up.
-    relay: RelayPolicy,
-    /// Direct links and what came over them.
-    p2p: P2p,
-    /// The P2P transport's reports, taken by `run`.
-    peer_events: Option<mpsc::Receiver<PeerEvent>>,
-    /// When the mesh report goes to the relay.
-    reporter: super::mesh_report::Pacer,
+    state: EngineState,
+    webrtc: Webrtc,
+    /// Senders waiting for their message's outcome.
+    waiters: HashMap<MessageId, AckWaiter>,
 }
 
 impl Driver {
-    /// A driver that takes up `queued` messages and resumes `rooms` from their cursors.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         url: String,
         identity: Identity,
         store: Store,
         events: EventSender,
-        config: &EngineConfig,
-        rooms: BTreeMap<RoomName, RoomSync>,
-        queued: Vec<ChatSend>,
-        recent: Vec<MessageId>,
-        unsequenced: Vec<ChatMessage>,
+        state: EngineState,
+        webrtc: Webrtc,
     ) -> Self {
-        let (peer_tx, peer_rx) = mpsc::channel(1024);
-        let p2p = P2p::new(
-            identity.key.clone(),
-            config.p2p,
-            peer_tx,
-            recent,
-            unsequenced,
-        );
-        let limits = Limits::default();
-        let mut outbox = Outbox::default();
-        for chat in queued {
-            outbox.push(chat, None);
-        }
         Self {
             url,
             identity,
             store,
             events,
-            rooms: rooms
-                .into_iter()
-                .map(|(room, sync)| {
-                    let state = RoomState {
-                        sync,
-                        members: BTreeMap::new(),
-                        known: BTreeMap::new(),
-                    };
-                    (room, state)
-                })
-                .collect(),
-            outbox,
-            retention: Retention::from(config),
-            stats: Stats::default(),
-            links_opened: 0,
-            relay_route: None,
-            relay: RelayPolicy::new(),
-            p2p,
-            peer_events: Some(peer_rx),
-            reporter: super::mesh_report::Pacer::new(config.mesh_report),
-            backoff: Backoff::default(),
-            bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, read_clock()),
+            state,
+            webrtc,
+            waiters: HashMap::new(),
         }
     }
 
-    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let Some(mut peers) = self.peer_events.take() else {
-            return;
-        };
-        self.maintain().await;
+    pub(super) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut peers: mpsc::Receiver<PeerEvent>,
+    ) {
+        let mut link: Served = None;
         loop {
-            let attempt = self.open_relay().await;
-            let reason = match attempt {
-                Err(reason) => reason,
-                Ok(mut link) => loop {
-                    let (link_tx, incoming, welcome) = link;
-                    self.connected(welcome, link_tx.route()).await;
-                    match self
-                        .serve(link_tx, incoming, &mut commands, &mut peers)
-                        .await
-                    {
-                        Ended::Shutdown => {
-                            self.stop().await;
-                            return;
-                        }
-                        Ended::Upgraded(link_tx, incoming, welcome) => {
-                            link = (link_tx, incoming, welcome);
-                        }
-                        Ended::Lost(reason) => {
-                            self.relay_lost().await;
-                            break reason;
-                        }
-                        Ended::Reconnect => {
-                            self.relay_lost().await;
-                            self.backoff.reset();
-                            break TransportError::ReconnectAsked;
-                        }
+            self.settle(&mut link).await;
+            let wake = tokio::time::Instant::from_std(self.state.poll_timeout());
+            let caught_up = self.events.room_for_summary();
+            tokio::select! {
+                () = caught_up => self.events.catch_up(),
+                frames = next_frames(&mut link) => match frames {
+                    Ok(frames) => self.state.relay_frames(clock(), frames),
+                    Err(reason) => {
+                        link = None;
+                        self.state.relay_lost(clock(), &reason);
                     }
                 },
-            };
-            let delay = self.backoff.next_delay(rand::rng().random());
-            self.emit(Event::Disconnected {
-                reason: reason.to_string(),
-                retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-            });
-            if !self.wait_offline(delay, &mut commands, &mut peers).await {
-                break;
+                command = commands.recv() => match command {
+                    None | Some(Command::Shutdown) => break,
+                    Some(command) => self.command(command),
+                },
+                Some(event) = peers.recv() => self.state.peer_event(clock(), event),
+                () = tokio::time::sleep_until(wake) => {}
             }
         }
-        self.stop().await;
-    }
-
-    /// Opens the relay WebSocket, or the long-poll when the WebSocket's breaker is open (it
-    /// failed three times in a row); a half-open breaker lets one WebSocket attempt through.
-    async fn open_relay(&mut self) -> Result<(Link, Incoming, Welcome), TransportError> {
-        let socket_error = match self.relay.route_to_try(read_clock()) {
-            RelayRoute::Socket => match self.open_socket().await {
-                Ok(socket) => {
-                    self.relay.socket_opened();
-                    return Ok(socket);
-                }
-                Err(reason) if !self.relay.socket_failed(read_clock()) => return Err(reason),
-                Err(reason) => reason,
-            },
-            RelayRoute::Poll => TransportError::BreakerOpen,
-        };
-        match self.open_poll().await {
-            Ok(poll) => Ok(poll),
-            Err(poll) => {
-                self.relay.neither_opened();
-                Err(TransportError::NeitherRoute {
-                    socket: Box::new(socket_error),
-                    poll: Box::new(poll),
-                })
-            }
+        if let Some((sink, _)) = link {
+            sink.close().await;
         }
-    }
-
-    /// The relay link dropped: unacked messages go out again on the next one.
-    async fn relay_lost(&mut self) {
-        self.outbox.mark_all_unsent();
-        self.relay_route = None;
-        self.update_route().await;
-    }
-
-    async fn stop(&mut self) {
-        self.p2p.close_all().await;
+        self.webrtc.close_all().await;
         self.store.close().await;
     }
 
-    async fn open_socket(&self) -> Result<(Link, Incoming, Welcome), TransportError> {
-        let (sink, stream, welcome) = relay::connect(&self.url, &self.identity).await?;
-        Ok((Link::Ws(sink), Incoming::Ws(stream), welcome))
+    fn command(&mut self, command: Command) {
+        let now = clock();
+        match command {
+            Command::Join(room) => self.state.join(now, room),
+            Command::Leave(room) => self.state.leave(now, room),
+            Command::Send(chat, waiter) => {
+                self.waiters.insert(chat.id, waiter);
+                self.state.enqueue_chat(now, chat);
+            }
+            Command::Members(room, reply) => drop(reply.send(self.state.members(&room))),
+            Command::Pending(reply) => drop(reply.send(self.state.pending())),
+            Command::Stats(reply) => drop(reply.send(self.state.stats())),
+            Command::Diagnostics(reply) => drop(reply.send(self.state.diagnostics(now))),
+            Command::Prefer(preferred) => self.state.prefer(now, preferred),
+            Command::Upgrade(room) => self.state.upgrade(now, room),
+            Command::ResetBreakers => self.state.reset_breakers(now),
+            Command::Reconnect => self.state.reconnect(now),
+            Command::Shutdown => {}
+        }
     }
 
-    async fn open_poll(&self) -> Result<(Link, Incoming, Welcome), TransportError> {
+    /// Carries out every output, the consequences of the answers included, until the state
+    /// machine has nothing due; frames for the relay go out in one write.
+    async fn settle(&mut self, link: &mut Served) {
+        loop {
+            let mut fed = false;
+            while let Some(output) = self.state.poll_output() {
+                self.execute(output, link, &mut fed).await;
+            }
+            if fed {
+                if let Some((sink, _)) = link.as_mut() {
+                    if let Err(reason) = sink.flush().await {
+                        *link = None;
+                        self.state.relay_lost(clock(), &reason);
+                    }
+                }
+            }
+            self.state.handle_timeout(clock(), unix_ms());
+            if !self.state.has_output() {
+                return;
+            }
+        }
+    }
+
+    async fn execute(&mut self, output: Output, link: &mut Served, fed: &mut bool) {
+        match output {
+            Output::Relay(frame) => {
+                if let Some((sink, _)) = link.as_mut() {
+                    match sink.feed(&frame).await {
+                        Ok(()) => *fed = true,
+                        Err(reason) => {
+                            *link = None;
+                            self.state.relay_lost(clock(), &reason);
+                        }
+                    }
+                }
+            }
+            Output::Peer {
+                peer,
+                session,
+                frame,
+                chat,
+            } => {
+                let sent = self.webrtc.send(peer, session, encode(&frame)).await;
+                if let (true, Some(id)) = (sent, chat) {
+                    self.state.direct_sent(id, peer);
+                }
+            }
+            Output::Link(action) => match action {
+                PeerAction::Offer { peer, session } => self.webrtc.offer(peer, session),
+                PeerAction::Answer { peer, session, sdp } => {
+                    self.webrtc.answer(peer, session, sdp);
+                }
+                PeerAction::Accept { peer, session, sdp } => {
+                    self.webrtc.accept(peer, session, sdp);
+                }
+                PeerAction::Close { peer, session } => self.webrtc.close(peer, session),
+                PeerAction::IceServers(servers) => self.webrtc.set_ice_servers(&servers),
+            },
+            Output::Store(op) => self.store(op).await,
+            Output::Event(event) => self.events.emit(event),
+            Output::Settled { id, result } => {
+                if let Some(waiter) = self.waiters.remove(&id) {
+                    let _ = waiter.send(result);
+                }
+            }
+            Output::Dial(route) => match self.open(route).await {
+                Ok((sink, incoming, welcome)) => {
+                    *link = Some((sink, incoming));
+                    self.state.dialed(clock(), route, welcome);
+                }
+                Err(reason) => self.state.dial_failed(clock(), route, reason),
+            },
+            Output::TrySocket => {
+                if let Ok((sink, incoming, welcome)) = self.open(RelayRoute::Socket).await {
+                    if let Some((old, _)) = link.replace((sink, incoming)) {
+                        old.close().await;
+                    }
+                    self.state.socket_reopened(clock(), welcome);
+                }
+            }
+            Output::DropRelay { close } => {
+                if let (Some((sink, _)), true) = (link.take(), close) {
+                    sink.close().await;
+                }
+            }
+        }
+    }
+
+    /// Carries out a store operation; a read's answer goes back to the state machine.
+    async fn store(&mut self, op: StoreOp) {
+        let store = &self.store;
+        let answer = match op {
+            StoreOp::MarkSent(acks) => self.stored(store.mark_sent(&acks).await).and(None),
+            StoreOp::RecordDelivered {
+                messages,
+                me,
+                route,
+                keep,
+            } => {
+                let recorded = store.record_delivered(&messages, me, route, keep).await;
+                self.stored(recorded).and(None)
+            }
+            StoreOp::MarkFailed { id, reason } => {
+                self.stored(store.mark_failed(id, &reason).await).and(None)
+            }
+            StoreOp::Prune { cutoff } => {
+                self.stored(store.prune_older_than(cutoff).await).and(None)
+            }
+            StoreOp::ExpireQueued { cutoff, reason } => self
+                .stored(store.expire_queued(cutoff, &reason).await)
+                .map(StoreAnswer::Expired),
+            StoreOp::Cursor(room) => {
+                let cursor = self.stored(store.cursor(&room).await).flatten();
+                Some(StoreAnswer::Cursor(room, cursor))
+            }
+            StoreOp::PrevShown { prev, peer, chat } => {
+                let known = self.stored(store.contains(prev).await);
+                Some(StoreAnswer::PrevShown { peer, chat, known })
+            }
+            StoreOp::OwnMessage { peer, room, id } => {
+                let chat = self.stored(store.own_message(&room, id).await).flatten();
+                Some(StoreAnswer::OwnMessage { peer, chat })
+            }
+        };
+        if let Some(answer) = answer {
+            self.state.store_answer(clock(), answer);
+        }
+    }
+
+    /// The value of a store call; a failure is logged and reported to the app.
+    fn stored<T>(&self, result: Result<T, EngineError>) -> Option<T> {
+        result
+            .map_err(|error| {
+                tracing::error!("local store: {error}");
+                self.events.emit(Event::StorageFailed {
+                    reason: error.to_string(),
+                });
+            })
+            .ok()
+    }
+
+    /// Opens a relay route: the WebSocket, or the long-poll.
+    async fn open(&self, route: RelayRoute) -> Result<(Link, Incoming, Welcome), TransportError> {
+        if route == RelayRoute::Socket {
+            let (sink, stream, welcome) = relay::connect(&self.url, &self.identity).await?;
+            return Ok((Link::Ws(sink), Incoming::Ws(stream), welcome));
+        }
         let url = poll_url(&self.url).ok_or(TransportError::NoPollUrl)?;
         let (link, frames) = PollLink::open(&url, &self.identity).await?;
         let Some(ServerFrame::Welcome(welcome)) = frames.into_iter().next() else {
@@ -336,617 +267,23 @@ impl Driver {
         };
         Ok((Link::Poll(link.clone()), Incoming::poll(link), welcome))
     }
-
-    /// A link is up: reset the backoff, pace to its limits, tell the app.
-    async fn connected(&mut self, welcome: Welcome, route: Route) {
-        self.backoff.reset();
-        if self.links_opened > 0 {
-            self.stats.reconnects += 1;
-        }
-        self.links_opened += 1;
-        if route == Route::Poll {
-            self.stats.fallbacks += 1;
-        }
-        self.relay_route = Some(route);
-        self.p2p.set_ice_servers(&welcome.ice_servers);
-        let limits = welcome.limits;
-        // Stay a little under the relay's budget: its clock sees our frames bunched up by
-        // the network.
-        self.bucket = TokenBucket::new(
-            limits.rate_per_sec,
-            (limits.rate_burst * 4 / 5).max(1),
-            read_clock(),
-        );
-        self.emit(Event::Connected {
-            peer_id: welcome.peer_id,
-            device: welcome.device,
-            name: welcome.name,
-        });
-        self.update_route().await;
-    }
-
-    /// Handles commands while the link is down, until `delay` passed. False on shutdown.
-    async fn wait_offline(
-        &mut self,
-        delay: Duration,
-        commands: &mut mpsc::Receiver<Command>,
-        peers: &mut mpsc::Receiver<PeerEvent>,
-    ) -> bool {
-        let until = Instant::now() + delay;
-        let mut maintain =
-            tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
-        let mut p2p_tick = tokio::time::interval(P2P_TICK);
-        loop {
-            let caught_up = self.events.room_for_summary();
-            tokio::select! {
-                () = tokio::time::sleep_until(until) => return true,
-                () = caught_up => self.events.catch_up(),
-                _ = maintain.tick() => self.maintain().await,
-                command = commands.recv() => match command {
-                    None | Some(Command::Shutdown) => return false,
-                    Some(Command::Reconnect) => return true,
-                    Some(command) => {
-                        // Nothing goes to the relay offline; joins and sends wait for it.
-                        // Open direct links still carry new messages.
-                        let _ = self.command(command, None).await;
-                    }
-                },
-                Some(event) = peers.recv() => {
-                    let _ = self.peer_event(event, None).await;
-                }
-                _ = p2p_tick.tick() => {
-                    let _ = self.p2p_tick(None).await;
-                }
-            }
-        }
-    }
-
-    /// Serves one link until it drops, the engine shuts down, or (on long-poll) a WebSocket
-    /// can be opened again.
-    async fn serve(
-        &mut self,
-        mut link: Link,
-        mut incoming: Incoming,
-        commands: &mut mpsc::Receiver<Command>,
-        peers: &mut mpsc::Receiver<PeerEvent>,
-    ) -> Ended {
-        if let Err(reason) = self.rejoin_all(&mut link).await {
-            return Ended::Lost(reason);
-        }
-        let mut maintain =
-            tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
-        let retry = self.retention.socket_retry;
-        let mut socket_retry = tokio::time::interval_at(Instant::now() + retry, retry);
-        let polling = matches!(link, Link::Poll(_));
-        let mut p2p_tick = tokio::time::interval(P2P_TICK);
-        self.relay.link_up(read_clock());
-        loop {
-            if let Err(reason) = self.flush(&mut link).await {
-                return Ended::Lost(reason);
-            }
-            let keepalive = match self.keepalive(&mut link, polling).await {
-                Ok(at) => at,
-                Err(reason) => return Ended::Lost(reason),
-            };
-            if let Err(reason) = self.report_mesh(&mut link).await {
-                return Ended::Lost(reason);
-            }
-            let wake = self.next_flush();
-            let caught_up = self.events.room_for_summary();
-            let step = tokio::select! {
-                () = caught_up => {
-                    self.events.catch_up();
-                    Ok(())
-                }
-                frames = incoming.next() => match frames {
-                    Ok(frames) => {
-                        self.relay.heard(read_clock());
-                        self.frames(frames, &mut link).await
-                    }
-                    Err(reason) => Err(reason),
-                },
-                command = commands.recv() => match command {
-                    None | Some(Command::Shutdown) => {
-                        link.close().await;
-                        return Ended::Shutdown;
-                    }
-                    Some(Command::Reconnect) => {
-                        link.close().await;
-                        return Ended::Reconnect;
-                    }
-                    Some(command) => self.command(command, Some(&mut link)).await,
-                },
-                Some(event) = peers.recv() => self.peer_event(event, Some(&mut link)).await,
-                _ = p2p_tick.tick() => self.p2p_tick(Some(&mut link)).await,
-                () = sleep_until_opt(keepalive) => Ok(()),
-                _ = socket_retry.tick(), if polling => {
-                    if let Ok(socket) = self.open_socket().await {
-                        self.outbox.mark_all_unsent();
-                        link.close().await;
-                        return Ended::Upgraded(socket.0, socket.1, socket.2);
-                    }
-                    Ok(())
-                }
-                () = sleep_until_opt(wake) => Ok(()),
-                _ = maintain.tick() => {
-                    self.maintain().await;
-                    Ok(())
-                }
-            };
-            let step = match step {
-                // A message the relay just showed may be one a direct message waited for.
-                Ok(()) if self.p2p.holdback.has_released() => {
-                    self.show_released(Some(&mut link)).await
-                }
-                step => step,
-            };
-            if let Err(reason) = step {
-                return Ended::Lost(reason);
-            }
-        }
-    }
-
-    /// Pings the relay when it is time, and gives the link up when the relay stayed silent
-    /// too long (the long-poll has its own timeouts); when to look again.
-    async fn keepalive(
-        &mut self,
-        link: &mut Link,
-        polling: bool,
-    ) -> Result<Option<Instant>, TransportError> {
-        if polling {
-            return Ok(None);
-        }
-        loop {
-            match self.relay.keepalive(read_clock()) {
-                Keepalive::Ping(nonce) => {
-                    self.send(link, &ClientFrame::Ping(Ping { nonce })).await?;
-                }
-                Keepalive::Dead => return Err(TransportError::Silent),
-                Keepalive::Wait(at) => return Ok(Some(Instant::from_std(at))),
-            }
-        }
-    }
-
-    async fn rejoin_all(&mut self, link: &mut Link) -> Result<(), TransportError> {
-        let joins: Vec<_> = self
-            .rooms
-            .iter_mut()
-            .map(|(room, state)| {
-                state.sync.on_join_sent();
-                ClientFrame::Join(Join {
-                    room: room.clone(),
-                    since: state.sync.since(),
-                })
-            })
-            .collect();
-        for join in joins {
-            self.send(link, &join).await?;
-        }
-        Ok(())
-    }
-
-    /// Sends every queued message the rate budget allows now, in one write.
-    async fn flush(&mut self, link: &mut Link) -> Result<(), TransportError> {
-        let now = read_clock();
-        let mut fed = false;
-        while let Some(chat) = self.outbox.next_due(now).cloned() {
-            if !self.bucket.try_take(now) {
-                break;
-            }
-            link.feed(&ClientFrame::Chat(chat.clone())).await?;
-            self.outbox.mark_sent(chat.id);
-            self.stats.sent.add(link.route(), 1);
-            fed = true;
-        }
-        if fed {
-            link.flush().await?;
-        }
-        Ok(())
-    }
-
-    /// When the next queued message could go out, if one is waiting.
-    fn next_flush(&self) -> Option<Instant> {
-        let now = read_clock();
-        if self.outbox.next_due(now).is_some() {
-            return Some(Instant::now() + self.bucket.wait(now));
-        }
-        self.outbox.next_retry().map(Instant::from_std)
-    }
-
-    /// Sends a control frame, counting it against the rate budget.
-    async fn send(&mut self, link: &mut Link, frame: &ClientFrame) -> Result<(), TransportError> {
-        self.bucket.try_take(read_clock());
-        link.send(frame).await
-    }
-
-    async fn command(
-        &mut self,
-        command: Command,
-        link: Option<&mut Link>,
-    ) -> Result<(), TransportError> {
-        match command {
-            Command::Join(room) => {
-                if !self.rooms.contains_key(&room) {
-                    let cursor = match self.store.cursor(&room).await {
-                        Ok(cursor) => cursor,
-                        Err(e) => {
-                            self.storage_failed(e);
-                            None
-                        }
-                    };
-                    let state = RoomState {
-                        sync: RoomSync::resume(cursor),
-                        members: BTreeMap::new(),
-                        known: BTreeMap::new(),
-                    };
-                    self.rooms.insert(room.clone(), state);
-                }
-                let Some(state) = self.rooms.get_mut(&room) else {
-                    return Ok(());
-                };
-                if let Some(link) = link {
-                    state.sync.on_join_sent();
-                    let since = state.sync.since();
-                    self.send(link, &ClientFrame::Join(Join { room, since }))
-                        .await?;
-                }
-            }
-            Command::Leave(room) => {
-                self.p2p.upgraded.remove(&room);
-                if self.rooms.remove(&room).is_some() {
-                    if let Some(link) = link {
-                        self.send(link, &ClientFrame::Leave(Leave { room })).await?;
-                        self.reconcile(Some(link)).await?;
-                    } else {
-                        self.reconcile(None).await?;
-                    }
-                }
-            }
-            Command::Send(mut chat, waiter) => {
-                if self.rooms.contains_key(&chat.room) {
-                    self.send_direct(&mut chat).await;
-                    let event = Event::Queued {
-                        id: chat.id,
-                        room: chat.room.clone(),
-                    };
-                    self.outbox.push(chat, Some(waiter));
-                    self.emit(event);
-                } else {
-                    let reason = "the room was not joined";
-                    if let Err(e) = self.store.mark_failed(chat.id, reason).await {
-                        self.storage_failed(e);
-                    }
-                    let _ = waiter.send(Err(EngineError::NotJoined(chat.room.to_string())));
-                }
-            }
-            Command::Members(room, reply) => {
-                let members = self
-                    .rooms
-                    .get(&room)
-                    .map(|state| state.members.values().cloned().collect())
-                    .unwrap_or_default();
-                let _ = reply.send(members);
-            }
-            Command::Pending(reply) => {
-                let _ = reply.send(self.outbox.len());
-            }
-            Command::Stats(reply) => {
-                let _ = reply.send(self.snapshot());
-            }
-            Command::Diagnostics(reply) => {
-                let rooms = self
-                    .rooms
-                    .iter()
-                    .map(|(room, state)| RoomDiagnostics {
-                        room: room.clone(),
-                        cursor: state.sync.since(),
-                        members: state.members.values().cloned().collect(),
-                    })
-                    .collect();
-                let now = read_clock();
-                let stats = self.snapshot();
-                let _ = reply.send(Diagnostics {
-                    relay_url: self.url.clone(),
-                    device: self.identity.device,
-                    name: self.identity.name.clone(),
-                    rooms,
-                    routes: stats.routes(self.relay_route),
-                    stats,
-                    preferred: self.p2p.config.preferred,
-                    network: self.p2p.config.network,
-                    breakers: Breakers {
-                        relay: self.relay.breaker(now),
-                        p2p: self.p2p.links.breaker(now),
-                    },
-                    peers: self.peer_diagnostics(now),
-                });
-            }
-            Command::Prefer(preferred) => {
-                self.p2p.config.preferred = preferred;
-                if preferred == crate::router::PreferredRoute::Relay {
-                    let closing = self.p2p.links.close_all();
-                    self.act(closing, None).await?;
-                }
-                self.reconcile(link).await?;
-                self.update_route().await;
-            }
-            Command::Upgrade(room) => {
-                if self.rooms.contains_key(&room) {
-                    self.p2p.upgraded.insert(room);
-                    self.p2p.links.reset_discovery();
-                    self.reconcile(link).await?;
-                }
-            }
-            Command::ResetBreakers => {
-                self.relay.reset();
-                self.p2p.links.reset();
-                self.reconcile(link).await?;
-            }
-            Command::Reconnect | Command::Shutdown => {}
-        }
-        Ok(())
-    }
-
-    /// Handles a batch of frames: their store writes go in one transaction, then their
-    /// events go out in order. Under load this is what keeps the store from costing one
-    /// commit per message.
-    async fn frames(
-        &mut self,
-        frames: Vec<ServerFrame>,
-        link: &mut Link,
-    ) -> Result<(), TransportError> {
-        let mut batch = Batch::new(link.route());
-        for frame in frames {
-            self.frame(frame, &mut batch).await;
-        }
-        self.apply(batch, Some(link)).await
-    }
-
-    /// Folds one frame into the batch: state changes now, writes and events later.
-    async fn frame(&mut self, frame: ServerFrame, batch: &mut Batch) {
-        match frame {
-            ServerFrame::Joined(joined) => {
-                let room = joined.room.clone();
-                let Some(state) = self.rooms.get_mut(&room) else {
-                    return;
-                };
-                state.members = joined
-                    .members
-                    .iter()
-                    .map(|m| (m.device, m.clone()))
-                    .collect();
-                state
-                    .known
-                    .extend(joined.members.iter().map(|m| (m.device, m.name.clone())));
-                self.p2p.learn_keys(&joined.members);
-                batch.events.push(Event::Joined {
-                    room: room.clone(),
-                    name: joined.name.clone(),
-                    members: joined.members.clone(),
-                });
-                batch.membership_changed = true;
-                let output = state.sync.on_joined(joined);
-                batch.synced(room, output, &mut self.p2p.seen);
-            }
-            ServerFrame::Chat(message) | ServerFrame::Announcement(message) => {
-                let room = message.room.clone();
-                if let Some(state) = self.rooms.get_mut(&room) {
-                    let output = state.sync.on_live(message);
-                    batch.synced(room, output, &mut self.p2p.seen);
-                }
-            }
-            ServerFrame::Sequenced(notice) => {
-                let room = notice.room.clone();
-                let Some(state) = self.rooms.get_mut(&room) else {
-                    return;
-                };
-                let output = match self.p2p.take_unsequenced(notice.id) {
-                    Some(mut message) => {
-                        message.seq = notice.seq;
-                        self.p2p.seen.numbering(message.id);
-                        state.sync.on_live(message)
-                    }
-                    None if self.p2p.open_links() > 0 => {
-                        // The direct copy may still be on its way: wait a moment for it.
-                        state.sync.on_expected(notice.seq);
-                        self.p2p.await_direct(notice);
-                        return;
-                    }
-                    None => state.sync.on_missing(notice.seq),
-                };
-                batch.synced(room, output, &mut self.p2p.seen);
-            }
-            ServerFrame::Ack(ack) => {
-                batch.sent.push((ack.id, ack.seq));
-                if self.outbox.settle(ack.id, Ok(ack.seq)) {
-                    self.stats.acked += 1;
-                    self.stats.acked_by.add(batch.route, 1);
-                    batch.events.push(Event::Acked {
-                        id: ack.id,
-                        room: ack.room,
-                        seq: ack.seq,
-                        duplicate: ack.duplicate,
-                    });
-                }
-            }
-            ServerFrame::Presence(presence) => {
-                if let Some(state) = self.rooms.get_mut(&presence.room) {
-                    match presence.change {
-                        PresenceChange::Joined => {
-                            state
-                                .members
-                                .insert(presence.member.device, presence.member.clone());
-                            state
-                                .known
-                                .insert(presence.member.device, presence.member.name.clone());
-                            self.p2p.learn_keys(std::slice::from_ref(&presence.member));
-                        }
-                        PresenceChange::Left => {
-                            state.members.remove(&presence.member.device);
-                        }
-                    }
-                }
-                batch.membership_changed = true;
-                batch.events.push(Event::Presence {
-                    room: presence.room,
-                    change: presence.change,
-                    member: presence.member,
-                    online: presence.online,
-                });
-            }
-            ServerFrame::Left(left) => batch.events.push(Event::Left { room: left.room }),
-            ServerFrame::Error(error) => {
-                if let Some(id) = error.id {
-                    match error.code {
-                        code if code.is_retryable() => {
-                            let at = read_clock() + RETRY_AFTER;
-                            self.outbox.retry_at(id, at);
-                        }
-                        code => {
-                            let refused = EngineError::Refused {
-                                code,
-                                message: error.message.clone(),
-                            };
-                            let reason = refused.to_string();
-                            if self.outbox.settle(id, Err(refused)) {
-                                let room = error.room.clone();
-                                self.fail(id, room, reason).await;
-                            }
-                        }
-                    }
-                }
-                batch.events.push(Event::Error {
-                    code: error.code,
-                    message: error.message,
-                    id: error.id,
-                    room: error.room,
-                });
-            }
-            ServerFrame::Pong(pong) => {
-                if let Some(rtt) = self.relay.pong(pong.nonce, read_clock()) {
-                    self.stats.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
-                }
-            }
-            ServerFrame::Signal(signal) => batch.signals.push(signal),
-            ServerFrame::Welcome(_) | ServerFrame::Challenge(_) => {}
-        }
-    }
-
-    /// Writes a batch to the store, then tells the app, then asks the relay for what is
-    /// missing. Writing first means that what the user sees is already on disk.
-    /// Without a relay link (a direct message numbered while the relay went away), what
-    /// needs the relay waits for the next join.
-    async fn apply(&mut self, batch: Batch, link: Option<&mut Link>) -> Result<(), TransportError> {
-        self.stats.delivered.add(batch.route, batch.shown);
-        self.stats.duplicates_filtered += batch.duplicates;
-        if let Err(e) = self.store.mark_sent(&batch.sent).await {
-            self.storage_failed(e);
-        }
-        let keep = self.retention.history_max_messages;
-        let me = self.identity.device;
-        let recorded = self
-            .store
-            .record_delivered(&batch.delivered, me, batch.route, keep)
-            .await;
-        if let Err(e) = recorded {
-            self.storage_failed(e);
-        }
-        for event in batch.events {
-            if let Event::Message { message, .. } = &event {
-                self.p2p.holdback.shown(message.id);
-            }
-            self.emit(event);
-        }
-        let Some(link) = link else {
-            return Ok(());
-        };
-        for (room, since) in batch.resync {
-            if let Some(state) = self.rooms.get_mut(&room) {
-                state.sync.on_join_sent();
-            }
-            let join = ClientFrame::Join(Join {
-                room,
-                since: Some(since),
-            });
-            self.send(link, &join).await?;
-        }
-        for signal in batch.signals {
-            self.on_signal(signal, link).await?;
-        }
-        if batch.membership_changed {
-            self.reconcile(Some(link)).await?;
-        }
-        Ok(())
-    }
-
-    fn snapshot(&self) -> Stats {
-        Stats {
-            queued: self.outbox.len(),
-            p2p: self.p2p.links.counters(),
-            p2p_links: self.p2p.open_links(),
-            p2p_rtt_ms: self.p2p.median_rtt(),
-            ..self.stats.clone()
-        }
-    }
-
-    /// Marks outbox messages past their age failed, and drops history past its age.
-    async fn maintain(&mut self) {
-        let now = unix_ms();
-        let age = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = now.saturating_sub(age(self.retention.outbox_max_age));
-        let reason = format!(
-            "not delivered within {} minutes",
-            self.retention.outbox_max_age.as_secs() / 60
-        );
-        match self.store.expire_queued(cutoff, &reason).await {
-            Ok(expired) => {
-                for (id, room) in expired {
-                    self.outbox
-                        .settle(id, Err(EngineError::Failed(reason.clone())));
-                    self.fail(id, Some(room), reason.clone()).await;
-                }
-            }
-            Err(e) => self.storage_failed(e),
-        }
-        let cutoff = now.saturating_sub(age(self.retention.history_max_age));
-        if let Err(e) = self.store.prune_older_than(cutoff).await {
-            self.storage_failed(e);
-        }
-    }
-
-    /// Records that a message will not be delivered, and tells the app.
-    async fn fail(&mut self, id: MessageId, room: Option<RoomName>, reason: String) {
-        if let Err(e) = self.store.mark_failed(id, &reason).await {
-            self.storage_failed(e);
-        }
-        if let Some(room) = room {
-            self.emit(Event::Failed { id, room, reason });
-        }
-    }
-
-    fn storage_failed(&self, error: EngineError) {
-        tracing::error!("local store: {error}");
-        self.emit(Event::StorageFailed {
-            reason: error.to_string(),
-        });
-    }
-
-    /// Tells the app; never waits for it (see [`EventSender`]).
-    fn emit(&self, event: Event) {
-        self.events.emit(event);
-    }
 }
 
-/// The engine's clock: the driver reads it here and hands the instant to each decision; the
-/// state machines never read it themselves (clippy's `disallowed-methods` keeps it so).
-#[allow(clippy::disallowed_methods)] // The one place the engine reads monotonic time.
-pub(super) fn read_clock() -> std::time::Instant {
-    std::time::Instant::now()
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// The relay's next frames, or never while no link is up.
+async fn next_frames(link: &mut Served) -> Result<Vec<ServerFrame>, TransportError> {
+    match link {
+        Some((_, incoming)) => incoming.next().await,
         None => std::future::pending().await,
     }
+}
+
+/// The engine's clock, read by the driver only and handed to each decision. Tokio's, so that
+/// a paused test clock moves the engine too.
+fn clock() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// A seed for the backoff's jitter, different on every device.
+pub(super) fn seed() -> u64 {
+    rand::rng().random()
 }

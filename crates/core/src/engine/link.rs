@@ -6,7 +6,6 @@ use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::Route;
 use crate::transport::TransportError;
 use crate::transport::poll::PollLink;
 use crate::transport::relay::{RelaySink, RelayStream};
@@ -32,22 +31,6 @@ pub(super) enum Incoming {
 }
 
 impl Link {
-    /// The route messages on this link take.
-    pub(super) fn route(&self) -> Route {
-        match self {
-            Self::Ws(_) => Route::Relay,
-            Self::Poll(_) => Route::Poll,
-        }
-    }
-
-    /// Sends one frame now.
-    pub(super) async fn send(&mut self, frame: &ClientFrame) -> Result<(), TransportError> {
-        match self {
-            Self::Ws(sink) => sink.send(frame).await,
-            Self::Poll(link) => link.send(frame).await,
-        }
-    }
-
     /// Queues one frame; [`Link::flush`] sends what was queued.
     pub(super) async fn feed(&mut self, frame: &ClientFrame) -> Result<(), TransportError> {
         match self {

@@ -15,7 +15,7 @@ pub(super) const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 
 /// Which relay route to open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RelayRoute {
+pub(crate) enum RelayRoute {
     /// The WebSocket (the breaker is closed, or half-open and lets this one attempt through).
     Socket,
     /// The long-poll: the WebSocket failed too often lately.
@@ -43,16 +43,23 @@ pub(super) struct RelayPolicy {
     /// The ping in flight: its nonce and when it went.
     ping: Option<(u64, Instant)>,
     nonce: u64,
+    /// How often the WebSocket is pinged.
+    ping_every: Duration,
+    /// Silence after which the WebSocket counts as dead.
+    silence_limit: Duration,
 }
 
 impl RelayPolicy {
-    pub(super) fn new() -> Self {
+    /// A policy pinging every `ping_every` and giving a link up after `silence_limit`.
+    pub(super) fn new(ping_every: Duration, silence_limit: Duration) -> Self {
         Self {
             breaker: Breaker::new(),
             heard: None,
             next_ping: None,
             ping: None,
             nonce: 0,
+            ping_every,
+            silence_limit,
         }
     }
 
@@ -109,9 +116,9 @@ impl RelayPolicy {
     /// What keeping the link alive asks for at `now`.
     pub(super) fn keepalive(&mut self, now: Instant) -> Keepalive {
         let (Some(heard), Some(next_ping)) = (self.heard, self.next_ping) else {
-            return Keepalive::Wait(now + PING_EVERY);
+            return Keepalive::Wait(now + self.ping_every);
         };
-        let dead_at = heard + SILENCE_LIMIT;
+        let dead_at = heard + self.silence_limit;
         if now >= dead_at {
             return Keepalive::Dead;
         }
@@ -120,7 +127,7 @@ impl RelayPolicy {
         }
         self.nonce += 1;
         self.ping = Some((self.nonce, now));
-        self.next_ping = Some(now + PING_EVERY);
+        self.next_ping = Some(now + self.ping_every);
         Keepalive::Ping(self.nonce)
     }
 
@@ -148,7 +155,7 @@ mod tests {
 
     #[test]
     fn a_websocket_failing_three_times_moves_to_long_poll_and_is_tried_again_after_30_s() {
-        let mut policy = RelayPolicy::new();
+        let mut policy = RelayPolicy::new(PING_EVERY, SILENCE_LIMIT);
         let t0 = t0();
         for _ in 1..FAILURES_TO_OPEN {
             assert_eq!(policy.route_to_try(t0), RelayRoute::Socket);
@@ -173,7 +180,7 @@ mod tests {
 
     #[test]
     fn when_neither_route_opens_the_websocket_is_first_again() {
-        let mut policy = RelayPolicy::new();
+        let mut policy = RelayPolicy::new(PING_EVERY, SILENCE_LIMIT);
         let t0 = t0();
         for _ in 0..FAILURES_TO_OPEN {
             policy.route_to_try(t0);
@@ -185,7 +192,7 @@ mod tests {
 
     #[test]
     fn a_link_is_pinged_at_once_then_every_15_s_and_given_up_after_45_s_of_silence() {
-        let mut policy = RelayPolicy::new();
+        let mut policy = RelayPolicy::new(PING_EVERY, SILENCE_LIMIT);
         let t0 = t0();
         policy.link_up(t0);
         assert_eq!(policy.keepalive(t0), Keepalive::Ping(1));

@@ -538,11 +538,10 @@ impl Store {
         before: Seq,
         limit: usize,
     ) -> Result<Vec<LocalMessage>, EngineError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
-             error FROM messages WHERE room = ? AND seq IS NOT NULL AND seq < ? \
-             ORDER BY seq DESC LIMIT ?",
-        )
+        let rows: Vec<Row> = sqlx::query_as(select_row!(
+            "FROM messages WHERE room = ? AND seq IS NOT NULL AND seq < ? \
+             ORDER BY seq DESC LIMIT ?"
+        ))
         .bind(room.as_str())
         .bind(to_i64(before))
         .bind(to_i64(limit as u64))

@@ -1,36 +1,27 @@
-//! The driver's direct-link half: carries out what [`Links`] decides through [`Webrtc`],
-//! sends new messages over open links, and delivers what arrives on them, once.
+//! The direct half of [`EngineState`]: which links to open, keep or close ([`Links`]
+//! decides; this carries it out), signaling through the relay, new messages over open links,
+//! and delivery of what arrives on them: once ([`Seen`]), in each sender's order
+//! ([`Holdback`] and `want`), numbered by the relay's notices.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use festival_proto::{
-    ChatMessage, ChatSend, ClientFrame, DeviceId, DeviceKey, IceServer, Limits, Member, MessageId,
-    PeerChat, PeerFrame, PeerSignal, PublicKey, RoomName, SignalRelayed, SignalSend, Signature,
-    decode_peer, encode,
+    ChatMessage, ChatSend, ClientFrame, DeviceId, Member, MessageId, PeerChat, PeerFrame,
+    PeerSignal, PublicKey, RoomName, Seq, Sequenced, SignalRelayed, SignalSend, Signature,
+    decode_peer,
 };
-use tokio::sync::mpsc;
 
-use super::{Driver, UNSEQUENCED_KEPT, read_clock};
+use super::relay::Batch;
+use super::{EngineState, Output, PeerAction, SEEN_KEPT, StateConfig, StoreOp, UNSEQUENCED_KEPT};
 use crate::dedup::Seen;
-use crate::engine::P2pConfig;
-use crate::engine::link::Link;
 use crate::holdback::{Admit, Holdback};
 use crate::router::breaker::BreakerState;
 use crate::router::links::{LinkAction, LinkState, Links};
-use crate::router::{PreferredRoute, RouteInputs, plan};
+use crate::router::{NetworkType, PreferredRoute, RouteInputs, plan};
 use crate::stats::PeerDiagnostics;
-use crate::transport::TransportError;
-use crate::transport::webrtc::{PeerEvent, Webrtc};
+use crate::transport::webrtc::PeerEvent;
 use crate::{Authenticity, Event, Route};
-
-/// How often an open link is pinged to time it.
-const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-/// Message ids remembered to drop a second copy that came by another route.
-pub(in crate::engine) const SEEN_KEPT: usize = 65_536;
-/// How long a message the relay numbered waits for its direct copy before it is fetched
-/// from the relay instead (the two race; on a busy device the relay may win).
-const DIRECT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the engine knows about one peer beyond its link state.
 #[derive(Debug, Default)]
@@ -45,10 +36,8 @@ struct PeerInfo {
 }
 
 /// Direct links and what came over them.
-pub(in crate::engine) struct P2p {
-    pub(super) config: P2pConfig,
+pub(super) struct Direct {
     pub(super) links: Links,
-    webrtc: Webrtc,
     /// Rooms the user upgraded to P2P whatever their size.
     pub(super) upgraded: BTreeSet<RoomName>,
     peers: HashMap<DeviceId, PeerInfo>,
@@ -59,59 +48,45 @@ pub(in crate::engine) struct P2p {
     unsequenced_order: VecDeque<MessageId>,
     /// Numbered by the relay, expected over a direct link: room, number, and when to stop
     /// waiting.
-    awaiting: HashMap<MessageId, (RoomName, festival_proto::Seq, Instant)>,
+    awaiting: HashMap<MessageId, (RoomName, Seq, Instant)>,
     /// Direct messages waiting for their sender's previous one.
     pub(super) holdback: Holdback,
-    /// This device's key: it signs the fingerprints of the links it offers or answers.
-    key: DeviceKey,
+    /// This device's id: the receiver its peers' offers and answers are signed for.
+    me: DeviceId,
     /// The public keys of the devices met in rooms (each checked against its device id):
     /// what their direct messages and link fingerprints are verified with.
     keys: HashMap<DeviceId, PublicKey>,
     nonce: u64,
-    limits: Limits,
 }
 
-impl P2p {
+impl Direct {
     pub(super) fn new(
-        key: DeviceKey,
-        config: P2pConfig,
-        events: mpsc::Sender<PeerEvent>,
+        me: DeviceId,
+        config: &StateConfig,
         recent: Vec<MessageId>,
         unsequenced: Vec<ChatMessage>,
     ) -> Self {
-        let mut p2p = Self {
-            config,
-            links: Links::new(key.device(), config.links),
-            webrtc: Webrtc::new(events, config.loopback_only, key.clone()),
+        let mut direct = Self {
+            links: Links::new(me, config.p2p.links),
             upgraded: BTreeSet::new(),
             peers: HashMap::new(),
             seen: Seen::new(SEEN_KEPT),
             unsequenced: HashMap::new(),
             unsequenced_order: VecDeque::new(),
             awaiting: HashMap::new(),
-            holdback: Holdback::default(),
-            key,
+            holdback: Holdback::new(config.timings.hold_grace),
+            me,
             keys: HashMap::new(),
             nonce: 0,
-            limits: Limits::default(),
         };
         for id in recent {
-            p2p.seen.insert(id);
+            direct.seen.insert(id);
         }
         for message in unsequenced {
-            p2p.seen.insert(message.id);
-            p2p.remember_unsequenced(message);
+            direct.seen.insert(message.id);
+            direct.remember_unsequenced(message);
         }
-        p2p
-    }
-
-    pub(super) fn set_ice_servers(&mut self, servers: &[IceServer]) {
-        self.webrtc.set_ice_servers(servers);
-    }
-
-    pub(super) async fn close_all(&mut self) {
-        self.links.close_all();
-        self.webrtc.close_all().await;
+        direct
     }
 
     /// The message shown from a direct link with this id, if it still waits for its number.
@@ -119,10 +94,9 @@ impl P2p {
         self.unsequenced.remove(&id)
     }
 
-    /// Waits a moment for the direct copy of a message the relay numbered.
-    pub(super) fn await_direct(&mut self, notice: festival_proto::Sequenced) {
+    /// Waits until `until` for the direct copy of a message the relay numbered.
+    pub(super) fn await_direct(&mut self, notice: Sequenced, until: Instant) {
         if self.awaiting.len() < UNSEQUENCED_KEPT {
-            let until = read_clock() + DIRECT_GRACE;
             self.awaiting
                 .insert(notice.id, (notice.room, notice.seq, until));
         }
@@ -163,7 +137,7 @@ impl P2p {
     fn sdp_signed(&self, peer: DeviceId, session: u64, sdp: &str, sig: &Signature) -> bool {
         self.keys
             .get(&peer)
-            .is_some_and(|key| key.verify_sdp(peer, self.key.device(), session, sdp, sig))
+            .is_some_and(|key| key.verify_sdp(peer, self.me, session, sdp, sig))
     }
 
     fn remember_unsequenced(&mut self, message: ChatMessage) {
@@ -177,33 +151,21 @@ impl P2p {
         self.unsequenced_order.push_back(message.id);
         self.unsequenced.insert(message.id, message);
     }
-
-    /// Sends on the link to `peer`; its channel may have opened before the engine heard.
-    async fn send_frame(&mut self, peer: DeviceId, frame: &PeerFrame) -> bool {
-        let Some(session) = self.links.session(peer) else {
-            return false;
-        };
-        self.webrtc.send(peer, session, encode(frame)).await
-    }
 }
 
-impl Driver {
-    /// Sends a new message over every open link to a member of its room, when the router
-    /// puts P2P first for that room, and notes who got it so that the relay sends them only
-    /// its number.
-    pub(super) async fn send_direct(&mut self, chat: &mut ChatSend) {
-        if self.room_plan(&chat.room).first() != Some(&Route::P2p) {
+impl EngineState {
+    /// Sends a new message over every link to a member of its room, when the router puts
+    /// P2P first for that room; the sends that succeed are reported by
+    /// [`EngineState::direct_sent`].
+    pub(super) fn send_direct(&mut self, now: Instant, chat: &ChatSend) {
+        if self.room_plan(now, &chat.room).first() != Some(&Route::P2p) {
             return;
         }
         let Some(state) = self.rooms.get(&chat.room) else {
             return;
         };
-        let members: Vec<DeviceId> = state
-            .known
-            .keys()
-            .copied()
-            .filter(|d| *d != self.identity.device)
-            .collect();
+        let me = self.identity.device;
+        let members: Vec<DeviceId> = state.known.keys().copied().filter(|d| *d != me).collect();
         let frame = PeerFrame::Chat(PeerChat {
             id: chat.id,
             room: chat.room.clone(),
@@ -212,24 +174,36 @@ impl Driver {
             prev: chat.prev,
             sig: chat.sig,
         });
-        for member in members {
-            if self.p2p.send_frame(member, &frame).await {
-                chat.direct.push(member);
-                self.stats.sent.add(Route::P2p, 1);
+        for peer in members {
+            // The channel may have opened before the engine heard: any session is tried.
+            if let Some(session) = self.p2p.links.session(peer) {
+                self.out.push_back(Output::Peer {
+                    peer,
+                    session,
+                    frame: frame.clone(),
+                    chat: Some(chat.id),
+                });
             }
         }
     }
 
+    /// A new message reached `peer` directly: the relay will send it only the number.
+    pub(crate) fn direct_sent(&mut self, id: MessageId, peer: DeviceId) {
+        self.outbox.sent_directly(id, peer);
+        self.stats.sent.add(Route::P2p, 1);
+    }
+
     /// The routes for a message to `room`, best first: the router's decision matrix over
     /// what is up now.
-    pub(super) fn room_plan(&self, room: &RoomName) -> Vec<Route> {
+    pub(super) fn room_plan(&self, now: Instant, room: &RoomName) -> Vec<Route> {
+        let me = self.identity.device;
         let members = self.rooms.get(room).map_or(0, |s| s.members.len());
         let p2p_up = self.rooms.get(room).is_some_and(|s| {
             s.known
                 .keys()
-                .any(|d| *d != self.identity.device && self.p2p.links.is_open(*d))
+                .any(|d| *d != me && self.p2p.links.is_open(*d))
         });
-        let config = &self.p2p.config;
+        let config = &self.config.p2p;
         let inputs = RouteInputs {
             relay_up: self.relay_route == Some(Route::Relay),
             poll_up: self.relay_route == Some(Route::Poll),
@@ -243,7 +217,6 @@ impl Driver {
             network: config.network,
             preferred: config.preferred,
         };
-        let now = read_clock();
         plan(&inputs, |route| match route {
             Route::P2p => self.p2p.links.breaker(now) != BreakerState::Open,
             Route::Relay | Route::Poll => true,
@@ -253,11 +226,11 @@ impl Driver {
     /// The devices this one would like direct links to: the other members of rooms where
     /// P2P is automatic (small), asked for (upgraded), or preferred by the user.
     fn wanted_peers(&self) -> BTreeSet<DeviceId> {
-        let config = &self.p2p.config;
+        let config = &self.config.p2p;
         if config.preferred == PreferredRoute::Relay {
             return BTreeSet::new();
         }
-        let cellular = config.network == crate::router::NetworkType::Cellular;
+        let cellular = config.network == NetworkType::Cellular;
         self.rooms
             .iter()
             .filter(|(room, state)| {
@@ -273,7 +246,7 @@ impl Driver {
     /// The devices this one accepts links from and keeps links with: every other member of
     /// a joined room, unless the user prefers the relay.
     fn allowed_peers(&self) -> BTreeSet<DeviceId> {
-        if self.p2p.config.preferred == PreferredRoute::Relay {
+        if self.config.p2p.preferred == PreferredRoute::Relay {
             return BTreeSet::new();
         }
         self.rooms
@@ -284,137 +257,114 @@ impl Driver {
     }
 
     /// Opens and closes links to match who is wanted now.
-    pub(super) async fn reconcile(
-        &mut self,
-        link: Option<&mut Link>,
-    ) -> Result<(), TransportError> {
+    pub(super) fn reconcile(&mut self, now: Instant) {
         let wanted = self.wanted_peers();
         let allowed = self.allowed_peers();
         let current = self.relay_route.is_some();
-        let actions = self
-            .p2p
-            .links
-            .reconcile(&wanted, &allowed, current, read_clock());
-        self.act(actions, link).await
+        let actions = self.p2p.links.reconcile(&wanted, &allowed, current, now);
+        self.act(now, actions);
     }
 
     /// Carries out the links' decisions. Signals need the relay; without it, an attempt
     /// that cannot be signaled fails (and cools down) at once.
-    pub(super) async fn act(
-        &mut self,
-        actions: Vec<LinkAction>,
-        mut link: Option<&mut Link>,
-    ) -> Result<(), TransportError> {
+    pub(super) fn act(&mut self, now: Instant, actions: Vec<LinkAction>) {
         for action in actions {
             match action {
                 LinkAction::Offer { peer, session } => {
-                    if link.is_some() {
-                        self.p2p.webrtc.offer(peer, session);
+                    if self.relay_route.is_some() {
+                        self.out
+                            .push_back(Output::Link(PeerAction::Offer { peer, session }));
                     } else {
-                        self.p2p.links.on_failed(peer, session, read_clock());
+                        self.p2p.links.on_failed(peer, session, now);
                     }
                 }
                 LinkAction::Request { peer } => {
-                    let sent = self
-                        .signal(link.as_deref_mut(), peer, PeerSignal::Request)
-                        .await?;
-                    if !sent {
-                        self.p2p.links.on_failed(peer, 0, read_clock());
+                    if !self.signal(now, peer, &PeerSignal::Request) {
+                        self.p2p.links.on_failed(peer, 0, now);
                     }
                 }
                 LinkAction::Decline { peer, session } => {
-                    self.signal(link.as_deref_mut(), peer, PeerSignal::Decline { session })
-                        .await?;
+                    self.signal(now, peer, &PeerSignal::Decline { session });
                 }
                 LinkAction::Answer { .. } => {}
                 LinkAction::Close { peer, session } => {
-                    self.p2p.webrtc.close(peer, session);
-                    self.peer_closed(peer, "closed here".to_owned()).await;
+                    self.out
+                        .push_back(Output::Link(PeerAction::Close { peer, session }));
+                    self.peer_closed(now, peer, "closed here".to_owned());
                 }
             }
         }
-        Ok(())
     }
 
     /// Sends a signal to `peer` through the relay, in a room both are in. False when it
     /// could not be sent (no relay link, or no shared room).
-    async fn signal(
-        &mut self,
-        link: Option<&mut Link>,
-        peer: DeviceId,
-        signal: PeerSignal,
-    ) -> Result<bool, TransportError> {
-        let Some(link) = link else {
-            return Ok(false);
-        };
+    fn signal(&mut self, now: Instant, peer: DeviceId, signal: &PeerSignal) -> bool {
         let room = self
             .rooms
             .iter()
             .find(|(_, state)| state.known.contains_key(&peer))
             .map(|(room, _)| room.clone());
         let Some(room) = room else {
-            return Ok(false);
+            return false;
         };
-        let payload = serde_json::to_value(&signal).unwrap_or_default();
+        let payload = serde_json::to_value(signal).unwrap_or_default();
         let frame = ClientFrame::Signal(SignalSend {
             room,
             to: peer,
             payload,
         });
-        self.send(link, &frame).await?;
-        Ok(true)
+        self.send_relay(now, frame)
     }
 
     /// A signaling payload from another device, through the relay.
-    pub(super) async fn on_signal(
-        &mut self,
-        signal: SignalRelayed,
-        link: &mut Link,
-    ) -> Result<(), TransportError> {
+    pub(super) fn on_signal(&mut self, now: Instant, signal: SignalRelayed) {
         let peer = signal.from;
         let Ok(payload) = serde_json::from_value::<PeerSignal>(signal.payload) else {
             tracing::debug!(%peer, "ignoring a signal that is not ours");
-            return Ok(());
+            return;
         };
-        let now = read_clock();
         let welcome = self.allowed_peers().contains(&peer);
         match payload {
             PeerSignal::Request => {
                 let actions = self.p2p.links.on_request(peer, welcome, now);
-                self.act(actions, Some(link)).await?;
+                self.act(now, actions);
             }
             PeerSignal::Offer { session, sdp, sig } => {
                 if !self.p2p.sdp_signed(peer, session, &sdp, &sig) {
                     self.refuse_link(peer, session, "offer");
-                    return Ok(());
+                    return;
                 }
                 let actions = self.p2p.links.on_offer(peer, session, welcome, now);
                 for action in &actions {
                     if let LinkAction::Answer { peer, session } = action {
-                        self.p2p.webrtc.answer(*peer, *session, sdp.clone());
+                        self.out.push_back(Output::Link(PeerAction::Answer {
+                            peer: *peer,
+                            session: *session,
+                            sdp: sdp.clone(),
+                        }));
                     }
                 }
-                self.act(actions, Some(link)).await?;
+                self.act(now, actions);
             }
             PeerSignal::Answer { session, sdp, sig } => {
                 if !self.p2p.sdp_signed(peer, session, &sdp, &sig) {
                     self.refuse_link(peer, session, "answer");
                     if let Some(close) = self.p2p.links.on_failed(peer, session, now) {
-                        self.act(vec![close], Some(link)).await?;
+                        self.act(now, vec![close]);
                     }
-                    return Ok(());
+                    return;
                 }
                 if self.p2p.links.on_answer(peer, session) {
-                    self.p2p.webrtc.accept(peer, session, sdp);
+                    self.out
+                        .push_back(Output::Link(PeerAction::Accept { peer, session, sdp }));
                 }
             }
             PeerSignal::Decline { session } => {
                 if let Some(close) = self.p2p.links.on_failed(peer, session, now) {
-                    self.act(vec![close], Some(link)).await?;
+                    self.act(now, vec![close]);
                 }
             }
         }
-        Ok(())
     }
 
     /// Refuses a link whose offer or answer does not carry `peer`'s signature of its DTLS
@@ -434,11 +384,7 @@ impl Driver {
     }
 
     /// A report from the P2P transport.
-    pub(super) async fn peer_event(
-        &mut self,
-        event: PeerEvent,
-        link: Option<&mut Link>,
-    ) -> Result<(), TransportError> {
+    pub(crate) fn peer_event(&mut self, now: Instant, event: PeerEvent) {
         match event {
             PeerEvent::Signal { peer, signal } => {
                 let session = match &signal {
@@ -447,9 +393,9 @@ impl Driver {
                     }
                     PeerSignal::Request | PeerSignal::Decline { .. } => 0,
                 };
-                if !self.signal(link, peer, signal).await? {
-                    if let Some(close) = self.p2p.links.on_failed(peer, session, read_clock()) {
-                        self.act(vec![close], None).await?;
+                if !self.signal(now, peer, &signal) {
+                    if let Some(close) = self.p2p.links.on_failed(peer, session, now) {
+                        self.act(now, vec![close]);
                     }
                 }
             }
@@ -464,17 +410,18 @@ impl Driver {
                 }
             }
             PeerEvent::Open { peer, session } => {
-                if self.p2p.links.on_open(peer, session, read_clock()) {
+                if self.p2p.links.on_open(peer, session, now) {
                     self.p2p.peers.entry(peer).or_default().open = true;
                     self.emit(Event::Peer {
                         device: peer,
                         open: true,
                         reason: None,
                     });
-                    self.ping_peer(peer).await;
-                    self.update_route().await;
+                    self.ping_peer(now, peer);
+                    self.update_route(now);
                 } else {
-                    self.p2p.webrtc.close(peer, session);
+                    self.out
+                        .push_back(Output::Link(PeerAction::Close { peer, session }));
                 }
             }
             PeerEvent::Closed {
@@ -482,12 +429,13 @@ impl Driver {
                 session,
                 reason,
             } => {
-                if let Some(close) = self.p2p.links.on_failed(peer, session, read_clock()) {
+                if let Some(close) = self.p2p.links.on_failed(peer, session, now) {
                     if let LinkAction::Close { peer, session } = close {
-                        self.p2p.webrtc.close(peer, session);
+                        self.out
+                            .push_back(Output::Link(PeerAction::Close { peer, session }));
                     }
                     tracing::debug!(%peer, "P2P link or attempt ended: {reason}");
-                    self.peer_closed(peer, reason).await;
+                    self.peer_closed(now, peer, reason);
                 }
             }
             PeerEvent::Text {
@@ -497,17 +445,16 @@ impl Driver {
             } => {
                 // Data proves the channel open, even if its own open event is still queued.
                 if self.p2p.links.session(peer) == Some(session) {
-                    self.peer_text(peer, &text, link).await?;
+                    self.peer_text(now, peer, &text);
                 }
             }
         }
-        Ok(())
     }
 
     /// An attempt to link to `peer` did not open in time: the app and the log hear of it
     /// (messages keep going through the relay; the attempt is tried again after a cooldown).
-    fn attempt_timed_out(&self, peer: DeviceId) {
-        let timeout = self.p2p.config.links.connect_timeout;
+    fn attempt_timed_out(&mut self, peer: DeviceId) {
+        let timeout = self.config.p2p.links.connect_timeout;
         let reason = format!(
             "the direct link attempt did not open within {} s",
             timeout.as_secs_f64()
@@ -521,7 +468,7 @@ impl Driver {
     }
 
     /// A link that was open is gone.
-    async fn peer_closed(&mut self, peer: DeviceId, reason: String) {
+    fn peer_closed(&mut self, now: Instant, peer: DeviceId, reason: String) {
         for state in self.rooms.values_mut() {
             if !state.members.contains_key(&peer) {
                 state.known.remove(&peer);
@@ -535,120 +482,111 @@ impl Driver {
                 reason: Some(reason),
             });
         }
-        self.update_route().await;
+        self.update_route(now);
     }
 
-    async fn peer_text(
-        &mut self,
-        peer: DeviceId,
-        text: &str,
-        link: Option<&mut Link>,
-    ) -> Result<(), TransportError> {
-        let frame = match decode_peer(text, &self.p2p.limits) {
+    fn peer_text(&mut self, now: Instant, peer: DeviceId, text: &str) {
+        let frame = match decode_peer(text, &self.limits) {
             Ok(frame) => frame,
             Err(e) => {
                 tracing::warn!(%peer, "dropping a bad frame from a peer: {e}");
-                return Ok(());
+                return;
             }
         };
         match frame {
-            PeerFrame::Chat(chat) => return self.peer_chat(peer, chat, link).await,
-            PeerFrame::Want { room, id } => self.resend(peer, room, id).await,
-            PeerFrame::Ping { nonce } => {
-                self.p2p.send_frame(peer, &PeerFrame::Pong { nonce }).await;
-            }
+            PeerFrame::Chat(chat) => self.accept_direct_chat(now, peer, chat),
+            PeerFrame::Want { room, id } => self.want(peer, room, id),
+            PeerFrame::Ping { nonce } => self.send_peer(peer, PeerFrame::Pong { nonce }),
             PeerFrame::Pong { nonce: answered } => {
                 if let Some(info) = self.p2p.peers.get_mut(&peer) {
                     if let Some((nonce, sent)) = info.ping {
                         if nonce == answered {
                             info.rtt_ms =
-                                Some(read_clock().duration_since(sent).as_secs_f64() * 1000.0);
+                                Some(now.saturating_duration_since(sent).as_secs_f64() * 1000.0);
                             info.ping = None;
                         }
                     }
                 }
             }
         }
-        Ok(())
     }
 
-    /// A message straight from its sender: shown at once, unless it was already shown or
-    /// the sender's previous one is still missing (then it waits for that one a moment).
-    async fn peer_chat(
-        &mut self,
-        peer: DeviceId,
-        chat: PeerChat,
-        mut link: Option<&mut Link>,
-    ) -> Result<(), TransportError> {
+    /// Sends on the link to `peer`, if there is one.
+    pub(super) fn send_peer(&mut self, peer: DeviceId, frame: PeerFrame) {
+        if let Some(session) = self.p2p.links.session(peer) {
+            self.out.push_back(Output::Peer {
+                peer,
+                session,
+                frame,
+                chat: None,
+            });
+        }
+    }
+
+    /// A message straight from its sender: where every message received by a direct route
+    /// enters. Shown at once, unless it was already shown or the sender's previous one is
+    /// still missing (then it waits for that one a moment).
+    fn accept_direct_chat(&mut self, now: Instant, peer: DeviceId, chat: PeerChat) {
         if self.p2p.seen.contains(&chat.id) {
             self.stats.duplicates_filtered += 1;
-            return Ok(());
+            return;
         }
-        let prev_shown = match chat.prev {
-            None => true,
-            Some(prev) if self.p2p.seen.contains(&prev) => true,
-            // Shown so long ago that the ids in memory forgot it: the store still knows, and
-            // asking the sender for it again would show it twice.
-            Some(prev) => self.store.contains(prev).await.unwrap_or(true),
-        };
-        match self
-            .p2p
-            .holdback
-            .admit(peer, chat, prev_shown, read_clock())
-        {
-            Admit::Show(chat) => self.show_direct(peer, chat, link.as_deref_mut()).await?,
-            Admit::Held(want) => {
-                if let Some((room, id)) = want {
-                    self.p2p
-                        .send_frame(peer, &PeerFrame::Want { room, id })
-                        .await;
-                }
+        match chat.prev {
+            Some(prev) if !self.p2p.seen.contains(&prev) => {
+                // Shown so long ago that the ids in memory forgot it? The store knows.
+                self.out
+                    .push_back(Output::Store(StoreOp::PrevShown { prev, peer, chat }));
             }
+            _ => self.admit_direct(now, peer, chat, true),
         }
-        self.show_released(link).await
+    }
+
+    /// Shows a direct message, or holds it back until its predecessor is shown.
+    pub(super) fn admit_direct(
+        &mut self,
+        now: Instant,
+        peer: DeviceId,
+        chat: PeerChat,
+        prev_shown: bool,
+    ) {
+        if self.p2p.seen.contains(&chat.id) {
+            self.stats.duplicates_filtered += 1;
+            return;
+        }
+        match self.p2p.holdback.admit(peer, chat, prev_shown, now) {
+            Admit::Show(chat) => self.show_direct(now, peer, chat),
+            Admit::Held(Some((room, id))) => self.send_peer(peer, PeerFrame::Want { room, id }),
+            Admit::Held(None) => {}
+        }
+        self.show_released(now);
     }
 
     /// Shows the direct messages whose wait is over.
-    pub(super) async fn show_released(
-        &mut self,
-        mut link: Option<&mut Link>,
-    ) -> Result<(), TransportError> {
+    pub(super) fn show_released(&mut self, now: Instant) {
         while let Some((peer, chat)) = self.p2p.holdback.next_released() {
             if self.p2p.seen.contains(&chat.id) {
                 self.stats.duplicates_filtered += 1;
                 continue;
             }
-            self.show_direct(peer, chat, link.as_deref_mut()).await?;
+            self.show_direct(now, peer, chat);
         }
-        Ok(())
     }
 
     /// Answers a `want`: one of this device's messages again, to a member of its room.
-    async fn resend(&mut self, peer: DeviceId, room: RoomName, id: MessageId) {
+    fn want(&mut self, peer: DeviceId, room: RoomName, id: MessageId) {
         let member = self
             .rooms
             .get(&room)
             .is_some_and(|state| state.known.contains_key(&peer));
-        if !member {
-            return;
-        }
-        match self.store.own_message(&room, id).await {
-            Ok(Some(chat)) => {
-                self.p2p.send_frame(peer, &PeerFrame::Chat(chat)).await;
-            }
-            Ok(None) => tracing::debug!(%peer, %id, "asked for a message not kept here"),
-            Err(e) => self.storage_failed(e),
+        if member {
+            self.out
+                .push_back(Output::Store(StoreOp::OwnMessage { peer, room, id }));
         }
     }
 
     /// Shows a direct message and records it; the relay's number, if it came first, puts it
     /// in the room's order.
-    async fn show_direct(
-        &mut self,
-        peer: DeviceId,
-        chat: PeerChat,
-        link: Option<&mut Link>,
-    ) -> Result<(), TransportError> {
+    fn show_direct(&mut self, now: Instant, peer: DeviceId, chat: PeerChat) {
         let Some(from) = self
             .rooms
             .get(&chat.room)
@@ -656,7 +594,7 @@ impl Driver {
             .cloned()
         else {
             tracing::warn!(%peer, room = %chat.room, "dropping a direct message from a non-member");
-            return Ok(());
+            return;
         };
         let message = ChatMessage {
             room: chat.room,
@@ -681,7 +619,7 @@ impl Driver {
                 route: Route::P2p,
                 authenticity,
             });
-            return Ok(());
+            return;
         }
         self.p2p.seen.insert(message.id);
         self.p2p.holdback.shown(message.id);
@@ -689,48 +627,34 @@ impl Driver {
         if numbered.is_none() {
             self.p2p.remember_unsequenced(message.clone());
         }
-        let keep = self.retention.history_max_messages;
-        let recorded = self
-            .store
-            .record_delivered(
-                std::slice::from_ref(&message),
-                self.identity.device,
-                Route::P2p,
-                keep,
-            )
-            .await;
-        if let Err(e) = recorded {
-            self.storage_failed(e);
-        }
+        self.out.push_back(Output::Store(StoreOp::RecordDelivered {
+            messages: vec![message.clone()],
+            me: self.identity.device,
+            route: Route::P2p,
+            keep: self.config.history_max_messages,
+        }));
         self.stats.delivered.add(Route::P2p, 1);
         self.emit(Event::Message {
             message: message.clone(),
             route: Route::P2p,
             authenticity,
         });
-        match numbered {
-            // The relay's number came first: it now takes its place in the room's order.
-            Some((room, seq, _)) => {
-                let numbered = ChatMessage { seq, ..message };
-                // Messages held behind it came by the relay.
-                let mut batch = super::Batch::new(self.relay_route.unwrap_or(Route::Relay));
-                self.p2p.seen.numbering(numbered.id);
-                if let Some(state) = self.rooms.get_mut(&room) {
-                    let output = state.sync.on_live(numbered);
-                    batch.synced(room, output, &mut self.p2p.seen);
-                }
-                self.apply(batch, link).await
+        // The relay's number came first: it now takes its place in the room's order.
+        if let Some((room, seq, _)) = numbered {
+            let numbered = ChatMessage { seq, ..message };
+            // Messages held behind it came by the relay.
+            let mut batch = Batch::new(self.relay_route.unwrap_or(Route::Relay));
+            self.p2p.seen.numbering(numbered.id);
+            if let Some(state) = self.rooms.get_mut(&room) {
+                let output = state.sync.on_live(numbered);
+                batch.synced(room, output, &mut self.p2p.seen);
             }
-            None => Ok(()),
+            self.apply(now, batch);
         }
     }
 
     /// Gives up waiting for direct copies whose time is up: they are fetched from the relay.
-    async fn give_up_direct(
-        &mut self,
-        link: Option<&mut Link>,
-        now: Instant,
-    ) -> Result<(), TransportError> {
+    fn give_up_direct(&mut self, now: Instant) {
         let late: Vec<_> = self
             .p2p
             .awaiting
@@ -739,9 +663,9 @@ impl Driver {
             .map(|(id, _)| *id)
             .collect();
         if late.is_empty() {
-            return Ok(());
+            return;
         }
-        let mut batch = super::Batch::new(self.relay_route.unwrap_or(Route::Relay));
+        let mut batch = Batch::new(self.relay_route.unwrap_or(Route::Relay));
         for id in late {
             if let Some((room, seq, _)) = self.p2p.awaiting.remove(&id) {
                 if let Some(state) = self.rooms.get_mut(&room) {
@@ -750,26 +674,23 @@ impl Driver {
                 }
             }
         }
-        self.apply(batch, link).await
+        self.apply(now, batch);
     }
 
     /// Timeouts, new attempts and pings.
-    pub(super) async fn p2p_tick(
-        &mut self,
-        mut link: Option<&mut Link>,
-    ) -> Result<(), TransportError> {
-        let now = read_clock();
-        self.give_up_direct(link.as_deref_mut(), now).await?;
+    pub(super) fn p2p_tick(&mut self, now: Instant) {
+        self.give_up_direct(now);
         self.p2p.holdback.expire(now);
-        self.show_released(link.as_deref_mut()).await?;
+        self.show_released(now);
         let expired = self.p2p.links.expire(now);
         for action in &expired {
             if let LinkAction::Close { peer, .. } = action {
                 self.attempt_timed_out(*peer);
             }
         }
-        self.act(expired, link.as_deref_mut()).await?;
-        self.reconcile(link).await?;
+        self.act(now, expired);
+        self.reconcile(now);
+        let every = self.config.timings.peer_ping_every;
         let due: Vec<DeviceId> = self
             .p2p
             .links
@@ -781,32 +702,30 @@ impl Driver {
                     .peers
                     .get(peer)
                     .and_then(|info| info.last_ping)
-                    .is_none_or(|at| now.duration_since(at) >= PING_EVERY)
+                    .is_none_or(|at| now.saturating_duration_since(at) >= every)
             })
             .collect();
         for peer in due {
-            self.ping_peer(peer).await;
+            self.ping_peer(now, peer);
         }
-        Ok(())
     }
 
-    async fn ping_peer(&mut self, peer: DeviceId) {
+    fn ping_peer(&mut self, now: Instant, peer: DeviceId) {
         self.p2p.nonce += 1;
         let nonce = self.p2p.nonce;
-        let now = read_clock();
         let info = self.p2p.peers.entry(peer).or_default();
         info.ping = Some((nonce, now));
         info.last_ping = Some(now);
-        self.p2p.send_frame(peer, &PeerFrame::Ping { nonce }).await;
+        self.send_peer(peer, PeerFrame::Ping { nonce });
     }
 
     /// The route messages take now: the relay link's, or P2P when links are open and the
     /// router prefers them (or the relay is down).
-    fn current_route(&self) -> Option<Route> {
+    fn current_route(&self, now: Instant) -> Option<Route> {
         let p2p_first = self
             .rooms
             .keys()
-            .any(|room| self.room_plan(room).first() == Some(&Route::P2p));
+            .any(|room| self.room_plan(now, room).first() == Some(&Route::P2p));
         if p2p_first {
             Some(Route::P2p)
         } else {
@@ -815,8 +734,8 @@ impl Driver {
     }
 
     /// Tells the app when the route changed.
-    pub(super) async fn update_route(&mut self) {
-        let route = self.current_route();
+    pub(super) fn update_route(&mut self, now: Instant) {
+        let route = self.current_route(now);
         if route != self.stats.route {
             self.stats.route = route;
             self.emit(Event::RouteChanged { route });
