@@ -218,30 +218,7 @@ impl Hub {
             entry.users += 1;
             return entry.tx.clone();
         }
-        let previous = rooms.ending.remove(room);
-        let (tx, rx) = mpsc::channel(ROOM_MAILBOX);
-        let tx = RoomTx {
-            tx,
-            bytes: Arc::new(Semaphore::new(ROOM_MAILBOX_BYTES)),
-        };
-        let members = Arc::new(AtomicUsize::new(0));
-        let task = self.tracker.spawn(room_task::run(
-            Arc::clone(self),
-            room.clone(),
-            rx,
-            previous,
-            Arc::clone(&members),
-        ));
-        rooms.live.insert(
-            room.clone(),
-            Entry {
-                tx: tx.clone(),
-                users: 1,
-                task,
-                members,
-            },
-        );
-        tx
+        self.start_room(&mut rooms, room)
     }
 
     /// Rooms with a task now (someone in them, or a command on its way).
@@ -318,6 +295,11 @@ impl Hub {
             return Err(EnterRefused::CreatingTooFast);
         }
         *creations -= 1;
+        Ok(self.start_room(&mut rooms, room))
+    }
+
+    /// Starts `room`'s task (after the one ending, if any) with one user: the caller.
+    fn start_room(self: &Arc<Self>, rooms: &mut Rooms, room: &RoomName) -> RoomTx {
         let previous = rooms.ending.remove(room);
         let (tx, rx) = mpsc::channel(ROOM_MAILBOX);
         let tx = RoomTx {
@@ -341,7 +323,7 @@ impl Hub {
                 members,
             },
         );
-        Ok(tx)
+        tx
     }
 
     /// Members (devices) in `room` now; 0 when it is not open.
