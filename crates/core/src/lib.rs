@@ -15,6 +15,7 @@ mod error;
 mod event;
 mod holdback;
 mod outbox;
+pub mod power;
 pub mod router;
 mod stats;
 pub mod store;
