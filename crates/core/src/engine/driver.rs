@@ -3,8 +3,10 @@
 //! [`Backoff`], [`TokenBucket`]); this file only moves data between them and the socket.
 
 mod p2p;
+mod power;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use festival_proto::{
@@ -21,7 +23,7 @@ use super::relay_policy::{Keepalive, RelayPolicy, RelayRoute};
 use super::{Command, EngineConfig, unix_ms};
 use crate::dedup::Release;
 use crate::outbox::Outbox;
-use crate::stats::{Breakers, Diagnostics, RoomDiagnostics, Stats};
+use crate::stats::{Breakers, Diagnostics, Meter, RoomDiagnostics, Stats};
 use crate::store::{Identity, Store};
 use crate::sync::{RoomSync, SyncOutput};
 use crate::transport::TransportError;
@@ -172,6 +174,10 @@ pub(super) struct Driver {
     p2p: P2p,
     /// The P2P transport's reports, taken by `run`.
     peer_events: Option<mpsc::Receiver<PeerEvent>>,
+    /// What the power budget lets the engine's timers spend.
+    spending: power::Spending,
+    /// Frames and bytes each way, counted by the transports.
+    meter: Arc<Meter>,
 }
 
 impl Driver {
@@ -219,7 +225,9 @@ impl Driver {
             links_opened: 0,
             relay_route: None,
             relay: RelayPolicy::new(),
+            meter: Arc::clone(&p2p.meter),
             p2p,
+            spending: power::Spending::default(),
             peer_events: Some(peer_rx),
             backoff: Backoff::default(),
             bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, read_clock()),
@@ -312,7 +320,8 @@ impl Driver {
     }
 
     async fn open_socket(&self) -> Result<(Link, Incoming, Welcome), TransportError> {
-        let (sink, stream, welcome) = relay::connect(&self.url, &self.identity).await?;
+        let (sink, stream, welcome) =
+            relay::connect(&self.url, &self.identity, &self.meter).await?;
         Ok((Link::Ws(sink), Incoming::Ws(stream), welcome))
     }
 
@@ -364,10 +373,11 @@ impl Driver {
         peers: &mut mpsc::Receiver<PeerEvent>,
     ) -> bool {
         let until = Instant::now() + delay;
-        let mut maintain =
-            tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
-        let mut p2p_tick = tokio::time::interval(P2P_TICK);
+        let every = self.spending.maintain_every;
+        let mut maintain = tokio::time::interval_at(Instant::now() + every, every);
+        let mut p2p_tick = tokio::time::interval(self.spending.tick);
         loop {
+            self.woke(&mut p2p_tick, &mut maintain);
             let caught_up = self.events.room_for_summary();
             tokio::select! {
                 () = tokio::time::sleep_until(until) => return true,
@@ -404,14 +414,15 @@ impl Driver {
         if let Err(reason) = self.rejoin_all(&mut link).await {
             return Ended::Lost(reason);
         }
-        let mut maintain =
-            tokio::time::interval_at(Instant::now() + MAINTAIN_EVERY, MAINTAIN_EVERY);
+        let every = self.spending.maintain_every;
+        let mut maintain = tokio::time::interval_at(Instant::now() + every, every);
         let retry = self.retention.socket_retry;
         let mut socket_retry = tokio::time::interval_at(Instant::now() + retry, retry);
         let polling = matches!(link, Link::Poll(_));
-        let mut p2p_tick = tokio::time::interval(P2P_TICK);
+        let mut p2p_tick = tokio::time::interval(self.spending.tick);
         self.relay.link_up(read_clock());
         loop {
+            self.woke(&mut p2p_tick, &mut maintain);
             if let Err(reason) = self.flush(&mut link).await {
                 return Ended::Lost(reason);
             }
@@ -671,6 +682,7 @@ impl Driver {
                 self.p2p.links.reset();
                 self.reconcile(link).await?;
             }
+            Command::Power(budget) => self.set_budget(budget, link).await?,
             Command::Reconnect | Command::Shutdown => {}
         }
         Ok(())
@@ -786,7 +798,7 @@ impl Driver {
                 if let Some(id) = error.id {
                     match error.code {
                         code if code.is_retryable() => {
-                            let at = read_clock() + RETRY_AFTER;
+                            let at = read_clock() + self.spending.retry_after;
                             self.outbox.retry_at(id, at);
                         }
                         code => {
@@ -872,6 +884,8 @@ impl Driver {
             p2p: self.p2p.links.counters(),
             p2p_links: self.p2p.open_links(),
             p2p_rtt_ms: self.p2p.median_rtt(),
+            mode: self.spending.mode,
+            traffic: self.meter.snapshot(),
             ..self.stats.clone()
         }
     }

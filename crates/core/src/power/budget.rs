@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Battery above 70 % (or charging, or mains) on a free network: direct links to every
-    /// member of small rooms, looked for often.
+    /// member of rooms of up to 8, looked for often.
     AggressiveP2p,
-    /// Battery above 40 %: fewer direct links, looked for less often.
+    /// Battery above 40 %: direct links in rooms of up to 6, at most 4 (2 on a phone),
+    /// looked for less often.
     SelectiveP2p,
     /// Battery above 20 %, or a cellular or metered network: the relay only; a direct link
     /// only when the user asks for one.
@@ -53,66 +54,71 @@ impl Mode {
         match self {
             Mode::AggressiveP2p => PowerBudget {
                 mode: self,
-                auto_p2p: true,
+                auto_group: 8,
                 max_links: 8,
                 max_links_mobile: 3,
                 discovery_every: s(2),
                 attempt_every: s(5),
                 keepalive: s(15),
                 peer_keepalive: s(5),
-                flush_batch: Duration::ZERO,
+                tick: ms(500),
+                maintain_every: s(60),
                 retry_after: s(1),
                 relay_may_sleep: false,
             },
             Mode::SelectiveP2p => PowerBudget {
                 mode: self,
-                auto_p2p: true,
+                auto_group: 6,
                 max_links: 4,
                 max_links_mobile: 2,
                 discovery_every: s(10),
                 attempt_every: s(20),
                 keepalive: s(15),
                 peer_keepalive: s(15),
-                flush_batch: ms(250),
+                tick: s(1),
+                maintain_every: s(60),
                 retry_after: s(2),
                 relay_may_sleep: false,
             },
             Mode::RelayOnly => PowerBudget {
                 mode: self,
-                auto_p2p: false,
+                auto_group: 0,
                 max_links: 2,
                 max_links_mobile: 1,
                 discovery_every: s(30),
                 attempt_every: s(60),
                 keepalive: s(30),
                 peer_keepalive: s(30),
-                flush_batch: s(1),
+                tick: s(5),
+                maintain_every: s(120),
                 retry_after: s(5),
                 relay_may_sleep: false,
             },
             Mode::Minimal => PowerBudget {
                 mode: self,
-                auto_p2p: false,
+                auto_group: 0,
                 max_links: 0,
                 max_links_mobile: 0,
                 discovery_every: s(120),
                 attempt_every: s(300),
                 keepalive: s(60),
                 peer_keepalive: s(60),
-                flush_batch: s(5),
+                tick: s(300),
+                maintain_every: s(300),
                 retry_after: s(30),
                 relay_may_sleep: true,
             },
             Mode::Offline => PowerBudget {
                 mode: self,
-                auto_p2p: false,
+                auto_group: 0,
                 max_links: 0,
                 max_links_mobile: 0,
                 discovery_every: s(120),
                 attempt_every: s(300),
                 keepalive: s(60),
                 peer_keepalive: s(60),
-                flush_batch: s(5),
+                tick: s(300),
+                maintain_every: s(300),
                 retry_after: s(60),
                 relay_may_sleep: true,
             },
@@ -131,9 +137,10 @@ impl fmt::Display for Mode {
 pub struct PowerBudget {
     /// The mode this budget is for.
     pub mode: Mode,
-    /// Direct links open by themselves in small rooms; otherwise only when the user asks
-    /// ([`crate::Engine::p2p_upgrade`]) or prefers P2P.
-    pub auto_p2p: bool,
+    /// Largest room (members, this device included) in which direct links open by
+    /// themselves; 0: never, only when the user asks ([`crate::Engine::p2p_upgrade`]) or
+    /// prefers P2P.
+    pub auto_group: usize,
     /// Most direct links kept at once on a desktop.
     pub max_links: usize,
     /// The same on a phone.
@@ -147,13 +154,15 @@ pub struct PowerBudget {
     pub keepalive: Duration,
     /// How often an open direct link is pinged.
     pub peer_keepalive: Duration,
-    /// How long a typed message may wait so that it leaves with the ones typed after it in
-    /// one write (retries and resyncs join the same burst).
-    pub flush_batch: Duration,
+    /// How often direct-link bookkeeping runs (attempt timeouts, a held-back message's
+    /// wait, link pings): the engine's most frequent timer.
+    pub tick: Duration,
+    /// How often expired outbox messages are marked failed and old history is pruned.
+    pub maintain_every: Duration,
     /// How long a message the relay could not take right now waits before it is sent again.
     pub retry_after: Duration,
-    /// Between bursts the relay socket may be left idle for the OS to park the radio: no
-    /// ping is sent while nothing is queued (the relay's idle timeout must allow for it).
+    /// Between bursts the relay socket is left alone for the OS to park the radio: traffic
+    /// counts as liveness, so a ping goes out only after a full keepalive with nothing heard.
     pub relay_may_sleep: bool,
 }
 
@@ -182,10 +191,11 @@ mod tests {
             assert!(less.attempt_every >= more.attempt_every, "{pair:?}");
             assert!(less.keepalive >= more.keepalive, "{pair:?}");
             assert!(less.peer_keepalive >= more.peer_keepalive, "{pair:?}");
-            assert!(less.flush_batch >= more.flush_batch, "{pair:?}");
+            assert!(less.tick >= more.tick, "{pair:?}");
+            assert!(less.maintain_every >= more.maintain_every, "{pair:?}");
             assert!(less.retry_after >= more.retry_after, "{pair:?}");
             assert!(!more.relay_may_sleep || less.relay_may_sleep, "{pair:?}");
-            assert!(more.auto_p2p || !less.auto_p2p, "{pair:?}");
+            assert!(less.auto_group <= more.auto_group, "{pair:?}");
         }
     }
 

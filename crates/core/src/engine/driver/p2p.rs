@@ -2,6 +2,7 @@
 //! sends new messages over open links, and delivers what arrives on them, once.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use festival_proto::{
@@ -18,13 +19,11 @@ use crate::holdback::{Admit, Holdback};
 use crate::router::breaker::BreakerState;
 use crate::router::links::{LinkAction, LinkState, Links};
 use crate::router::{PreferredRoute, RouteInputs, plan};
-use crate::stats::PeerDiagnostics;
+use crate::stats::{Meter, PeerDiagnostics};
 use crate::transport::TransportError;
 use crate::transport::webrtc::{PeerEvent, Webrtc};
 use crate::{Event, Route};
 
-/// How often an open link is pinged to time it.
-const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Message ids remembered to drop a second copy that came by another route.
 pub(in crate::engine) const SEEN_KEPT: usize = 65_536;
 /// How long a message the relay numbered waits for its direct copy before it is fetched
@@ -65,6 +64,8 @@ pub(in crate::engine) struct P2p {
     typed: HashMap<RoomName, MessageId>,
     nonce: u64,
     limits: Limits,
+    /// Frames and bytes each way, the direct links' and the relay's.
+    pub(super) meter: Arc<Meter>,
 }
 
 impl P2p {
@@ -89,6 +90,7 @@ impl P2p {
             typed: HashMap::new(),
             nonce: 0,
             limits: Limits::default(),
+            meter: Arc::default(),
         };
         for id in recent {
             p2p.seen.insert(id);
@@ -167,7 +169,9 @@ impl P2p {
         let Some(session) = self.links.session(peer) else {
             return false;
         };
-        self.webrtc.send(peer, session, encode(frame)).await
+        let text = encode(frame);
+        self.meter.sent(Route::P2p, text.len());
+        self.webrtc.send(peer, session, text).await
     }
 }
 
@@ -451,6 +455,7 @@ impl Driver {
                 session,
                 text,
             } => {
+                self.p2p.meter.received(Route::P2p, text.len());
                 // Data proves the channel open, even if its own open event is still queued.
                 if self.p2p.links.session(peer) == Some(session) {
                     self.peer_text(peer, &text, link).await?;
@@ -721,7 +726,7 @@ impl Driver {
                     .peers
                     .get(peer)
                     .and_then(|info| info.last_ping)
-                    .is_none_or(|at| now.duration_since(at) >= PING_EVERY)
+                    .is_none_or(|at| now.duration_since(at) >= self.spending.peer_keepalive)
             })
             .collect();
         for peer in due {
