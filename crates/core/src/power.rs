@@ -80,20 +80,36 @@ impl Monitor {
         self.policy.mode().budget()
     }
 
-    /// Sets (or with `None`, clears) the override of the power reading; the next
-    /// [`Monitor::poll`] applies it.
-    pub fn set_override(&mut self, power: Option<PowerState>) {
+    /// Sets (or with `None`, clears) the override of the power reading. The user chose it,
+    /// so it applies at once, without settling: the change it makes, if any.
+    pub fn set_override(
+        &mut self,
+        power: Option<PowerState>,
+    ) -> Result<Option<ModeChange>, SourceError> {
         self.power_override = power;
+        let (power, network) = self.read()?;
+        let from = self.policy.mode();
+        self.policy = Policy::new(power, network);
+        let to = self.policy.mode();
+        Ok((from != to).then(|| ModeChange {
+            from,
+            to,
+            why: self.policy.why(),
+        }))
     }
 
     /// Reads the sources at `now`: the mode change they cause, if any.
     pub fn poll(&mut self, now: Instant) -> Result<Option<ModeChange>, SourceError> {
+        let (power, network) = self.read()?;
+        Ok(self.policy.update(power, network, now))
+    }
+
+    fn read(&mut self) -> Result<(PowerState, NetworkState), SourceError> {
         let power = match self.power_override {
             Some(reading) => reading,
             None => self.power.read()?,
         };
-        let network = self.network.read()?;
-        Ok(self.policy.update(power, network, now))
+        Ok((power, self.network.read()?))
     }
 
     /// When to poll next, if nothing wakes the monitor before: after [`POLL_EVERY`], or
@@ -130,8 +146,21 @@ mod tests {
         .expect("scripted sources read");
         assert_eq!(monitor.policy().mode(), Mode::Minimal);
         let t0 = t0();
-        monitor.set_override(None);
-        assert_eq!(monitor.poll(t0), Ok(None), "an upgrade waits to settle");
+        // The user's choice applies at once.
+        let change = monitor.set_override(None).expect("read").expect("a change");
+        assert_eq!(
+            (change.from, change.to),
+            (Mode::Minimal, Mode::AggressiveP2p)
+        );
+        battery.set(PowerState::battery(15));
+        let change = monitor.poll(t0).expect("read").expect("down at once");
+        assert_eq!(change.to, Mode::Minimal);
+        battery.set(PowerState::battery(90).charging());
+        assert_eq!(
+            monitor.poll(t0),
+            Ok(None),
+            "an upgrade the source reports waits to settle"
+        );
         assert_eq!(monitor.next_poll(t0), t0 + SETTLE);
         let change = monitor.poll(t0 + SETTLE).expect("read").expect("settled");
         assert_eq!(change.to, Mode::AggressiveP2p);

@@ -146,24 +146,46 @@ pub struct PowerBudget {
     /// The same on a phone.
     pub max_links_mobile: usize,
     /// Least time between two looks for peers to link to.
+    #[serde(with = "millis", rename = "discovery_every_ms")]
     pub discovery_every: Duration,
     /// Least time between two attempts to link to one peer.
+    #[serde(with = "millis", rename = "attempt_every_ms")]
     pub attempt_every: Duration,
     /// How often the relay is pinged while nothing else is said (its silence limit is three
     /// of these).
+    #[serde(with = "millis", rename = "keepalive_ms")]
     pub keepalive: Duration,
     /// How often an open direct link is pinged.
+    #[serde(with = "millis", rename = "peer_keepalive_ms")]
     pub peer_keepalive: Duration,
     /// How often direct-link bookkeeping runs (attempt timeouts, a held-back message's
     /// wait, link pings): the engine's most frequent timer.
+    #[serde(with = "millis", rename = "tick_ms")]
     pub tick: Duration,
     /// How often expired outbox messages are marked failed and old history is pruned.
+    #[serde(with = "millis", rename = "maintain_every_ms")]
     pub maintain_every: Duration,
     /// How long a message the relay could not take right now waits before it is sent again.
+    #[serde(with = "millis", rename = "retry_after_ms")]
     pub retry_after: Duration,
     /// Between bursts the relay socket is left alone for the OS to park the radio: traffic
     /// counts as liveness, so a ping goes out only after a full keepalive with nothing heard.
     pub relay_may_sleep: bool,
+}
+
+/// Durations as whole milliseconds in JSON, as the rest of the engine's stats give times.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
 }
 
 impl PowerBudget {

@@ -13,6 +13,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+
 use super::budget::Mode;
 use super::state::{NetworkKind, NetworkState, PowerState, Supply};
 
@@ -38,7 +40,7 @@ fn tier_of(percent: u8) -> Mode {
 }
 
 /// A change of mode, and what it was decided on: what the app and `festival chat` show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ModeChange {
     /// The mode before.
     pub from: Mode,
@@ -55,7 +57,7 @@ impl fmt::Display for ModeChange {
 }
 
 /// The inputs a mode was decided on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Why {
     /// The power side.
     pub power: PowerState,
