@@ -939,10 +939,11 @@ impl Driver {
 }
 
 /// The engine's clock: the driver reads it here and hands the instant to each decision; the
-/// state machines never read it themselves (clippy's `disallowed-methods` keeps it so).
-#[allow(clippy::disallowed_methods)] // The one place the engine reads monotonic time.
+/// state machines never read it themselves (clippy's `disallowed-methods` keeps it so). It is
+/// tokio's clock, the one the driver's timers sleep on, so that a test that pauses time runs
+/// the engine's decisions and its timers on the same simulated clock.
 pub(super) fn read_clock() -> std::time::Instant {
-    std::time::Instant::now()
+    Instant::now().into_std()
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
