@@ -27,6 +27,7 @@ pub use error::EngineError;
 pub use event::{Event, Missed, Route, SeqRange};
 pub use stats::{
     Breakers, ByRoute, Diagnostics, PeerDiagnostics, RoomDiagnostics, RouteHealth, Routes, Stats,
+    Traffic, TrafficStats,
 };
 pub use store::{DB_FILE, DeliveryState, Identity, LocalMessage};
 
