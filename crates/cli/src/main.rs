@@ -4,6 +4,7 @@
 mod catchup;
 mod command;
 mod output;
+mod power;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

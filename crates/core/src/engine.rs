@@ -23,6 +23,7 @@ use festival_proto::{
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::power::PowerBudget;
 use crate::router::links::LinkPolicy;
 use crate::router::{NetworkType, PreferredRoute};
 use crate::stats::{Diagnostics, Stats};
@@ -79,6 +80,8 @@ pub struct P2pConfig {
     pub network: NetworkType,
     /// Gather only loopback ICE candidates: for tests and benchmarks on one machine.
     pub loopback_only: bool,
+    /// A phone: a power budget's mobile link cap applies.
+    pub mobile: bool,
 }
 
 impl P2pConfig {
@@ -90,6 +93,7 @@ impl P2pConfig {
             links: LinkPolicy::default(),
             network: NetworkType::Unknown,
             loopback_only: false,
+            mobile: false,
         }
     }
 
@@ -97,6 +101,7 @@ impl P2pConfig {
     pub fn mobile() -> Self {
         let mut config = Self::desktop();
         config.links.max_links = 3;
+        config.mobile = true;
         config
     }
 }
@@ -180,6 +185,7 @@ enum Command {
     Upgrade(RoomName),
     Reconnect,
     ResetBreakers,
+    Power(PowerBudget),
     Shutdown,
 }
 
@@ -449,6 +455,15 @@ impl Engine {
     /// limit (the debug panel's "upgrade to P2P"). Cooldowns and the link cap still apply.
     pub async fn p2p_upgrade(&self, room: &str) -> Result<(), EngineError> {
         self.command(Command::Upgrade(RoomName::parse(room)?)).await
+    }
+
+    /// Spends what the power mode allows ([`crate::power`]): the direct-link cap (closing
+    /// links over it between messages, never mid-message), how often peers are looked for
+    /// and tried, the relay's and the links' keepalives, the engine's timers and the retry
+    /// delay. Applies at once; the stats report the mode. Leaving offline for a network,
+    /// call [`Engine::reconnect`] too, so that the outbox does not wait out a backoff.
+    pub async fn set_power_budget(&self, budget: PowerBudget) -> Result<(), EngineError> {
+        self.command(Command::Power(budget)).await
     }
 
     /// Drops the relay link and connects again at once.

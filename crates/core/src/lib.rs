@@ -17,6 +17,7 @@ mod error;
 mod event;
 mod holdback;
 mod outbox;
+pub mod power;
 pub mod router;
 mod stats;
 pub mod store;
@@ -32,6 +33,7 @@ pub use error::EngineError;
 pub use event::{Event, Missed, Route, SeqRange};
 pub use stats::{
     Breakers, ByRoute, Diagnostics, PeerDiagnostics, RoomDiagnostics, RouteHealth, Routes, Stats,
+    Traffic, TrafficStats,
 };
 pub use store::{DB_FILE, DeliveryState, Identity, LocalMessage};
 

@@ -1,10 +1,13 @@
 //! What the engine counts and can show about itself: for the CLI's `/stats` and `/diag`, and
 //! the app's debug panel. Only measured values: nothing here is estimated or simulated.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use festival_proto::{DeviceId, DisplayName, Member, RoomName, Seq};
 use serde::Serialize;
 
 use crate::Route;
+use crate::power::Mode;
 use crate::router::breaker::BreakerState;
 use crate::router::links::{LinkCounters, LinkState};
 use crate::router::{NetworkType, PreferredRoute};
@@ -61,6 +64,87 @@ pub struct Stats {
     pub p2p: LinkCounters,
     /// Direct links open now.
     pub p2p_links: usize,
+    /// The power mode the engine runs in (`None`: no budget was set, the defaults apply).
+    pub mode: Option<Mode>,
+    /// Times the engine's task woke up (a frame, a command, a timer): what keeps a phone's
+    /// CPU out of its sleep states.
+    pub wakeups: u64,
+    /// Frames and their bytes, each way, by route.
+    pub traffic: TrafficStats,
+}
+
+/// Frames and their payload bytes (the WebSocket message or data-channel message, before
+/// framing and encryption) one way, by route.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Traffic {
+    /// Frames.
+    pub frames: ByRoute,
+    /// Their payload bytes.
+    pub bytes: ByRoute,
+}
+
+/// Traffic both ways. The long-poll's frames are not counted here (its HTTP requests carry
+/// them); the relay's WebSocket and the direct links are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TrafficStats {
+    /// Sent by this device.
+    pub sent: Traffic,
+    /// Received by it.
+    pub received: Traffic,
+}
+
+/// The counters behind [`TrafficStats`], shared with the transports that count as they send
+/// and receive.
+#[derive(Debug, Default)]
+pub(crate) struct Meter {
+    counters: [AtomicU64; 12],
+}
+
+impl Meter {
+    fn slot(route: Route) -> usize {
+        match route {
+            Route::P2p => 0,
+            Route::Relay => 1,
+            Route::Poll => 2,
+        }
+    }
+
+    fn add(&self, base: usize, route: Route, bytes: usize) {
+        let slot = base + Self::slot(route);
+        self.counters[slot].fetch_add(1, Ordering::Relaxed);
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.counters[slot + 3].fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A frame of `bytes` went out on `route`.
+    pub(crate) fn sent(&self, route: Route, bytes: usize) {
+        self.add(0, route, bytes);
+    }
+
+    /// A frame of `bytes` came in on `route`.
+    pub(crate) fn received(&self, route: Route, bytes: usize) {
+        self.add(6, route, bytes);
+    }
+
+    /// The counts so far.
+    pub(crate) fn snapshot(&self) -> TrafficStats {
+        let at = |i: usize| self.counters[i].load(Ordering::Relaxed);
+        let by = |base: usize| ByRoute {
+            p2p: at(base),
+            relay: at(base + 1),
+            poll: at(base + 2),
+        };
+        TrafficStats {
+            sent: Traffic {
+                frames: by(0),
+                bytes: by(3),
+            },
+            received: Traffic {
+                frames: by(6),
+                bytes: by(9),
+            },
+        }
+    }
 }
 
 /// How one route is doing: what a status bar or a debug panel shows for it.
@@ -226,5 +310,34 @@ mod tests {
             }
         );
         assert!(!stats.routes(None).relay.available, "offline");
+    }
+
+    #[test]
+    fn the_meter_counts_frames_and_bytes_per_route_and_way() {
+        let meter = Meter::default();
+        meter.sent(Route::Relay, 40);
+        meter.sent(Route::Relay, 2);
+        meter.sent(Route::P2p, 7);
+        meter.received(Route::Relay, 100);
+        let traffic = meter.snapshot();
+        assert_eq!(
+            traffic.sent.frames,
+            ByRoute {
+                p2p: 1,
+                relay: 2,
+                poll: 0
+            }
+        );
+        assert_eq!(
+            traffic.sent.bytes,
+            ByRoute {
+                p2p: 7,
+                relay: 42,
+                poll: 0
+            }
+        );
+        assert_eq!(traffic.received.frames.relay, 1);
+        assert_eq!(traffic.received.bytes.relay, 100);
+        assert_eq!(traffic.received.bytes.p2p, 0);
     }
 }

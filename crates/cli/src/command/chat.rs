@@ -10,9 +10,9 @@ use festival_proto::MessageId;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::Online;
 use crate::catchup::Shown;
 use crate::output::{Printer, println_flush};
+use crate::{Online, power};
 
 /// How long `chat` waits, once stdin is closed, for what was sent to come back confirmed.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,7 +37,9 @@ pub(crate) struct ChatArgs {
 /// Runs until `/quit` or the end of stdin (after the relay confirmed what was sent).
 pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let room_name = args.online.room(args.room.as_deref())?;
+    let mut monitor = power::monitor()?;
     let (engine, mut events) = args.online.start().await?;
+    power::apply(&engine, &monitor).await?;
     let joined = engine.join(&room_name).await?;
     let mut shown = Shown::default();
     let printer = Printer { json: args.json };
@@ -47,14 +49,23 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let mut stdin_open = true;
     let drain = tokio::time::sleep(Duration::MAX);
     tokio::pin!(drain);
+    let network_changed = monitor.network_changes().unwrap_or_default();
     loop {
         if !stdin_open && unconfirmed.is_empty() {
             break;
         }
+        #[allow(clippy::disallowed_methods)] // A binary's edge: when the monitor reads next.
+        let next_poll =
+            tokio::time::Instant::from_std(monitor.next_poll(std::time::Instant::now()));
         tokio::select! {
+            () = tokio::time::sleep_until(next_poll) => power::poll(&engine, &mut monitor, printer).await,
+            () = network_changed.notified() => power::poll(&engine, &mut monitor, printer).await,
             line = lines.next_line(), if stdin_open && unconfirmed.len() < MAX_UNCONFIRMED => match line {
                 Ok(Some(line)) => {
-                    if !typed(&engine, room, line.trim(), printer, &mut unconfirmed).await {
+                    let line = line.trim();
+                    if let Some(arg) = line.strip_prefix("/power").filter(|a| a.is_empty() || a.starts_with(' ')) {
+                        power::command(&engine, &mut monitor, printer, arg.trim()).await;
+                    } else if !typed(&engine, room, line, printer, &mut unconfirmed).await {
                         break;
                     }
                 }
@@ -164,7 +175,7 @@ async fn typed(
         "" => {}
         "/quit" => return false,
         "/help" => println_flush(
-            "commands: /members  /stats  /diag  /p2p  /route auto|p2p|relay  /reconnect  /reset  /quit  (anything else is sent)",
+            "commands: /members  /stats  /diag  /p2p  /route auto|p2p|relay  /power [auto|mains|battery:N[,charging][,saver]]  /reconnect  /reset  /quit  (anything else is sent)",
         ),
         "/stats" => match engine.stats().await {
             Ok(stats) if printer.json => {
@@ -176,8 +187,10 @@ async fn typed(
                     .rtt_ms
                     .map_or("-".to_owned(), |ms| format!("{ms:.1} ms"));
                 let d = stats.delivered;
+                let mode = stats.mode.map_or("default", |m| m.as_str());
+                let out = stats.traffic.sent;
                 println_flush(&format!(
-                    "* route {route}, rtt {rtt}; delivered relay {} poll {} p2p {}; duplicates filtered {}; acked {}, queued {}; reconnects {}, fallbacks {}; direct links {} (attempts {}, opened {}, failed {})",
+                    "* route {route}, rtt {rtt}; delivered relay {} poll {} p2p {}; duplicates filtered {}; acked {}, queued {}; reconnects {}, fallbacks {}; direct links {} (attempts {}, opened {}, failed {}); power {mode}, {} wake-ups, sent relay {} frames / {} B, p2p {} frames / {} B",
                     d.relay,
                     d.poll,
                     d.p2p,
@@ -190,6 +203,11 @@ async fn typed(
                     stats.p2p.attempts,
                     stats.p2p.opened,
                     stats.p2p.failures,
+                    stats.wakeups,
+                    out.frames.relay,
+                    out.bytes.relay,
+                    out.frames.p2p,
+                    out.bytes.p2p,
                 ));
             }
             Err(e) => report(printer, &e),

@@ -4,6 +4,7 @@
 //! the state machine's; this file only moves data.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use festival_proto::{MessageId, ServerFrame, Welcome, encode};
 use rand::Rng;
@@ -14,12 +15,13 @@ use super::link::{Incoming, Link};
 use super::relay_policy::RelayRoute;
 use super::state::{EngineState, Output, PeerAction, StoreAnswer, StoreOp};
 use super::{AckWaiter, Command, unix_ms};
+use crate::stats::{Meter, Stats};
 use crate::store::{Identity, Store};
 use crate::transport::TransportError;
 use crate::transport::poll::{PollLink, poll_url};
 use crate::transport::relay;
 use crate::transport::webrtc::{PeerEvent, Webrtc};
-use crate::{EngineError, Event};
+use crate::{EngineError, Event, Route};
 
 /// The relay link while it is up: its sending and receiving halves.
 type Served = Option<(Link, Incoming)>;
@@ -33,6 +35,10 @@ pub(super) struct Driver {
     webrtc: Webrtc,
     /// Senders waiting for their message's outcome.
     waiters: HashMap<MessageId, AckWaiter>,
+    /// Frames and bytes each way, by route: what the power modes are measured by.
+    meter: Arc<Meter>,
+    /// How often this task woke up (any input or timer): the power modes' other measure.
+    wakeups: u64,
 }
 
 impl Driver {
@@ -52,6 +58,8 @@ impl Driver {
             state,
             webrtc,
             waiters: HashMap::new(),
+            meter: Arc::default(),
+            wakeups: 0,
         }
     }
 
@@ -78,9 +86,15 @@ impl Driver {
                     None | Some(Command::Shutdown) => break,
                     Some(command) => self.command(command),
                 },
-                Some(event) = peers.recv() => self.state.peer_event(clock(), event),
+                Some(event) = peers.recv() => {
+                    if let PeerEvent::Text { text, .. } = &event {
+                        self.meter.received(Route::P2p, text.len());
+                    }
+                    self.state.peer_event(clock(), event);
+                }
                 () = tokio::time::sleep_until(wake) => {}
             }
+            self.wakeups += 1;
         }
         if let Some((sink, _)) = link {
             sink.close().await;
@@ -100,13 +114,27 @@ impl Driver {
             }
             Command::Members(room, reply) => drop(reply.send(self.state.members(&room))),
             Command::Pending(reply) => drop(reply.send(self.state.pending())),
-            Command::Stats(reply) => drop(reply.send(self.state.stats())),
-            Command::Diagnostics(reply) => drop(reply.send(self.state.diagnostics(now))),
+            Command::Stats(reply) => drop(reply.send(self.measured(self.state.stats()))),
+            Command::Diagnostics(reply) => {
+                let mut diagnostics = self.state.diagnostics(now);
+                diagnostics.stats = self.measured(diagnostics.stats);
+                drop(reply.send(diagnostics));
+            }
             Command::Prefer(preferred) => self.state.prefer(now, preferred),
             Command::Upgrade(room) => self.state.upgrade(now, room),
             Command::ResetBreakers => self.state.reset_breakers(now),
             Command::Reconnect => self.state.reconnect(now),
+            Command::Power(budget) => self.state.set_power_budget(now, budget),
             Command::Shutdown => {}
+        }
+    }
+
+    /// The machine's counters with what only the driver sees: wake-ups and traffic.
+    fn measured(&self, stats: Stats) -> Stats {
+        Stats {
+            wakeups: self.wakeups,
+            traffic: self.meter.snapshot(),
+            ..stats
         }
     }
 
@@ -152,7 +180,9 @@ impl Driver {
                 frame,
                 chat,
             } => {
-                let sent = self.webrtc.send(peer, session, encode(&frame)).await;
+                let text = encode(&frame);
+                self.meter.sent(Route::P2p, text.len());
+                let sent = self.webrtc.send(peer, session, text).await;
                 if let (true, Some(id)) = (sent, chat) {
                     self.state.direct_sent(id, peer);
                 }
@@ -254,7 +284,8 @@ impl Driver {
     /// Opens a relay route: the WebSocket, or the long-poll.
     async fn open(&self, route: RelayRoute) -> Result<(Link, Incoming, Welcome), TransportError> {
         if route == RelayRoute::Socket {
-            let (sink, stream, welcome) = relay::connect(&self.url, &self.identity).await?;
+            let (sink, stream, welcome) =
+                relay::connect(&self.url, &self.identity, &self.meter).await?;
             return Ok((Link::Ws(sink), Incoming::Ws(stream), welcome));
         }
         let url = poll_url(&self.url).ok_or(TransportError::NoPollUrl)?;

@@ -7,10 +7,13 @@ use std::time::{Duration, Instant};
 
 use crate::router::breaker::{Breaker, BreakerState};
 
-/// How often the relay is pinged.
+/// How often the relay is pinged, unless a power budget says otherwise.
 pub(super) const PING_EVERY: Duration = Duration::from_secs(15);
 /// How long the relay may stay silent before the link counts as dead: a phone that lost its
-/// tower often sees no error at all.
+/// tower often sees no error at all. Always this many pings' worth.
+pub(super) const SILENCE_PINGS: u32 = 3;
+/// The silence limit at the default ping interval.
+#[cfg(test)]
 pub(super) const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 
 /// Which relay route to open.
@@ -43,15 +46,17 @@ pub(super) struct RelayPolicy {
     /// The ping in flight: its nonce and when it went.
     ping: Option<(u64, Instant)>,
     nonce: u64,
-    /// How often the WebSocket is pinged.
+    /// How often to ping.
     ping_every: Duration,
-    /// Silence after which the WebSocket counts as dead.
-    silence_limit: Duration,
+    /// Traffic from the relay counts as liveness: the next ping waits a full interval after
+    /// the last frame heard, so a busy link is never pinged and an idle one rarely.
+    quiet: bool,
 }
 
 impl RelayPolicy {
-    /// A policy pinging every `ping_every` and giving a link up after `silence_limit`.
-    pub(super) fn new(ping_every: Duration, silence_limit: Duration) -> Self {
+    /// A policy pinging every `ping_every` and giving a link up after three such intervals
+    /// of silence.
+    pub(super) fn new(ping_every: Duration) -> Self {
         Self {
             breaker: Breaker::new(),
             heard: None,
@@ -59,8 +64,19 @@ impl RelayPolicy {
             ping: None,
             nonce: 0,
             ping_every,
-            silence_limit,
+            quiet: false,
         }
+    }
+
+    /// Pings every `every` (the silence limit follows: three intervals), and with `quiet`
+    /// only after an interval with nothing heard. Applies from the next ping on.
+    pub(super) fn set_keepalive(&mut self, every: Duration, quiet: bool) {
+        let every = every.max(Duration::from_secs(1));
+        if let (Some(next), Some(heard)) = (self.next_ping, self.heard) {
+            self.next_ping = Some(next.min(heard + every));
+        }
+        self.ping_every = every;
+        self.quiet = quiet;
     }
 
     /// The route to try first now.
@@ -111,6 +127,9 @@ impl RelayPolicy {
     /// Something came from the relay.
     pub(super) fn heard(&mut self, now: Instant) {
         self.heard = Some(now);
+        if self.quiet && self.ping.is_none() {
+            self.next_ping = Some(now + self.ping_every);
+        }
     }
 
     /// What keeping the link alive asks for at `now`.
@@ -118,7 +137,7 @@ impl RelayPolicy {
         let (Some(heard), Some(next_ping)) = (self.heard, self.next_ping) else {
             return Keepalive::Wait(now + self.ping_every);
         };
-        let dead_at = heard + self.silence_limit;
+        let dead_at = heard + self.ping_every * SILENCE_PINGS;
         if now >= dead_at {
             return Keepalive::Dead;
         }
@@ -155,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_websocket_failing_three_times_moves_to_long_poll_and_is_tried_again_after_30_s() {
-        let mut policy = RelayPolicy::new(PING_EVERY, SILENCE_LIMIT);
+        let mut policy = RelayPolicy::new(PING_EVERY);
         let t0 = t0();
         for _ in 1..FAILURES_TO_OPEN {
             assert_eq!(policy.route_to_try(t0), RelayRoute::Socket);
@@ -180,7 +199,7 @@ mod tests {
 
     #[test]
     fn when_neither_route_opens_the_websocket_is_first_again() {
-        let mut policy = RelayPolicy::new(PING_EVERY, SILENCE_LIMIT);
+        let mut policy = RelayPolicy::new(PING_EVERY);
         let t0 = t0();
         for _ in 0..FAILURES_TO_OPEN {
             policy.route_to_try(t0);
@@ -192,7 +211,7 @@ mod tests {
 
     #[test]
     fn a_link_is_pinged_at_once_then_every_15_s_and_given_up_after_45_s_of_silence() {
-        let mut policy = RelayPolicy::new(PING_EVERY, SILENCE_LIMIT);
+        let mut policy = RelayPolicy::new(PING_EVERY);
         let t0 = t0();
         policy.link_up(t0);
         assert_eq!(policy.keepalive(t0), Keepalive::Ping(1));
@@ -215,5 +234,48 @@ mod tests {
             Keepalive::Wait(dead)
         );
         assert_eq!(policy.keepalive(dead), Keepalive::Dead);
+    }
+
+    #[test]
+    fn a_slower_keepalive_stretches_the_silence_limit_and_a_quiet_one_skips_busy_links() {
+        let mut policy = RelayPolicy::new(PING_EVERY);
+        let t0 = t0();
+        let minute = Duration::from_secs(60);
+        policy.link_up(t0);
+        assert_eq!(policy.keepalive(t0), Keepalive::Ping(1));
+        policy.set_keepalive(minute, true);
+        policy.pong(1, t0);
+        policy.heard(t0);
+        assert_eq!(policy.keepalive(t0), Keepalive::Wait(t0 + minute));
+        // Frames keep coming: no ping is needed while they do.
+        policy.heard(t0 + Duration::from_secs(50));
+        assert_eq!(
+            policy.keepalive(t0 + minute),
+            Keepalive::Wait(t0 + Duration::from_secs(110))
+        );
+        assert_eq!(
+            policy.keepalive(t0 + Duration::from_secs(110)),
+            Keepalive::Ping(2)
+        );
+        // No pong, nothing heard since 50 s: pinged again a minute later, and dead three
+        // minutes after the last frame, not 45 s after.
+        assert_eq!(
+            policy.keepalive(t0 + Duration::from_secs(170)),
+            Keepalive::Ping(3)
+        );
+        let dead = t0 + Duration::from_secs(50) + 3 * minute;
+        assert_eq!(
+            policy.keepalive(dead - Duration::from_secs(1)),
+            Keepalive::Wait(dead)
+        );
+        assert_eq!(policy.keepalive(dead), Keepalive::Dead);
+        // Back to 15 s on a fresh link: the next ping comes 15 s after the last frame heard,
+        // not at the end of the minute set before.
+        policy.link_up(dead);
+        assert_eq!(policy.keepalive(dead), Keepalive::Ping(4));
+        policy.pong(4, dead);
+        policy.heard(dead);
+        policy.set_keepalive(PING_EVERY, false);
+        assert_eq!(policy.keepalive(dead), Keepalive::Wait(dead + PING_EVERY));
     }
 }

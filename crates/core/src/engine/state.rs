@@ -13,6 +13,7 @@
 //! type is used here: tests drive it with a hand-moved clock.
 
 mod direct;
+mod power;
 mod relay;
 mod report;
 #[cfg(test)]
@@ -60,10 +61,8 @@ pub(crate) struct Timings {
     pub(crate) direct_grace: Duration,
     /// How long a direct message waits for its sender's previous one.
     pub(crate) hold_grace: Duration,
-    /// How often the relay's WebSocket is pinged.
+    /// How often the relay's WebSocket is pinged; three intervals of silence give it up.
     pub(crate) relay_ping_every: Duration,
-    /// Silence from the relay after which its WebSocket is given up.
-    pub(crate) relay_silence_limit: Duration,
 }
 
 impl Default for Timings {
@@ -76,7 +75,6 @@ impl Default for Timings {
             direct_grace: Duration::from_secs(1),
             hold_grace: crate::holdback::HOLD_GRACE,
             relay_ping_every: super::relay_policy::PING_EVERY,
-            relay_silence_limit: super::relay_policy::SILENCE_LIMIT,
         }
     }
 }
@@ -340,7 +338,7 @@ impl EngineState {
             stats: Stats::default(),
             links_opened: 0,
             relay_route: None,
-            relay: RelayPolicy::new(timings.relay_ping_every, timings.relay_silence_limit),
+            relay: RelayPolicy::new(timings.relay_ping_every),
             dialing: Dialing {
                 redial_at: Some(now),
                 ..Dialing::default()

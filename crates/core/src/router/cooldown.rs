@@ -64,6 +64,12 @@ impl<P: Eq + Hash + Clone> Cooldowns<P> {
         }
     }
 
+    /// Takes new lengths (a change of power mode), keeping each peer's failures and the time
+    /// already set for its next attempt.
+    pub fn set_timings(&mut self, timings: Timings) {
+        self.timings = timings;
+    }
+
     /// Whether a discovery may run at `now`; if so, it is recorded.
     pub fn try_discover(&mut self, now: Instant) -> bool {
         if self.next_discovery.is_some_and(|at| now < at) {

@@ -172,6 +172,7 @@ impl Links {
                 }
             }
         }
+        unwanted.extend(self.over_cap(wanted));
         for peer in unwanted {
             if let Some(link) = self.links.remove(&peer) {
                 actions.push(LinkAction::Close {
@@ -336,6 +337,38 @@ impl Links {
             .collect()
     }
 
+    /// Takes a new cap and new cooldowns (a change of power mode). Nothing closes here: the
+    /// next [`Links::reconcile`] closes what is over the cap, between two messages (the
+    /// engine handles one thing at a time, so no send is cut in half; a message sent
+    /// directly also went to the relay).
+    pub fn set_policy(&mut self, max_links: usize, timings: Timings) {
+        self.policy.max_links = max_links;
+        self.policy.timings = timings;
+        self.cooldowns.set_timings(timings);
+    }
+
+    /// The links to close to get under the cap: attempts before open links, links nobody
+    /// wants before wanted ones, the newest first.
+    fn over_cap(&self, wanted: &BTreeSet<DeviceId>) -> Vec<DeviceId> {
+        let surplus = self.links.len().saturating_sub(self.policy.max_links);
+        if surplus == 0 {
+            return Vec::new();
+        }
+        let mut candidates: Vec<_> = self.links.iter().collect();
+        candidates.sort_by_key(|(peer, link)| {
+            (
+                link.state == LinkState::Open,
+                wanted.contains(*peer),
+                std::cmp::Reverse(link.since),
+            )
+        });
+        candidates
+            .into_iter()
+            .take(surplus)
+            .map(|(peer, _)| *peer)
+            .collect()
+    }
+
     /// Forgets failures: the breaker closes and cooldowns end (the debug panel's reset).
     pub fn reset(&mut self) {
         self.breaker.reset();
@@ -418,6 +451,47 @@ mod tests {
 
     fn policy() -> LinkPolicy {
         LinkPolicy::default()
+    }
+
+    #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
+    fn a_lower_cap_closes_attempts_first_and_then_the_newest_open_links() {
+        let d = devices(5);
+        let t0 = Instant::now();
+        let mut links = Links::new(d[0], policy());
+        let wanted: BTreeSet<_> = d[1..].iter().copied().collect();
+        let actions = links.reconcile(&wanted, &wanted, true, t0);
+        assert_eq!(actions.len(), 4, "offers to the four others");
+        // Three open, one after the other; the fourth is still connecting.
+        for (i, peer) in d[1..4].iter().enumerate() {
+            let session = links.session(*peer).expect("an attempt");
+            assert!(links.on_open(*peer, session, t0 + Duration::from_secs(i as u64)));
+        }
+        let later = t0 + Duration::from_secs(5);
+        links.set_policy(2, Timings::default());
+        let closed: Vec<_> = links
+            .reconcile(&wanted, &wanted, true, later)
+            .into_iter()
+            .filter_map(|a| match a {
+                LinkAction::Close { peer, .. } => Some(peer),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            closed,
+            [d[4], d[3]],
+            "the attempt, then the newest open link"
+        );
+        assert!(links.is_open(d[1]) && links.is_open(d[2]));
+        // At the cap, nothing else closes and nothing new is attempted.
+        assert_eq!(
+            links.reconcile(&wanted, &wanted, true, later + Duration::from_secs(60)),
+            []
+        );
+        links.set_policy(0, Timings::default());
+        assert_eq!(links.reconcile(&wanted, &wanted, true, later).len(), 2);
+        assert_eq!(links.states().count(), 0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The relay route: one WebSocket to the relay, speaking the protocol of [`festival_proto`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use festival_proto::{
@@ -13,6 +14,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::TransportError;
+use crate::Route;
+use crate::stats::Meter;
 use crate::store::Identity;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -20,17 +23,18 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How long connecting and the hello handshake may take before the attempt counts as failed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The sending half of a link.
-pub(crate) struct RelaySink(SplitSink<Socket, Message>);
+/// The sending half of a link, counting what it sends.
+pub(crate) struct RelaySink(SplitSink<Socket, Message>, Arc<Meter>);
 
-/// The receiving half of a link.
-pub(crate) struct RelayStream(SplitStream<Socket>);
+/// The receiving half of a link, counting what it receives.
+pub(crate) struct RelayStream(SplitStream<Socket>, Arc<Meter>);
 
 /// Connects to `url`, takes the relay's challenge, proves `identity` in hello and waits for
-/// the welcome.
+/// the welcome. Every frame each way is counted on `meter`.
 pub(crate) async fn connect(
     url: &str,
     identity: &Identity,
+    meter: &Arc<Meter>,
 ) -> Result<(RelaySink, RelayStream, Welcome), TransportError> {
     let handshake = async {
         // No Nagle: a chat frame must not wait for the relay's delayed ACK of the last one.
@@ -41,7 +45,10 @@ pub(crate) async fn connect(
                 source: e.into(),
             })?;
         let (sink, stream) = socket.split();
-        let (mut sink, mut stream) = (RelaySink(sink), RelayStream(stream));
+        let (mut sink, mut stream) = (
+            RelaySink(sink, Arc::clone(meter)),
+            RelayStream(stream, Arc::clone(meter)),
+        );
         let challenge = match stream.next().await? {
             ServerFrame::Challenge(challenge) => challenge,
             other => {
@@ -85,18 +92,16 @@ pub(crate) fn hello(identity: &Identity, challenge: &Challenge) -> ClientFrame {
 impl RelaySink {
     /// Sends one frame.
     pub(crate) async fn send(&mut self, frame: &ClientFrame) -> Result<(), TransportError> {
-        self.0
-            .send(Message::text(encode(frame)))
-            .await
-            .map_err(sending)
+        let text = encode(frame);
+        self.1.sent(Route::Relay, text.len());
+        self.0.send(Message::text(text)).await.map_err(sending)
     }
 
     /// Queues one frame without flushing; [`RelaySink::flush`] sends what was queued.
     pub(crate) async fn feed(&mut self, frame: &ClientFrame) -> Result<(), TransportError> {
-        self.0
-            .feed(Message::text(encode(frame)))
-            .await
-            .map_err(sending)
+        let text = encode(frame);
+        self.1.sent(Route::Relay, text.len());
+        self.0.feed(Message::text(text)).await.map_err(sending)
     }
 
     /// Sends every queued frame.
@@ -130,15 +135,18 @@ impl RelayStream {
                 Some(Ok(message)) => message,
             };
             match message {
-                Message::Text(text) => match decode_server(&text) {
-                    Ok(frame) => return Ok(frame),
-                    Err(e) if e.code == ErrorCode::UnknownType => {
-                        tracing::debug!("skipping a frame this build does not know: {e}");
+                Message::Text(text) => {
+                    self.1.received(Route::Relay, text.len());
+                    match decode_server(&text) {
+                        Ok(frame) => return Ok(frame),
+                        Err(e) if e.code == ErrorCode::UnknownType => {
+                            tracing::debug!("skipping a frame this build does not know: {e}");
+                        }
+                        Err(e) => {
+                            return Err(TransportError::Protocol(format!("an invalid frame: {e}")));
+                        }
                     }
-                    Err(e) => {
-                        return Err(TransportError::Protocol(format!("an invalid frame: {e}")));
-                    }
-                },
+                }
                 Message::Close(frame) => {
                     return Err(TransportError::Closed {
                         code: frame.as_ref().map(|f| f.code.into()),
