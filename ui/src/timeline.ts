@@ -98,6 +98,9 @@ export class Timeline<T extends Keyed> {
       }
       return;
     }
+    // Counted here, not in the next frame or scroll event: a webview that is not painting (a
+    // hidden or occluded window) runs neither, and the reader must still find the count.
+    this.noticeReaderMoved();
     this.order.push(item.id);
     if (!this.stick) {
       this.unseen += 1;
@@ -122,12 +125,8 @@ export class Timeline<T extends Keyed> {
 
   private flush(): void {
     this.frame = null;
-    if (this.stick && !this.atBottom()) {
-      // The reader moved up since the last frame (its scroll event is not handled yet).
-      this.stick = false;
-      this.unseen += this.order.length - this.end;
-      if (this.unseen > 0) this.showPill();
-    }
+    this.noticeReaderMoved();
+    if (this.unseen > 0 && !this.stick) this.showPill();
     if (!this.stick || this.end === this.order.length) return;
     if (this.order.length - this.end > this.windowSize) {
       this.jumpToEnd();
@@ -159,6 +158,14 @@ export class Timeline<T extends Keyed> {
       this.unseen = 0;
       this.pill.hidden = true;
     }
+  }
+
+  /** Stops following if the reader moved up since the last scroll event was handled (it
+   * may not be yet): what is held but not drawn becomes unseen. */
+  private noticeReaderMoved(): void {
+    if (!this.stick || this.atBottom()) return;
+    this.stick = false;
+    this.unseen += this.order.length - this.end;
   }
 
   private atBottom(): boolean {
