@@ -115,7 +115,9 @@ pub struct LinkCounters {
     pub attempts: u64,
     /// Links that opened.
     pub opened: u64,
-    /// Attempts and links that failed (timeout, ICE failure, decline, closed by the peer).
+    /// Attempts that failed before their link opened (timeout, ICE failure, decline). A link
+    /// that opened and closed later is not one: it counted as opened, and the success rate
+    /// that organisers read is opened / (opened + failures).
     pub failures: u64,
 }
 
@@ -303,10 +305,12 @@ impl Links {
         if link.session != session {
             return None;
         }
-        self.links.remove(&peer);
+        let link = self.links.remove(&peer)?;
         self.cooldowns.on_failed(&peer, now);
         self.breaker.on_failure(now);
-        self.counters.failures += 1;
+        if link.state != LinkState::Open {
+            self.counters.failures += 1;
+        }
         Some(LinkAction::Close { peer, session })
     }
 
@@ -569,6 +573,34 @@ mod tests {
                 session: 9
             }]
         );
+    }
+
+    #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
+    fn a_link_that_opened_and_closed_later_is_not_a_failed_attempt() {
+        let d = devices(2);
+        let t0 = Instant::now();
+        let mut links = Links::new(d[0], policy());
+        let wanted = BTreeSet::from([d[1]]);
+        let actions = links.reconcile(&wanted, &wanted, true, t0);
+        let Some(LinkAction::Offer { session, .. }) = actions.first() else {
+            panic!("no attempt: {actions:?}");
+        };
+        assert!(links.on_open(d[1], *session, t0));
+        assert!(links.on_failed(d[1], *session, t0).is_some());
+        let counters = links.counters();
+        assert_eq!((counters.opened, counters.failures), (1, 0), "{counters:?}");
+
+        let later = t0 + Duration::from_secs(3600);
+        let actions = links.reconcile(&wanted, &wanted, true, later);
+        let Some(LinkAction::Offer { .. }) = actions.first() else {
+            panic!("no second attempt: {actions:?}");
+        };
+        let after_timeout = later + policy().connect_timeout;
+        links.expire(after_timeout);
+        let counters = links.counters();
+        assert_eq!((counters.opened, counters.failures), (1, 1), "{counters:?}");
     }
 
     #[test]
