@@ -104,6 +104,8 @@ async fn the_dashboard_shows_the_mesh_of_three_engines_live() {
     shows(&browser, "users", "3").await;
     shows(&browser, "p2p-active", "2").await;
     shows(&browser, "links", "1").await;
+    // The one link opened at its first attempt: no attempt failed.
+    shows(&browser, "success", "100 %").await;
     let edges = browser
         .until(
             "one edge",

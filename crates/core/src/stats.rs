@@ -278,6 +278,7 @@ mod tests {
                 attempts: 2,
                 opened: 3,
                 failures: 1,
+                declined: 0,
             },
             p2p_links: 2,
             rtt_ms: Some(1.5),

@@ -190,7 +190,7 @@ async fn typed(
                 let mode = stats.mode.map_or("default", |m| m.as_str());
                 let out = stats.traffic.sent;
                 println_flush(&format!(
-                    "* route {route}, rtt {rtt}; delivered relay {} poll {} p2p {}; duplicates filtered {}; acked {}, queued {}; reconnects {}, fallbacks {}; direct links {} (attempts {}, opened {}, failed {}); power {mode}, {} wake-ups, sent relay {} frames / {} B, p2p {} frames / {} B",
+                    "* route {route}, rtt {rtt}; delivered relay {} poll {} p2p {}; duplicates filtered {}; acked {}, queued {}; reconnects {}, fallbacks {}; direct links {} (attempts {}, opened {}, failed {}, declined {}); power {mode}, {} wake-ups, sent relay {} frames / {} B, p2p {} frames / {} B",
                     d.relay,
                     d.poll,
                     d.p2p,
@@ -203,6 +203,7 @@ async fn typed(
                     stats.p2p.attempts,
                     stats.p2p.opened,
                     stats.p2p.failures,
+                    stats.p2p.declined,
                     stats.wakeups,
                     out.frames.relay,
                     out.bytes.relay,

@@ -149,6 +149,7 @@ mod tests {
                 attempts: 3,
                 opened: 2,
                 failures: 1,
+                declined: 0,
             },
             rtt_ms: Some(41.6),
             ..Stats::default()

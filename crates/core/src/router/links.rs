@@ -115,10 +115,13 @@ pub struct LinkCounters {
     pub attempts: u64,
     /// Links that opened.
     pub opened: u64,
-    /// Attempts that failed before their link opened (timeout, ICE failure, decline). A link
-    /// that opened and closed later is not one: it counted as opened, and the success rate
-    /// that organisers read is opened / (opened + failures).
+    /// Attempts that failed before their link opened (timeout, ICE failure). A link that
+    /// opened and closed later is not one: it counted as opened, and the success rate that
+    /// organisers read is opened / (opened + failures).
     pub failures: u64,
+    /// Attempts the peer declined: it wants no link now (its power mode, its link cap), which
+    /// says nothing about the network.
+    pub declined: u64,
 }
 
 /// One device's direct links.
@@ -311,6 +314,25 @@ impl Links {
         if link.state != LinkState::Open {
             self.counters.failures += 1;
         }
+        Some(LinkAction::Close { peer, session })
+    }
+
+    /// `peer` declined the attempt of `session` (0: a request). It cools down like a failure,
+    /// so that it is not asked again at once, but the breaker, which guards this side's own
+    /// network, does not count it. Returns the action to close it, if it was current.
+    pub fn on_declined(
+        &mut self,
+        peer: DeviceId,
+        session: u64,
+        now: Instant,
+    ) -> Option<LinkAction> {
+        let link = self.links.get(&peer)?;
+        if link.session != session || link.state == LinkState::Open {
+            return None;
+        }
+        self.links.remove(&peer);
+        self.cooldowns.on_failed(&peer, now);
+        self.counters.declined += 1;
         Some(LinkAction::Close { peer, session })
     }
 
@@ -601,6 +623,44 @@ mod tests {
         links.expire(after_timeout);
         let counters = links.counters();
         assert_eq!((counters.opened, counters.failures), (1, 1), "{counters:?}");
+    }
+
+    #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
+    fn declines_cool_the_peer_down_but_are_not_failures_and_never_open_the_breaker() {
+        let d = devices(2);
+        let t0 = Instant::now();
+        let fast = LinkPolicy {
+            timings: Timings {
+                discovery_every: Duration::ZERO,
+                attempt_every: Duration::from_secs(1),
+                max_backoff: Duration::from_secs(1),
+            },
+            ..policy()
+        };
+        let mut links = Links::new(d[0], fast);
+        let wanted = BTreeSet::from([d[1]]);
+        let mut now = t0;
+        for i in 0..5 {
+            let actions = links.reconcile(&wanted, &wanted, true, now);
+            let Some(LinkAction::Offer { session, .. }) = actions.first() else {
+                panic!("attempt {i} was not started: {actions:?}");
+            };
+            assert!(links.on_declined(d[1], *session, now).is_some());
+            assert!(
+                links.reconcile(&wanted, &wanted, true, now).is_empty(),
+                "asked again at once"
+            );
+            now += Duration::from_secs(1);
+        }
+        assert_eq!(links.breaker(now), BreakerState::Closed { failures: 0 });
+        let counters = links.counters();
+        assert_eq!(
+            (counters.attempts, counters.declined, counters.failures),
+            (5, 5, 0),
+            "{counters:?}"
+        );
     }
 
     #[test]

@@ -360,7 +360,7 @@ impl EngineState {
                 }
             }
             PeerSignal::Decline { session } => {
-                if let Some(close) = self.p2p.links.on_failed(peer, session, now) {
+                if let Some(close) = self.p2p.links.on_declined(peer, session, now) {
                     self.act(now, vec![close]);
                 }
             }
