@@ -69,6 +69,9 @@ pub struct Stats {
     /// Times the engine's task woke up (a frame, a command, a timer): what keeps a phone's
     /// CPU out of its sleep states.
     pub wakeups: u64,
+    /// Those of them that only a timer of the engine's own caused (a ping due, bookkeeping):
+    /// the ones that wake an idle phone, where a frame or a command came while it was awake.
+    pub timer_wakeups: u64,
     /// Frames and their bytes, each way, by route.
     pub traffic: TrafficStats,
 }
