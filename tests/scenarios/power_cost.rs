@@ -5,9 +5,10 @@
 //! those a timer alone caused), frames and payload bytes each way by route, the IP packets and
 //! bytes the kernel sent, and direct links held.
 //!
-//! The test runs in a network namespace of its own, whose only interface is loopback: the
+//! Each mode runs in a network namespace of its own, whose only interface is loopback: the
 //! namespace's IP counters are exactly the six engines' and the relay's traffic, headers,
-//! TCP acknowledgements, WebSocket pings and WebRTC's own packets included.
+//! TCP acknowledgements, WebSocket pings and WebRTC's own packets included. The four modes
+//! run side by side, as four copies of this test, each printing its figures for this one.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,7 +24,7 @@ const MEMBERS: usize = 6;
 const PACE: Duration = Duration::from_millis(500);
 
 /// The per-hour difference of two stats snapshots of one engine.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Cost {
     wakeups: u64,
     timer_wakeups: u64,
@@ -37,6 +38,40 @@ struct Cost {
     /// link's packet is two members', so there this is less than a member's own share.
     ip_packets: u64,
     ip_bytes: u64,
+}
+
+impl Cost {
+    fn fields(&self) -> [u64; 13] {
+        [
+            self.wakeups,
+            self.timer_wakeups,
+            self.frames_out.0,
+            self.frames_out.1,
+            self.bytes_out.0,
+            self.bytes_out.1,
+            self.frames_in.0,
+            self.frames_in.1,
+            self.bytes_in.0,
+            self.bytes_in.1,
+            self.links as u64,
+            self.ip_packets,
+            self.ip_bytes,
+        ]
+    }
+
+    fn from_fields(f: &[u64]) -> Cost {
+        Cost {
+            wakeups: f[0],
+            timer_wakeups: f[1],
+            frames_out: (f[2], f[3]),
+            bytes_out: (f[4], f[5]),
+            frames_in: (f[6], f[7]),
+            bytes_in: (f[8], f[9]),
+            links: usize::try_from(f[10]).unwrap(),
+            ip_packets: f[11],
+            ip_bytes: f[12],
+        }
+    }
 }
 
 /// The engine's stats and the namespace's IP counters at one moment.
@@ -142,31 +177,52 @@ async fn measure(mode: Mode) -> (Cost, Cost) {
 
 const TEST: &str = "each_mode_costs_less_than_the_one_above_it_and_minimal_meets_its_target";
 
+/// Names the mode measured by a copy of the test.
+const MODE: &str = "FESTIVAL_POWER_COST_MODE";
+/// Starts the line a copy prints its figures on.
+const FIGURES: &str = "power-cost";
+
 #[test]
 fn each_mode_costs_less_than_the_one_above_it_and_minimal_meets_its_target() {
-    if !netns::inside() {
-        netns::run_test_inside(TEST);
+    if netns::inside() {
+        netns::run("ip", "link set lo up");
+        let mode = std::env::var(MODE).unwrap();
+        let mode: Mode = serde_json::from_value(serde_json::Value::String(mode)).unwrap();
+        let (idle, chat) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(measure(mode));
+        println!("{mode}: idle {idle:?}; chatting {chat:?}");
+        let fields = idle.fields().into_iter().chain(chat.fields());
+        let fields: Vec<String> = fields.map(|f| f.to_string()).collect();
+        println!("{FIGURES} {}", fields.join(" "));
         return;
     }
-    netns::run("ip", "link set lo up");
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(each_mode());
-}
-
-async fn each_mode() {
-    let mut rows = Vec::new();
-    for mode in [
+    let modes = [
         Mode::AggressiveP2p,
         Mode::SelectiveP2p,
         Mode::RelayOnly,
         Mode::Minimal,
-    ] {
-        let (idle, chat) = measure(mode).await;
-        println!("{mode}: idle {idle:?}; chatting {chat:?}");
-        rows.push((mode, idle, chat));
+    ];
+    let copies: Vec<_> = modes
+        .iter()
+        .map(|mode| netns::spawn_test_inside(TEST, &[(MODE, mode.as_str())]))
+        .collect();
+    let mut rows = Vec::new();
+    for (mode, copy) in modes.into_iter().zip(copies) {
+        let output = netns::finished_inside(copy);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(FIGURES))
+            .unwrap_or_else(|| panic!("{mode} printed its figures"));
+        let fields: Vec<u64> = line
+            .split_whitespace()
+            .map(|f| f.parse().unwrap())
+            .collect();
+        let (idle, chat) = fields.split_at(fields.len() / 2);
+        rows.push((mode, Cost::from_fields(idle), Cost::from_fields(chat)));
     }
     println!(
         "| mode | phase | wake-ups/h (timer) | frames out relay/p2p | bytes out relay/p2p | frames in relay/p2p | bytes in relay/p2p | IP packets/h | IP bytes/h | links held |"

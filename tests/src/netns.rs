@@ -3,7 +3,7 @@
 //! namespaces), so that its traffic stays inside, is counted by the namespace's own counters,
 //! and everything it started ends with it.
 
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
 
 /// Set in the copy of a test that runs inside its own namespace.
 const INSIDE: &str = "FESTIVAL_TEST_NETNS";
@@ -16,7 +16,13 @@ pub fn inside() -> bool {
 /// Runs the test named `test` of this binary again inside its own network and PID
 /// namespaces, prints what it printed, and fails if it failed.
 pub fn run_test_inside(test: &str) {
-    let output = Command::new("unshare")
+    finished_inside(spawn_test_inside(test, &[]));
+}
+
+/// Starts the test named `test` of this binary again inside network and PID namespaces of
+/// its own, with `env` set, its output captured: several run side by side.
+pub fn spawn_test_inside(test: &str, env: &[(&str, &str)]) -> Child {
+    Command::new("unshare")
         .args([
             "--map-root-user",
             "--net",
@@ -28,8 +34,17 @@ pub fn run_test_inside(test: &str) {
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(INSIDE, "1")
-        .output()
-        .expect("unshare (util-linux) runs");
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare (util-linux) runs")
+}
+
+/// Waits for a test started by [`spawn_test_inside`], prints what it printed, fails if it
+/// failed, and returns its output.
+pub fn finished_inside(child: Child) -> Output {
+    let output = child.wait_with_output().expect("the test inside ends");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
@@ -37,6 +52,7 @@ pub fn run_test_inside(test: &str) {
         output.status.success(),
         "the test failed in its own network namespace:\n{stdout}\n{stderr}"
     );
+    output
 }
 
 /// Runs `program` with `args` (split at spaces) inside the namespace, and fails if it fails.
