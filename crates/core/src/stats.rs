@@ -86,8 +86,9 @@ pub struct Traffic {
     pub bytes: ByRoute,
 }
 
-/// Traffic both ways. The long-poll's frames are not counted here (its HTTP requests carry
-/// them); the relay's WebSocket and the direct links are.
+/// Traffic both ways, on every route: the relay's WebSocket, its long-poll (each frame a
+/// request's body or one of a poll's answer, counted as its JSON text without the HTTP
+/// around it) and the direct links.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TrafficStats {
     /// Sent by this device.

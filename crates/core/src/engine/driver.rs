@@ -293,7 +293,7 @@ impl Driver {
             return Ok((Link::Ws(sink), Incoming::Ws(stream), welcome));
         }
         let url = poll_url(&self.url).ok_or(TransportError::NoPollUrl)?;
-        let (link, frames) = PollLink::open(&url, &self.identity).await?;
+        let (link, frames) = PollLink::open(&url, &self.identity, &self.meter).await?;
         let Some(ServerFrame::Welcome(welcome)) = frames.into_iter().next() else {
             link.close().await;
             return Err(TransportError::Protocol(
