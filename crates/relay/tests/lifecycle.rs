@@ -5,7 +5,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use festival_proto::{ClientFrame, Ping, ServerFrame};
 use support::{Client, Ended, http_get, metrics_show, spawn_relay, spawn_relay_with};
@@ -148,7 +148,7 @@ async fn a_client_keeping_itself_alive_is_pinged_and_dropped_on_its_own_schedule
     };
     let (mut awake, _) = Client::hello(&relay.url(), "Awake").await;
     let (mut silent, _) = Client::hello(&relay.url(), "Silent").await;
-    let asked = Instant::now();
+    let asked = tokio::time::Instant::now();
     awake.send(&ask(1)).await;
     silent.send(&ask(2)).await;
     assert_eq!(
