@@ -28,6 +28,8 @@ const COMMANDS: &[&str] = &[
     "create_room",
     "read_invite",
     "launch_invite",
+    "power",
+    "set_power",
 ];
 
 fn main() {

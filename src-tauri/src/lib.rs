@@ -8,6 +8,7 @@
 mod commands;
 mod error;
 mod notify;
+mod power;
 mod rooms;
 mod session;
 mod settings;
@@ -16,6 +17,7 @@ use tauri::{Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 
 pub use error::AppError;
+pub use power::POWER_EVENT;
 
 /// The Tauri event every engine event is sent as; its payload is the engine's `Event` JSON.
 pub const ENGINE_EVENT: &str = "festival://event";
@@ -53,8 +55,10 @@ pub fn run() {
     let result = builder
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_festival_power::init())
         .setup(|app| {
             let data_dir = settings::data_dir(app.handle())?;
+            power::setup(app.handle(), &data_dir);
             app.manage(session::Session::new(data_dir));
             let handle = app.handle().clone();
             app.deep_link().on_open_url(move |event| {
@@ -91,6 +95,8 @@ pub fn run() {
             commands::create_room,
             commands::read_invite,
             commands::launch_invite,
+            power::power,
+            power::set_power,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -81,6 +81,7 @@ impl Session {
         for room in self.rooms().joined {
             engine.join(room.as_str()).await?;
         }
+        crate::power::engine_started(app, &engine).await;
         let me = engine.identity().device;
         tauri::async_runtime::spawn(forward(app.clone(), events, me));
         *slot = Some(engine);

@@ -848,3 +848,103 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
         engine.shutdown().await;
     }
 }
+
+/// The text of the power line in the status bar.
+const POWER_LINE: &str = "return document.getElementById('power-label').textContent;";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_shows_the_power_mode_and_the_persons_choice_changes_it() {
+    let _one = ONE_APP_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay_at("127.0.0.1:0".parse().unwrap(), dir.path()).await;
+    // An engine in the room (which also installs the TLS provider the WebDriver client needs).
+    let mut config = EngineConfig::new(relay.ws_url(), dir.path().join("bob")).with_name("Bob");
+    config.p2p.preferred = PreferredRoute::Relay;
+    let (bob, bob_events) = Engine::start(config).await.unwrap();
+    let _bob_events = messages_of(bob_events);
+    bob.join("Camp").await.unwrap();
+
+    let (_display, display) = virtual_display();
+    let port = free_port();
+    let native_port = free_port();
+    let driver = Command::new("tauri-driver")
+        .args(["--port", &port.to_string()])
+        .args(["--native-port", &native_port.to_string()])
+        .env("DISPLAY", &display)
+        .env("FESTIVAL_RELAY_URL", relay.ws_url())
+        .env("FESTIVAL_DATA_DIR", dir.path().join("app"))
+        // The power source: a battery at 55 %, whatever this machine has.
+        .env("FESTIVAL_POWER", "battery:55")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tauri-driver is installed (scripts/test-app installs it)");
+    let _driver = Process(driver);
+    let app = Browser::launch(port, native_port, env!("CARGO_BIN_EXE_festival-app")).await;
+    app.type_into(control("textbox", "Your name"), "Alice")
+        .await;
+    app.type_into(control("textbox", "Room or code"), "Camp")
+        .await;
+    app.click(control("button", "Join")).await;
+    app.wait_for(control("heading", "Camp")).await;
+    let line_starting = async |start: &str| {
+        app.until(&format!("the power line {start:?}"), async || {
+            let line = app.script(POWER_LINE, json!([])).await;
+            let line = line.as_str()?;
+            line.starts_with(start).then(|| line.to_owned())
+        })
+        .await
+    };
+    // The policy's mode for the override's reading (this machine's network is not cellular).
+    line_starting("Selective P2P: battery 55 %").await;
+
+    // The person chooses minimal: shown, with what it limits, and applied to the engine.
+    app.click(control("button", "Debug")).await;
+    app.click(control("radio", "Minimal")).await;
+    let line = line_starting("Minimal: battery 55 %").await;
+    assert!(line.ends_with("(your choice)"), "{line}");
+    app.until_script(
+        "what minimal limits",
+        "return document.getElementById('power-limits').textContent.includes('no direct links');",
+    )
+    .await;
+    app.until_script(
+        "the engine in minimal mode",
+        "return document.getElementById('debug-info').textContent.includes('\"mode\": \"minimal\"');",
+    )
+    .await;
+    app.until_script(
+        "Minimal checked",
+        "return document.querySelector('#power-choice input[value=minimal]').checked;",
+    )
+    .await;
+    let mut shots = Shots {
+        audits: Vec::new(),
+        shots: Vec::new(),
+    };
+    shots.take(&app, "7-power-mode").await;
+    for audit in &shots.audits {
+        println!(
+            "axe {}: {} passed rules, serious/critical {:?}, minor/moderate {:?}",
+            audit.screen, audit.passes, audit.blocking, audit.other
+        );
+        assert!(
+            audit.blocking.is_empty(),
+            "axe {}: {:?}",
+            audit.screen,
+            audit.blocking
+        );
+    }
+
+    // Auto gives the choice back to the policy.
+    app.click(control("radio", "Auto")).await;
+    let line = line_starting("Selective P2P: battery 55 %").await;
+    assert!(!line.contains("your choice"), "{line}");
+    app.until_script(
+        "the engine back in selective mode",
+        "return document.getElementById('debug-info').textContent.includes('\"mode\": \"selective-p2p\"');",
+    )
+    .await;
+    app.quit().await;
+    bob.shutdown().await;
+}

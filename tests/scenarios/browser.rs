@@ -12,22 +12,19 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use festival_core::Route;
 use festival_proto::{DeviceId, MessageId};
-use festival_tests::{Browser, Member, TestRelay, WAIT};
+use festival_tests::{Browser, Member, TestRelay, WAIT, netns};
 use serde_json::{Value, json};
 
 const TEST: &str = "chromium_links_with_the_engine_in_both_roles_and_each_message_crosses_once";
-/// Set in the copy of this test that runs inside its own network namespace.
-const INSIDE: &str = "FESTIVAL_BROWSER_TEST_NETNS";
 
 #[test]
 fn chromium_links_with_the_engine_in_both_roles_and_each_message_crosses_once() {
-    if std::env::var_os(INSIDE).is_none() {
-        run_in_own_network();
+    if !netns::inside() {
+        netns::run_test_inside(TEST);
         return;
     }
     set_up_network();
@@ -45,32 +42,6 @@ fn chromium_links_with_the_engine_in_both_roles_and_each_message_crosses_once() 
     );
 }
 
-/// Runs this test again inside new network and PID namespaces (so that the browser and
-/// everything it started end with it), and reports what it printed.
-fn run_in_own_network() {
-    let output = Command::new("unshare")
-        .args([
-            "--map-root-user",
-            "--net",
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            "--",
-        ])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(INSIDE, "1")
-        .output()
-        .expect("unshare (util-linux) runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "the test failed in its own network namespace:\n{stdout}\n{stderr}"
-    );
-}
-
 /// Loopback, and a veth interface with an address and the default route, as on a LAN (a
 /// browser that may not list interfaces uses the default route's); no name server, so that
 /// Chromium's lookups fail at once instead of timing out (10 s) on one it cannot reach.
@@ -84,11 +55,7 @@ fn set_up_network() {
         ("ip", "route add default dev festival0"),
         ("mount", "--bind /dev/null /etc/resolv.conf"),
     ] {
-        let status = Command::new(program)
-            .args(args.split(' '))
-            .status()
-            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-        assert!(status.success(), "{program} {args}");
+        netns::run(program, args);
     }
 }
 

@@ -67,6 +67,23 @@ async fn with_websockets_blocked_the_engine_chats_over_long_poll_and_returns_to_
         stats.delivered.poll >= 2 && stats.delivered.relay == 0,
         "{stats:?}"
     );
+    // Its traffic is counted like the socket's: hello, join and the chat out; the welcome,
+    // joined, ack and both chats in (the challenge came before the session did).
+    let traffic = stats.traffic;
+    assert!(
+        traffic.sent.frames.poll >= 3 && traffic.received.frames.poll >= 5,
+        "{traffic:?}"
+    );
+    assert!(
+        traffic.sent.bytes.poll >= 10 * traffic.sent.frames.poll
+            && traffic.received.bytes.poll >= 10 * traffic.received.frames.poll,
+        "{traffic:?}"
+    );
+    assert_eq!(
+        (traffic.sent.frames.relay, traffic.received.frames.relay),
+        (0, 0),
+        "{traffic:?}"
+    );
     let routes = alice.diagnostics().await.unwrap().routes;
     assert!(
         routes.poll.available && !routes.relay.available,

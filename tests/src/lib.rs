@@ -10,6 +10,7 @@ pub mod browser;
 pub mod cli;
 pub mod line;
 pub mod member;
+pub mod netns;
 pub mod relay;
 
 use std::net::SocketAddr;

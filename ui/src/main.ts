@@ -3,6 +3,7 @@
 
 import { Announcer } from "./announcer.js";
 import { type RoomEntry, renderJoined, renderPlain } from "./rooms.js";
+import { initPower } from "./power.js";
 import { initTheme } from "./theme.js";
 import { Timeline } from "./timeline.js";
 
@@ -622,6 +623,7 @@ async function main(): Promise<void> {
   $("relay-source").textContent =
     settings.source === "environment" ? "Set by FESTIVAL_RELAY_URL for this run." : "";
   await tauri.event.listen<string>("festival://invite", (e) => void openInvite(e.payload));
+  await initPower(tauri, (error) => showError("chat", error));
   let reopen: string | null = null;
   try {
     view.me = await invoke<Profile>("start", {});

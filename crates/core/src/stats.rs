@@ -69,6 +69,9 @@ pub struct Stats {
     /// Times the engine's task woke up (a frame, a command, a timer): what keeps a phone's
     /// CPU out of its sleep states.
     pub wakeups: u64,
+    /// Those of them that only a timer of the engine's own caused (a ping due, bookkeeping):
+    /// the ones that wake an idle phone, where a frame or a command came while it was awake.
+    pub timer_wakeups: u64,
     /// Frames and their bytes, each way, by route.
     pub traffic: TrafficStats,
 }
@@ -83,8 +86,9 @@ pub struct Traffic {
     pub bytes: ByRoute,
 }
 
-/// Traffic both ways. The long-poll's frames are not counted here (its HTTP requests carry
-/// them); the relay's WebSocket and the direct links are.
+/// Traffic both ways, on every route: the relay's WebSocket, its long-poll (each frame a
+/// request's body or one of a poll's answer, counted as its JSON text without the HTTP
+/// around it) and the direct links.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct TrafficStats {
     /// Sent by this device.

@@ -114,4 +114,11 @@ pub struct SignalSend {
 pub struct Ping {
     /// Any number; echoed back.
     pub nonce: u64,
+    /// The keepalive this client means to follow from now on, in seconds: it pings at least
+    /// this often. A relay that follows it (the WebSocket, after `hello`) pings this
+    /// connection only after two such intervals of silence and closes it after three, within
+    /// its own bound, and answers the interval it granted in `pong`. A phone saving its
+    /// battery asks for a long one; absent, the relay's defaults apply (or the last grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_s: Option<u32>,
 }

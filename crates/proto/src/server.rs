@@ -259,4 +259,10 @@ pub struct Pong {
     pub nonce: u64,
     /// The relay's clock, in Unix milliseconds.
     pub server_time: i64,
+    /// The keepalive the relay follows for this connection, in seconds: the one the ping
+    /// asked for, bounded by the relay. Present when the ping asked and the relay follows it
+    /// (not on a long-poll, whose polls are its liveness). The client pings at least this
+    /// often from now on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_s: Option<u32>,
 }

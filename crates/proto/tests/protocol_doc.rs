@@ -231,3 +231,19 @@ fn protocol_doc_signatures_hold() {
         .unwrap();
     assert!(hello.key.verify_chat(&peer_chat.signed(), &peer_chat.sig));
 }
+
+#[test]
+fn the_keepalive_examples_ask_and_grant_an_interval() {
+    let [ping, pong] = examples("## Keepalive")[..] else {
+        panic!("the Keepalive section shows one ping and one pong");
+    };
+    let Ok(ClientFrame::Ping(ping)) = decode_client(ping, &Limits::default()) else {
+        panic!("{ping} is a ping");
+    };
+    let Ok(ServerFrame::Pong(pong)) = decode_server(pong) else {
+        panic!("{pong} is a pong");
+    };
+    assert_eq!(ping.keepalive_s, Some(120));
+    assert_eq!(pong.keepalive_s, Some(120));
+    assert_eq!(ping.nonce, pong.nonce);
+}

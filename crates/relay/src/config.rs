@@ -31,6 +31,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// How often the relay pings each connection.
     pub ping_interval: Duration,
+    /// The longest keepalive a client may ask the relay to follow (`keepalive_s` in `ping`):
+    /// such a connection is pinged only after two of its intervals of silence and closed
+    /// after three, so this bounds how long a silent client that said hello holds a socket.
+    pub max_keepalive: Duration,
     /// STUN/TURN servers handed to clients in `welcome`.
     pub ice_servers: Vec<IceServer>,
     /// Most HTTP long-poll sessions open at once.
@@ -124,6 +128,7 @@ impl Config {
             abuse_window: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(20),
+            max_keepalive: Duration::from_secs(300),
             ice_servers: Vec::new(),
             max_poll_sessions: 10_000,
             poll_idle_timeout: Duration::from_secs(30),
@@ -198,6 +203,10 @@ pub struct Args {
     /// A connection that sends nothing after hello for this long is closed.
     #[arg(long, env = "FESTIVAL_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_age)]
     pub idle_timeout: Duration,
+    /// The longest keepalive a client may ask the relay to follow (it is then closed after
+    /// three of them of silence); at least 5 s.
+    #[arg(long, env = "FESTIVAL_MAX_KEEPALIVE", default_value = "300s", value_parser = parse_age)]
+    pub max_keepalive: Duration,
     /// TCP connections one IP address may hold (refused beyond: too_many_connections).
     #[arg(long, env = "FESTIVAL_MAX_CONNS_PER_IP", default_value_t = 256)]
     pub max_conns_per_ip: usize,
@@ -297,6 +306,7 @@ impl From<Args> for Config {
         config.head_timeout = args.head_timeout;
         config.hello_timeout = args.hello_timeout;
         config.idle_timeout = args.idle_timeout;
+        config.max_keepalive = args.max_keepalive.max(crate::session::MIN_KEEPALIVE);
         config.max_conns_per_ip = args.max_conns_per_ip.max(1);
         config.max_conns_per_device = args.max_conns_per_device.max(1);
         config.max_polls_per_ip = args.max_polls_per_ip;
@@ -399,6 +409,7 @@ mod tests {
         assert_eq!(defaults.head_timeout, plain.head_timeout);
         assert_eq!(defaults.hello_timeout, plain.hello_timeout);
         assert_eq!(defaults.idle_timeout, plain.idle_timeout);
+        assert_eq!(defaults.max_keepalive, plain.max_keepalive);
         assert_eq!(defaults.max_conns_per_ip, plain.max_conns_per_ip);
         assert_eq!(defaults.max_conns_per_device, plain.max_conns_per_device);
         assert_eq!(defaults.max_polls_per_ip, plain.max_polls_per_ip);

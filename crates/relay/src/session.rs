@@ -6,6 +6,7 @@
 //! enough is closed (1013), and neither affects anyone else.
 
 mod abuse;
+mod keepalive;
 mod writer;
 
 use std::collections::HashMap;
@@ -24,6 +25,8 @@ use futures_util::stream::SplitStream;
 use tokio_util::sync::CancellationToken;
 
 use self::abuse::AbuseCounter;
+use self::keepalive::Keepalive;
+pub(crate) use self::keepalive::MIN_KEEPALIVE;
 use crate::admission::DeviceConn;
 use crate::hub::{ConnRef, EnterRefused, Hub, RoomCmd, RoomTx, unix_ms};
 use crate::outbound::{Closer, Outbound};
@@ -86,6 +89,9 @@ pub(crate) struct Session {
     rooms: HashMap<RoomName, RoomTx>,
     /// New rooms this connection may still create.
     creations_left: usize,
+    /// A WebSocket's liveness, which follows the keepalive its client asks for; `None` on a
+    /// long-poll, whose polls are its liveness.
+    keepalive: Option<Arc<Keepalive>>,
 }
 
 /// Serves one upgraded WebSocket until the client leaves, misbehaves, or the relay stops.
@@ -103,14 +109,21 @@ pub(crate) async fn serve(
     let (sink, mut stream) = socket.split();
     let (out, queue, closer) =
         Outbound::new(hub.config.send_queue_frames, hub.config.send_queue_bytes);
+    let keepalive = Arc::new(Keepalive::new(
+        hub.config.ping_interval,
+        hub.config.idle_timeout,
+        hub.config.max_keepalive,
+        tokio::time::Instant::now(),
+    ));
     let writer = tokio::spawn(writer::run(
         sink,
         queue,
         closer.clone(),
-        hub.config.ping_interval,
+        Arc::clone(&keepalive),
     ));
     let mut session = Session::new(Arc::clone(&hub), id, out, ip);
-    session.read(&mut stream, &closer, &stop).await;
+    session.keepalive = Some(Arc::clone(&keepalive));
+    session.read(&mut stream, &closer, &stop, &keepalive).await;
     if stop.is_cancelled() && closer.reason().is_none() {
         let settled = tokio::time::timeout(SETTLE_ON_STOP, session.leave_all_settled()).await;
         if settled.is_err() {
@@ -151,6 +164,7 @@ impl Session {
             abuse: AbuseCounter::new(hub.config.abuse_max_errors, hub.config.abuse_window),
             rooms: HashMap::new(),
             creations_left: hub.config.max_room_creations_per_conn,
+            keepalive: None,
             hub,
         }
     }
@@ -186,15 +200,15 @@ impl Session {
         stream: &mut SplitStream<WebSocket>,
         closer: &Closer,
         stop: &CancellationToken,
+        keepalive: &Keepalive,
     ) {
-        let idle = self.hub.config.idle_timeout;
         // Before hello nothing resets the clock, not even a pong: a client that answers pings
-        // but never says who it is holds a socket for `hello_timeout` and no longer.
+        // but never says who it is holds a socket for `hello_timeout` and no longer (and
+        // cannot ask for a longer keepalive before it said hello).
         let hello_by = tokio::time::Instant::now() + self.hub.config.hello_timeout;
-        let mut last_heard = tokio::time::Instant::now();
         loop {
             let deadline = if self.said_hello() {
-                last_heard + idle
+                keepalive.silent_until()
             } else {
                 hello_by
             };
@@ -204,7 +218,7 @@ impl Session {
                 () = stop.cancelled() => return,
                 next = tokio::time::timeout_at(deadline, stream.next()) => next,
             };
-            last_heard = tokio::time::Instant::now();
+            keepalive.heard(tokio::time::Instant::now());
             let message = match next {
                 Err(_silent) if !self.said_hello() => {
                     self.hub.metrics.idle_disconnects.inc();
@@ -476,9 +490,15 @@ impl Session {
                     .await;
             }
             ClientFrame::Ping(ping) => {
+                let keepalive_s = self
+                    .keepalive
+                    .as_ref()
+                    .zip(ping.keepalive_s)
+                    .map(|(keepalive, asked)| keepalive.grant(asked));
                 self.out.send(&ServerFrame::Pong(Pong {
                     nonce: ping.nonce,
                     server_time: unix_ms(),
+                    keepalive_s,
                 }));
             }
             ClientFrame::Report(report) => {

@@ -115,9 +115,76 @@ async fn a_silent_connection_is_dropped_while_one_that_answers_pings_stays() {
     );
     metrics_show(relay.config.listen, "festival_idle_disconnects_total 1").await;
 
-    awake.send(&ClientFrame::Ping(Ping { nonce: 7 })).await;
+    awake
+        .send(&ClientFrame::Ping(Ping {
+            nonce: 7,
+            keepalive_s: None,
+        }))
+        .await;
     match awake.next().await {
         ServerFrame::Pong(pong) => assert_eq!(pong.nonce, 7),
         other => panic!("expected a pong, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_client_keeping_itself_alive_is_pinged_and_dropped_on_its_own_schedule_within_the_bound()
+{
+    let relay = spawn_relay_with(|c| {
+        c.ping_interval = Duration::from_millis(50);
+        c.idle_timeout = Duration::from_millis(300);
+        c.max_keepalive = Duration::from_secs(1);
+    })
+    .await;
+    let ask = |nonce| {
+        ClientFrame::Ping(Ping {
+            nonce,
+            keepalive_s: Some(3600),
+        })
+    };
+    let granted = |pong: ServerFrame| match pong {
+        ServerFrame::Pong(pong) => pong.keepalive_s,
+        other => panic!("expected a pong, got {other:?}"),
+    };
+    let (mut awake, _) = Client::hello(&relay.url(), "Awake").await;
+    let (mut silent, _) = Client::hello(&relay.url(), "Silent").await;
+    let asked = tokio::time::Instant::now();
+    awake.send(&ask(1)).await;
+    silent.send(&ask(2)).await;
+    assert_eq!(
+        granted(awake.next().await),
+        Some(1),
+        "an hour asked, the bound granted"
+    );
+    assert_eq!(granted(silent.next().await), Some(1));
+
+    // Pinged only after two granted seconds of silence (not every 50 ms), and again two
+    // seconds after it answered; open all along, far past the 300 ms default limit.
+    let awake_reads = tokio::spawn(async move {
+        assert!(awake.relay_ping().await, "open until the first ping");
+        let first = asked.elapsed();
+        assert!(awake.relay_ping().await, "open until the second ping");
+        (first, asked.elapsed())
+    });
+    // Silent but for its ask: still open after 1.5 s (nothing came, not even a ping), closed
+    // three granted seconds after it was last heard.
+    assert!(!silent.ended_within(Duration::from_millis(1500)).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ended = silent.until_closed().await.0;
+    assert!(
+        matches!(ended, Ended::Closed(1000) | Ended::Dropped),
+        "{ended:?}"
+    );
+    let (first, second) = awake_reads
+        .await
+        .expect("the awake client was pinged twice");
+    assert!(
+        first >= Duration::from_secs(2),
+        "first ping after {first:?}"
+    );
+    assert!(
+        second >= first + Duration::from_secs(2),
+        "second after {second:?}"
+    );
+    metrics_show(relay.config.listen, "festival_idle_disconnects_total 1").await;
 }

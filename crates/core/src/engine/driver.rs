@@ -39,6 +39,8 @@ pub(super) struct Driver {
     meter: Arc<Meter>,
     /// How often this task woke up (any input or timer): the power modes' other measure.
     wakeups: u64,
+    /// How many of those a timer alone caused.
+    timer_wakeups: u64,
 }
 
 impl Driver {
@@ -60,6 +62,7 @@ impl Driver {
             waiters: HashMap::new(),
             meter: Arc::default(),
             wakeups: 0,
+            timer_wakeups: 0,
         }
     }
 
@@ -92,7 +95,7 @@ impl Driver {
                     }
                     self.state.peer_event(clock(), event);
                 }
-                () = tokio::time::sleep_until(wake) => {}
+                () = tokio::time::sleep_until(wake) => self.timer_wakeups += 1,
             }
             self.wakeups += 1;
         }
@@ -133,6 +136,7 @@ impl Driver {
     fn measured(&self, stats: Stats) -> Stats {
         Stats {
             wakeups: self.wakeups,
+            timer_wakeups: self.timer_wakeups,
             traffic: self.meter.snapshot(),
             ..stats
         }
@@ -289,7 +293,7 @@ impl Driver {
             return Ok((Link::Ws(sink), Incoming::Ws(stream), welcome));
         }
         let url = poll_url(&self.url).ok_or(TransportError::NoPollUrl)?;
-        let (link, frames) = PollLink::open(&url, &self.identity).await?;
+        let (link, frames) = PollLink::open(&url, &self.identity, &self.meter).await?;
         let Some(ServerFrame::Welcome(welcome)) = frames.into_iter().next() else {
             link.close().await;
             return Err(TransportError::Protocol(

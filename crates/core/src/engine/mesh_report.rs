@@ -60,6 +60,8 @@ fn millis(ms: f64) -> u32 {
 #[derive(Debug)]
 pub(crate) struct Pacer {
     every: Option<Duration>,
+    /// The interval configured, before a power mode slowed it.
+    configured: Option<Duration>,
     last: Option<Sent>,
 }
 
@@ -74,7 +76,17 @@ struct Sent {
 impl Pacer {
     /// At most one report per `every`; `None`: never report.
     pub(crate) fn new(every: Option<Duration>) -> Self {
-        Self { every, last: None }
+        Self {
+            every,
+            configured: every,
+            last: None,
+        }
+    }
+
+    /// Reports no more often than every `floor` either (a power mode's bookkeeping period),
+    /// and never when reporting is off.
+    pub(crate) fn slow_to(&mut self, floor: Duration) {
+        self.every = self.configured.map(|every| every.max(floor));
     }
 
     /// Whether a report could go out now (cheap: check before building one).
@@ -221,8 +233,29 @@ mod tests {
         );
 
         let mut off = Pacer::new(None);
-        assert!(!off.may_send(t0));
+        off.slow_to(Duration::from_secs(600));
+        assert!(!off.may_send(t0), "a power mode never turns reporting on");
         assert!(off.offer(report, 1, t0).is_none());
+    }
+
+    #[test]
+    // A test's one real instant; later ones are it plus a duration.
+    #[allow(clippy::disallowed_methods)]
+    fn a_power_mode_slows_reports_to_its_bookkeeping_and_back() {
+        let t0 = Instant::now();
+        let every = Duration::from_secs(30);
+        let ten_minutes = Duration::from_secs(600);
+        let mut pacer = Pacer::new(Some(every));
+        let mut report = build(&stats(), &[]);
+        assert!(pacer.offer(report.clone(), 1, t0).is_some());
+        pacer.slow_to(ten_minutes);
+        report.received.relay += 1;
+        assert!(pacer.offer(report.clone(), 1, t0 + every).is_none());
+        assert!(pacer.offer(report.clone(), 1, t0 + ten_minutes).is_some());
+        // A faster mode's tick is shorter than the configured interval, which applies again.
+        pacer.slow_to(Duration::from_millis(500));
+        report.received.relay += 1;
+        assert!(pacer.offer(report, 1, t0 + ten_minutes + every).is_some());
     }
 
     #[test]

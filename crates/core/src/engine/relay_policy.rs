@@ -28,8 +28,14 @@ pub(crate) enum RelayRoute {
 /// What keeping a WebSocket alive asks for now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Keepalive {
-    /// Send a ping with this nonce.
-    Ping(u64),
+    /// Send a ping with this nonce, asking the relay to follow this keepalive (in seconds)
+    /// when it is not the one it granted.
+    Ping {
+        /// The ping's nonce.
+        nonce: u64,
+        /// The keepalive to ask for.
+        ask: Option<u32>,
+    },
     /// The relay has been silent too long: give the link up.
     Dead,
     /// Nothing until this instant.
@@ -46,8 +52,13 @@ pub(super) struct RelayPolicy {
     /// The ping in flight: its nonce and when it went.
     ping: Option<(u64, Instant)>,
     nonce: u64,
-    /// How often to ping.
+    /// How often this device wants to ping.
     ping_every: Duration,
+    /// The keepalive the relay granted on this link, if it answered one: pings go at least
+    /// this often, or it closes the link.
+    granted: Option<Duration>,
+    /// The keepalive last asked for on this link.
+    asked: Option<Duration>,
     /// Traffic from the relay counts as liveness: the next ping waits a full interval after
     /// the last frame heard, so a busy link is never pinged and an idle one rarely.
     quiet: bool,
@@ -64,19 +75,28 @@ impl RelayPolicy {
             ping: None,
             nonce: 0,
             ping_every,
+            granted: None,
+            asked: None,
             quiet: false,
         }
     }
 
+    /// How often to ping: as wanted, never less often than the relay granted.
+    fn every(&self) -> Duration {
+        self.granted
+            .map_or(self.ping_every, |granted| self.ping_every.min(granted))
+    }
+
     /// Pings every `every` (the silence limit follows: three intervals), and with `quiet`
-    /// only after an interval with nothing heard. Applies from the next ping on.
+    /// only after an interval with nothing heard. Applies from the next ping on, which asks
+    /// the relay to follow it; until the relay grants a longer one, pings keep the pace it
+    /// granted before.
     pub(super) fn set_keepalive(&mut self, every: Duration, quiet: bool) {
-        let every = every.max(Duration::from_secs(1));
-        if let (Some(next), Some(heard)) = (self.next_ping, self.heard) {
-            self.next_ping = Some(next.min(heard + every));
-        }
-        self.ping_every = every;
+        self.ping_every = every.max(Duration::from_secs(1));
         self.quiet = quiet;
+        if let (Some(next), Some(heard)) = (self.next_ping, self.heard) {
+            self.next_ping = Some(next.min(heard + self.every()));
+        }
     }
 
     /// The route to try first now.
@@ -122,22 +142,24 @@ impl RelayPolicy {
         self.heard = Some(now);
         self.next_ping = Some(now);
         self.ping = None;
+        self.granted = None;
+        self.asked = None;
     }
 
     /// Something came from the relay.
     pub(super) fn heard(&mut self, now: Instant) {
         self.heard = Some(now);
         if self.quiet && self.ping.is_none() {
-            self.next_ping = Some(now + self.ping_every);
+            self.next_ping = Some(now + self.every());
         }
     }
 
     /// What keeping the link alive asks for at `now`.
     pub(super) fn keepalive(&mut self, now: Instant) -> Keepalive {
         let (Some(heard), Some(next_ping)) = (self.heard, self.next_ping) else {
-            return Keepalive::Wait(now + self.ping_every);
+            return Keepalive::Wait(now + self.every());
         };
-        let dead_at = heard + self.ping_every * SILENCE_PINGS;
+        let dead_at = heard + self.every() * SILENCE_PINGS;
         if now >= dead_at {
             return Keepalive::Dead;
         }
@@ -146,12 +168,28 @@ impl RelayPolicy {
         }
         self.nonce += 1;
         self.ping = Some((self.nonce, now));
-        self.next_ping = Some(now + self.ping_every);
-        Keepalive::Ping(self.nonce)
+        self.next_ping = Some(now + self.every());
+        let ask = (self.asked != Some(self.ping_every)).then(|| {
+            self.asked = Some(self.ping_every);
+            u32::try_from(self.ping_every.as_secs()).unwrap_or(u32::MAX)
+        });
+        Keepalive::Ping {
+            nonce: self.nonce,
+            ask,
+        }
     }
 
-    /// A pong came: the round trip of the ping it answers, if it answers the one in flight.
-    pub(super) fn pong(&mut self, nonce: u64, now: Instant) -> Option<Duration> {
+    /// A pong came, with the keepalive the relay granted if the ping asked for one: the
+    /// round trip of the ping it answers, if it answers the one in flight.
+    pub(super) fn pong(
+        &mut self,
+        nonce: u64,
+        granted_s: Option<u32>,
+        now: Instant,
+    ) -> Option<Duration> {
+        if let Some(granted) = granted_s {
+            self.granted = Some(Duration::from_secs(granted.into()).max(Duration::from_secs(1)));
+        }
         match self.ping {
             Some((sent_nonce, sent)) if sent_nonce == nonce => {
                 self.ping = None;
@@ -209,26 +247,38 @@ mod tests {
         assert_eq!(policy.route_to_try(t0), RelayRoute::Socket);
     }
 
+    fn ping(nonce: u64, ask: Option<u32>) -> Keepalive {
+        Keepalive::Ping { nonce, ask }
+    }
+
     #[test]
     fn a_link_is_pinged_at_once_then_every_15_s_and_given_up_after_45_s_of_silence() {
         let mut policy = RelayPolicy::new(PING_EVERY);
         let t0 = t0();
         policy.link_up(t0);
-        assert_eq!(policy.keepalive(t0), Keepalive::Ping(1));
+        assert_eq!(
+            policy.keepalive(t0),
+            ping(1, Some(15)),
+            "asks the relay to follow"
+        );
         assert_eq!(policy.keepalive(t0), Keepalive::Wait(t0 + PING_EVERY));
         let rtt = Duration::from_millis(40);
-        assert_eq!(policy.pong(2, t0 + rtt), None, "not the ping in flight");
-        assert_eq!(policy.pong(1, t0 + rtt), Some(rtt));
+        assert_eq!(
+            policy.pong(2, None, t0 + rtt),
+            None,
+            "not the ping in flight"
+        );
+        assert_eq!(policy.pong(1, None, t0 + rtt), Some(rtt));
         policy.heard(t0 + rtt);
-        assert_eq!(policy.keepalive(t0 + PING_EVERY), Keepalive::Ping(2));
-        assert_eq!(policy.keepalive(t0 + 2 * PING_EVERY), Keepalive::Ping(3));
+        assert_eq!(policy.keepalive(t0 + PING_EVERY), ping(2, None));
+        assert_eq!(policy.keepalive(t0 + 2 * PING_EVERY), ping(3, None));
         // Silence since the pong: at 45 s it is over, not a moment before.
         let dead = t0 + rtt + SILENCE_LIMIT;
         assert_eq!(
             policy.keepalive(t0 + 2 * PING_EVERY + Duration::from_secs(1)),
             Keepalive::Wait(t0 + 3 * PING_EVERY)
         );
-        assert_eq!(policy.keepalive(t0 + 3 * PING_EVERY), Keepalive::Ping(4));
+        assert_eq!(policy.keepalive(t0 + 3 * PING_EVERY), ping(4, None));
         assert_eq!(
             policy.keepalive(t0 + 3 * PING_EVERY + Duration::from_millis(1)),
             Keepalive::Wait(dead)
@@ -242,9 +292,9 @@ mod tests {
         let t0 = t0();
         let minute = Duration::from_secs(60);
         policy.link_up(t0);
-        assert_eq!(policy.keepalive(t0), Keepalive::Ping(1));
+        assert_eq!(policy.keepalive(t0), ping(1, Some(15)));
         policy.set_keepalive(minute, true);
-        policy.pong(1, t0);
+        policy.pong(1, None, t0);
         policy.heard(t0);
         assert_eq!(policy.keepalive(t0), Keepalive::Wait(t0 + minute));
         // Frames keep coming: no ping is needed while they do.
@@ -255,13 +305,13 @@ mod tests {
         );
         assert_eq!(
             policy.keepalive(t0 + Duration::from_secs(110)),
-            Keepalive::Ping(2)
+            ping(2, Some(60))
         );
         // No pong, nothing heard since 50 s: pinged again a minute later, and dead three
         // minutes after the last frame, not 45 s after.
         assert_eq!(
             policy.keepalive(t0 + Duration::from_secs(170)),
-            Keepalive::Ping(3)
+            ping(3, None)
         );
         let dead = t0 + Duration::from_secs(50) + 3 * minute;
         assert_eq!(
@@ -272,10 +322,49 @@ mod tests {
         // Back to 15 s on a fresh link: the next ping comes 15 s after the last frame heard,
         // not at the end of the minute set before.
         policy.link_up(dead);
-        assert_eq!(policy.keepalive(dead), Keepalive::Ping(4));
-        policy.pong(4, dead);
+        assert_eq!(policy.keepalive(dead), ping(4, Some(60)));
+        policy.pong(4, None, dead);
         policy.heard(dead);
         policy.set_keepalive(PING_EVERY, false);
         assert_eq!(policy.keepalive(dead), Keepalive::Wait(dead + PING_EVERY));
+    }
+
+    #[test]
+    fn pings_keep_the_pace_the_relay_granted_until_it_grants_a_slower_one() {
+        let mut policy = RelayPolicy::new(PING_EVERY);
+        let t0 = t0();
+        let s = Duration::from_secs;
+        policy.set_keepalive(s(120), true);
+        policy.link_up(t0);
+        assert_eq!(policy.keepalive(t0), ping(1, Some(120)));
+        // The relay's bound is 60 s: pinged every minute, dead after three silent ones.
+        policy.pong(1, Some(60), t0);
+        policy.heard(t0);
+        assert_eq!(policy.keepalive(t0), Keepalive::Wait(t0 + s(60)));
+        assert_eq!(policy.keepalive(t0 + s(60)), ping(2, None), "asked once");
+        assert_eq!(
+            policy.keepalive(t0 + s(61)),
+            Keepalive::Wait(t0 + s(120)),
+            "no answer: the next ping a minute later"
+        );
+        assert_eq!(policy.keepalive(t0 + s(120)), ping(3, None));
+        assert_eq!(policy.keepalive(t0 + s(180)), Keepalive::Dead);
+        // Another relay grants what is asked; a slower budget then asks again and keeps the
+        // granted pace until the answer.
+        let t1 = t0 + s(180);
+        policy.link_up(t1);
+        assert_eq!(policy.keepalive(t1), ping(4, Some(120)));
+        policy.pong(4, Some(120), t1);
+        policy.heard(t1);
+        assert_eq!(policy.keepalive(t1), Keepalive::Wait(t1 + s(120)));
+        policy.set_keepalive(s(240), true);
+        assert_eq!(policy.keepalive(t1 + s(120)), ping(5, Some(240)));
+        assert_eq!(policy.keepalive(t1 + s(121)), Keepalive::Wait(t1 + s(240)));
+        policy.pong(5, Some(240), t1 + s(121));
+        policy.heard(t1 + s(121));
+        assert_eq!(
+            policy.keepalive(t1 + s(122)),
+            Keepalive::Wait(t1 + s(121 + 240))
+        );
     }
 }

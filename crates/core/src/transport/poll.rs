@@ -2,12 +2,15 @@
 //! WebSocket can be opened. Same frames as the socket; one request per frame sent, one long
 //! `GET` per batch received.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use festival_proto::{ClientFrame, CloseCode, ServerFrame, decode_server, encode};
 use serde::Deserialize;
 
 use super::TransportError;
+use crate::Route;
+use crate::stats::Meter;
 use crate::store::Identity;
 
 /// How long one poll waits at the relay for frames.
@@ -23,11 +26,13 @@ struct Answer {
     closed: Option<u16>,
 }
 
-/// An open long-poll session; clones share it.
+/// An open long-poll session; clones share it. Every frame each way is counted on its
+/// meter, as the WebSocket's are.
 #[derive(Clone)]
 pub(crate) struct PollLink {
     client: reqwest::Client,
     session_url: String,
+    meter: Arc<Meter>,
 }
 
 /// `ws://host:port/ws` → `http://host:port/poll` (and `wss` → `https`).
@@ -54,6 +59,7 @@ impl PollLink {
     pub(crate) async fn open(
         url: &str,
         identity: &Identity,
+        meter: &Arc<Meter>,
     ) -> Result<(PollLink, Vec<ServerFrame>), TransportError> {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
@@ -72,7 +78,7 @@ impl PollLink {
             })?;
         let status = answer.status();
         let answer: Answer = parse(answer).await?;
-        let frames = decode(&answer)?;
+        let frames = decode(&answer, meter)?;
         let (Some(session), Some(ServerFrame::Challenge(challenge))) =
             (answer.session, frames.into_iter().next())
         else {
@@ -84,6 +90,7 @@ impl PollLink {
         let link = PollLink {
             client,
             session_url: format!("{url}/{session}"),
+            meter: Arc::clone(meter),
         };
         link.send(&super::relay::hello(identity, &challenge))
             .await?;
@@ -101,10 +108,12 @@ impl PollLink {
 
     /// Sends one frame.
     pub(crate) async fn send(&self, frame: &ClientFrame) -> Result<(), TransportError> {
+        let text = encode(frame);
+        self.meter.sent(Route::Poll, text.len());
         let answer = self
             .client
             .post(&self.session_url)
-            .body(encode(frame))
+            .body(text)
             .send()
             .await
             .map_err(|e| TransportError::Io {
@@ -140,7 +149,7 @@ impl PollLink {
             });
         }
         let answer: Answer = parse(answer).await?;
-        let frames = decode(&answer)?;
+        let frames = decode(&answer, &self.meter)?;
         match answer.closed.and_then(CloseCode::from_code) {
             Some(code) if frames.is_empty() => Err(TransportError::Closed {
                 code: Some(code.code()),
@@ -165,11 +174,18 @@ async fn parse(answer: reqwest::Response) -> Result<Answer, TransportError> {
         .map_err(|e| TransportError::Protocol(format!("an invalid long-poll answer: {e}")))
 }
 
-fn decode(answer: &Answer) -> Result<Vec<ServerFrame>, TransportError> {
+/// The answer's frames, each counted on `meter` (its bytes as JSON text, as the WebSocket
+/// would carry it).
+fn decode(answer: &Answer, meter: &Meter) -> Result<Vec<ServerFrame>, TransportError> {
     answer
         .frames
         .iter()
-        .filter_map(|frame| match decode_server(&frame.to_string()) {
+        .map(|frame| {
+            let text = frame.to_string();
+            meter.received(Route::Poll, text.len());
+            text
+        })
+        .filter_map(|text| match decode_server(&text) {
             Ok(frame) => Some(Ok(frame)),
             Err(e) if e.code == festival_proto::ErrorCode::UnknownType => None,
             Err(e) => Some(Err(TransportError::Protocol(format!(

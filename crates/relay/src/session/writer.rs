@@ -1,13 +1,14 @@
 //! The writing half of a connection: drains its queue in batches, pings it, and closes it with
 //! the reason it was given (when the relay stops, only after the session settled its rooms).
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use festival_proto::CloseCode;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 
+use super::keepalive::Keepalive;
 use crate::outbound::{Closer, Queue};
 
 /// Frames written before one flush: queued frames go out in few system calls.
@@ -18,10 +19,11 @@ pub(super) async fn run(
     mut sink: SplitSink<WebSocket, Message>,
     mut queue: Queue,
     closer: Closer,
-    ping_every: Duration,
+    keepalive: Arc<Keepalive>,
 ) {
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let mut last_ping = tokio::time::Instant::now();
     loop {
+        let ping_at = keepalive.ping_at(last_ping);
         let written = tokio::select! {
             biased;
             () = closer.closed() => break,
@@ -29,7 +31,15 @@ pub(super) async fn run(
                 Some(frame) => write_batch(&mut sink, &mut queue, frame).await,
                 None => break,
             },
-            _ = ping.tick() => sink.send(Message::Ping(Default::default())).await,
+            // The client may have been heard, or asked for another keepalive, meanwhile.
+            () = tokio::time::sleep_until(ping_at) => {
+                let now = tokio::time::Instant::now();
+                if keepalive.ping_at(last_ping) > now {
+                    continue;
+                }
+                last_ping = now;
+                sink.send(Message::Ping(Default::default())).await
+            }
         };
         if written.is_err() {
             closer.close(CloseCode::Normal);

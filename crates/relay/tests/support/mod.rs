@@ -183,6 +183,19 @@ impl Client {
         }
     }
 
+    /// Reads until the relay's next WebSocket ping (answered, as every client library
+    /// does), dropping frames; false when the connection ended first.
+    pub async fn relay_ping(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await {
+                Ok(Some(Ok(Message::Ping(_)))) => return true,
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return false,
+                Ok(Some(Ok(_))) => {}
+                Err(_) => panic!("no ping from the relay within {WAIT:?}"),
+            }
+        }
+    }
+
     /// A connection that said hello as a new device called `name`.
     pub async fn hello(url: &str, name: &str) -> (Client, Welcome) {
         Self::hello_as(url, &DeviceKey::generate(), name).await

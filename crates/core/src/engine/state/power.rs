@@ -31,6 +31,8 @@ impl EngineState {
         timings.maintain_every = budget.maintain_every.max(Duration::from_secs(1));
         timings.retry_after = budget.retry_after;
         timings.peer_ping_every = budget.peer_keepalive;
+        // A mesh report is bookkeeping too: minimal sends one in ten minutes at most.
+        self.reporter.slow_to(budget.tick);
         self.next_p2p_tick = self.next_p2p_tick.min(now + timings.p2p_tick);
         self.next_maintain = self.next_maintain.min(now + timings.maintain_every);
         self.stats.mode = Some(budget.mode);

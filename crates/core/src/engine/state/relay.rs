@@ -332,7 +332,7 @@ impl EngineState {
                 });
             }
             ServerFrame::Pong(pong) => {
-                if let Some(rtt) = self.relay.pong(pong.nonce, now) {
+                if let Some(rtt) = self.relay.pong(pong.nonce, pong.keepalive_s, now) {
                     self.stats.rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
                 }
             }
@@ -425,8 +425,12 @@ impl EngineState {
         }
         loop {
             match self.relay.keepalive(now) {
-                Keepalive::Ping(nonce) => {
-                    self.send_relay(now, ClientFrame::Ping(Ping { nonce }));
+                Keepalive::Ping { nonce, ask } => {
+                    let ping = Ping {
+                        nonce,
+                        keepalive_s: ask,
+                    };
+                    self.send_relay(now, ClientFrame::Ping(ping));
                 }
                 Keepalive::Dead => {
                     self.out.push_back(Output::DropRelay { close: false });

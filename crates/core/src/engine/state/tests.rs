@@ -214,6 +214,7 @@ impl Sim {
                         let pong = Pong {
                             nonce: ping.nonce,
                             server_time: 0,
+                            keepalive_s: ping.keepalive_s,
                         };
                         self.state.relay_frames(now, vec![ServerFrame::Pong(pong)]);
                     }
