@@ -282,7 +282,7 @@ impl Engine {
         let typing = self.typing.lock().await;
         let prev = self.store.last_typed(&room).await?;
         let mut chat = ChatSend {
-            id: MessageId::new(),
+            id: MessageId::of_device(self.identity.device),
             room,
             body: body.to_owned(),
             sent_at: unix_ms(),

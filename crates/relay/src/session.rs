@@ -452,6 +452,18 @@ impl Session {
                     return Err(Refusal::new(ErrorCode::InvalidSignature, message)
                         .about(Some(chat.id), &chat.room));
                 }
+                // An id is its maker's: a stranger who saw it early (over a direct link)
+                // cannot store their own text under it before its owner does.
+                if !chat.id.belongs_to(device) {
+                    let message = format!(
+                        "message id {} was not made by this device ({device}): its last six \
+                         bytes must hash the sender's device id (docs/protocol.md, \"Message \
+                         ids\"); it was not stored",
+                        chat.id
+                    );
+                    return Err(Refusal::new(ErrorCode::InvalidId, message)
+                        .about(Some(chat.id), &chat.room));
+                }
                 self.hub.metrics.messages_relayed.inc();
                 let _ = tx
                     .send(RoomCmd::Chat {
