@@ -12,6 +12,7 @@ mod link;
 mod mesh_report;
 mod relay_policy;
 mod state;
+mod trust;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -186,6 +187,7 @@ enum Command {
     Reconnect,
     ResetBreakers,
     Power(PowerBudget),
+    Trust(trust::TrustCommand),
     Shutdown,
 }
 
@@ -220,6 +222,7 @@ impl Engine {
             queued,
             recent: store.recent_ids(state::SEEN_KEPT).await?,
             unsequenced: store.unsequenced(state::UNSEQUENCED_KEPT).await?,
+            known_keys: store.known_keys().await?,
         };
         let now = tokio::time::Instant::now().into_std();
         let machine = state::EngineState::new(

@@ -17,6 +17,7 @@ use festival_proto::{
 
 mod day;
 mod race;
+mod trust;
 
 use super::{EngineState, Output, PeerAction, Resume, StateConfig, StoreAnswer, StoreOp};
 use crate::engine::EngineConfig;
@@ -144,6 +145,7 @@ impl Sim {
             queued: Vec::new(),
             recent: Vec::new(),
             unsequenced: Vec::new(),
+            known_keys: Vec::new(),
         };
         let state = EngineState::new("ws://relay".into(), me.clone(), config, resume, 7, now);
         Self {
@@ -306,6 +308,7 @@ impl Sim {
                 .own_message(&room, id)
                 .await
                 .map(|chat| Some(StoreAnswer::OwnMessage { peer, chat })),
+            StoreOp::RememberKey(known) => store.remember_key(&known).await.map(|()| None),
         };
         if let Some(answer) = answer.expect("the memory store does not fail") {
             self.state.store_answer(self.now, answer);
