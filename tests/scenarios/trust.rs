@@ -28,12 +28,18 @@ async fn a_verified_person_is_marked_and_a_new_key_under_their_name_is_flagged()
     alice.engine.send(ROOM, "hi Bob").await.unwrap();
     let first = wait_json(&mut bob_out, said("hi Bob")).await;
     assert_eq!(first["authenticity"], "verified");
-    assert!(first.get("key_status").is_none(), "not compared yet: {first}");
+    assert!(
+        first.get("key_status").is_none(),
+        "not compared yet: {first}"
+    );
 
     let bob_in = bob.stdin.as_mut().unwrap();
     bob_in.write_all(b"/whois Alice\n").await.unwrap();
     let whois = wait_json(&mut bob_out, |v| v["event"] == "whois").await;
-    assert_eq!(whois["status"], "known", "talked with, not compared: {whois}");
+    assert_eq!(
+        whois["status"], "known",
+        "talked with, not compared: {whois}"
+    );
     let on_alices_phone = alice.engine.whois(ROOM, "Bob").await.unwrap();
     assert_eq!(
         whois["safety_number"].as_str().unwrap(),
@@ -73,7 +79,10 @@ async fn a_verified_person_is_marked_and_a_new_key_under_their_name_is_flagged()
     other.engine.send(ROOM, "it's me, new phone").await.unwrap();
     let unmarked = wait_json(&mut bob_out, said("it's me, new phone")).await;
     assert_eq!(unmarked["authenticity"], "verified", "signed by its key");
-    assert!(unmarked.get("key_status").is_none(), "the mark stayed with the old key");
+    assert!(
+        unmarked.get("key_status").is_none(),
+        "the mark stayed with the old key"
+    );
     let bob_in = bob.stdin.as_mut().unwrap();
     bob_in.write_all(b"/whois Alice\n").await.unwrap();
     let whois = wait_json(&mut bob_out, |v| v["event"] == "whois").await;

@@ -76,7 +76,7 @@ mod tests {
     fn signed_by(key: &DeviceKey) -> ChatMessage {
         let mut message = ChatMessage {
             room: RoomName::parse("Camp").unwrap(),
-            id: MessageId::of_device(key.device()),
+            id: MessageId::of_device(key.device(), 5),
             seq: 1,
             sender: key.device(),
             from: DisplayName::parse("Alice").unwrap(),

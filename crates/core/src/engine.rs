@@ -284,11 +284,12 @@ impl Engine {
         validate_body(body, &Limits::default())?;
         let typing = self.typing.lock().await;
         let prev = self.store.last_typed(&room).await?;
+        let sent_at = unix_ms();
         let mut chat = ChatSend {
-            id: MessageId::of_device(self.identity.device),
+            id: MessageId::of_device(self.identity.device, sent_at),
             room,
             body: body.to_owned(),
-            sent_at: unix_ms(),
+            sent_at,
             prev,
             sig: Signature::from_bytes([0; 64]),
             direct: Vec::new(),

@@ -54,7 +54,9 @@ pub enum EngineError {
         name: String,
     },
     /// Several members of the room are shown under names that look like the one asked for.
-    #[error("several members of {room:?} look like {name:?} ({candidates}): give the name exactly as shown")]
+    #[error(
+        "several members of {room:?} look like {name:?} ({candidates}): give the name exactly as shown"
+    )]
     AmbiguousMember {
         /// The room.
         room: String,

@@ -220,7 +220,10 @@ mod tests {
         let mut keys = KnownKeys::default();
         let (alice, alices) = key();
         // Listed in a room only: nothing remembered.
-        assert_eq!(keys.seen(&name("Alice"), alice, alices, false), Seen::default());
+        assert_eq!(
+            keys.seen(&name("Alice"), alice, alices, false),
+            Seen::default()
+        );
         assert_eq!(keys.status(&name("Alice"), &alices), KeyStatus::New);
         let seen = keys.seen(&name("Alice"), alice, alices, true);
         assert_eq!(
@@ -229,7 +232,10 @@ mod tests {
         );
         assert_eq!(keys.status(&name("Alice"), &alices), KeyStatus::Known);
         // The same key again: nothing to write, nothing to say.
-        assert_eq!(keys.seen(&name("Alice"), alice, alices, true), Seen::default());
+        assert_eq!(
+            keys.seen(&name("Alice"), alice, alices, true),
+            Seen::default()
+        );
     }
 
     #[test]
@@ -289,7 +295,10 @@ mod tests {
         keys.seen(&name("Alice"), alice, alices, true);
         keys.verify(&name("Alice"), alices);
         let restarted = KnownKeys::new(keys.all());
-        assert_eq!(restarted.status(&name("Alice"), &alices), KeyStatus::Verified);
+        assert_eq!(
+            restarted.status(&name("Alice"), &alices),
+            KeyStatus::Verified
+        );
         let (mallory, mallorys) = key();
         let mut restarted = restarted;
         assert!(

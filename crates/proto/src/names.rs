@@ -187,7 +187,10 @@ mod tests {
         assert_ne!(DisplayName::parse("Alicia").unwrap().canonical(), canonical);
         // Brackets that are part of a name (not the relay's number) stay.
         let band = DisplayName::parse("Band (crew)").unwrap();
-        assert_ne!(band.canonical(), DisplayName::parse("Band").unwrap().canonical());
+        assert_ne!(
+            band.canonical(),
+            DisplayName::parse("Band").unwrap().canonical()
+        );
     }
 
     #[test]

@@ -141,7 +141,10 @@ mod tests {
 
     #[test]
     fn both_phones_show_the_same_number_whatever_the_order() {
-        let (alice, bob) = (DeviceKey::generate().public(), DeviceKey::generate().public());
+        let (alice, bob) = (
+            DeviceKey::generate().public(),
+            DeviceKey::generate().public(),
+        );
         let number = SafetyNumber::of(&alice, &bob);
         assert_eq!(number, SafetyNumber::of(&bob, &alice));
         let text = number.to_string();
@@ -149,13 +152,19 @@ mod tests {
         assert!(text.split(' ').all(|g| g.len() == 5));
         assert_eq!(number.digits().len(), 60);
         // Each side's fingerprint is one half of it.
-        let halves = [Fingerprint::of(&alice).digits(), Fingerprint::of(&bob).digits()];
+        let halves = [
+            Fingerprint::of(&alice).digits(),
+            Fingerprint::of(&bob).digits(),
+        ];
         assert!(halves.iter().all(|h| number.digits().contains(h.as_str())));
     }
 
     #[test]
     fn another_key_on_either_side_gives_another_number() {
-        let (alice, bob) = (DeviceKey::generate().public(), DeviceKey::generate().public());
+        let (alice, bob) = (
+            DeviceKey::generate().public(),
+            DeviceKey::generate().public(),
+        );
         let mallory = DeviceKey::generate().public();
         let number = SafetyNumber::of(&alice, &bob);
         assert_ne!(number, SafetyNumber::of(&alice, &mallory));
@@ -177,7 +186,10 @@ mod tests {
 
     #[test]
     fn the_qr_code_carries_the_number_and_only_it_matches() {
-        let (alice, bob) = (DeviceKey::generate().public(), DeviceKey::generate().public());
+        let (alice, bob) = (
+            DeviceKey::generate().public(),
+            DeviceKey::generate().public(),
+        );
         let number = SafetyNumber::of(&alice, &bob);
         let qr = number.qr_payload();
         assert!(qr.starts_with("FESTIVAL-SAFETY:2:"));

@@ -15,7 +15,7 @@
 //! taken by a stranger's message.
 //!
 //! Nothing here does I/O but [`DeviceKey::generate`], [`Nonce::random`] and
-//! [`MessageId::of_device`], which read the operating system's random numbers (and clock).
+//! [`MessageId::of_device`], which read the operating system's random numbers.
 
 use std::fmt;
 use std::str::FromStr;
@@ -145,16 +145,14 @@ impl DeviceId {
 }
 
 impl MessageId {
-    /// A fresh message id that belongs to `device`: a UUIDv7 (time first, so stores index it
-    /// well) whose last six bytes are a hash of `device` and the id's first ten bytes. Ids are
+    /// A fresh message id that belongs to `device`, made at `unix_ms` (the message's
+    /// `sent_at`): a UUIDv7 (time first, so stores index it well) whose last six bytes are a hash of `device` and the id's first ten bytes. Ids are
     /// shown to others before the relay stores them (over a direct link), so an id anyone
     /// could reuse would let a stranger store their own text under it first; an id that
     /// names its owner can only be used by that owner's key (finding another device whose
     /// hash matches costs about 2^47 key generations, not the seconds such a race allows).
-    pub fn of_device(device: DeviceId) -> Self {
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    pub fn of_device(device: DeviceId, unix_ms: i64) -> Self {
+        let millis = u64::try_from(unix_ms).unwrap_or(0);
         // 26 random bits under the millisecond (the rest of the ten bytes is the version and
         // variant): two ids of one device in one millisecond collide once in 2^26.
         let mut random = [0; ID_TAG_AT];
@@ -467,11 +465,15 @@ mod tests {
     fn a_message_id_belongs_to_the_device_that_made_it_only() {
         let alice = DeviceKey::generate().device();
         let mallory = DeviceKey::generate().device();
-        let id = MessageId::of_device(alice);
+        let id = MessageId::of_device(alice, 1_764_012_345_678);
         assert!(id.belongs_to(alice));
         assert!(!id.belongs_to(mallory));
         assert_eq!(id.as_uuid().get_version_num(), 7, "still a UUIDv7");
-        assert_ne!(MessageId::of_device(alice), id, "fresh every time");
+        assert_ne!(
+            MessageId::of_device(alice, 1_764_012_345_678),
+            id,
+            "fresh every time"
+        );
         // Any changed byte, in the time, the random part or the tag, breaks it.
         for at in 0..16 {
             let mut bytes = id.as_uuid().into_bytes();

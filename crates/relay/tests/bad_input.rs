@@ -278,9 +278,7 @@ async fn a_client_over_its_rate_is_told_to_slow_down_not_closed() {
     // Paced as announced, it is served again on the same connection.
     let pace = Duration::from_millis(1000 / u64::from(welcome.limits.rate_per_sec));
     tokio::time::sleep(pace).await;
-    eager
-        .send_text(r#"{"type":"ping","nonce":999}"#)
-        .await;
+    eager.send_text(r#"{"type":"ping","nonce":999}"#).await;
     eager
         .next_matching(|f| match f {
             ServerFrame::Pong(p) if p.nonce == 999 => Some(()),

@@ -204,7 +204,12 @@ async fn a_message_id_seen_early_cannot_be_taken_by_another_device() {
     let mut first = mallory.chat_frame(ROOM, "meet at the right tower");
     first.id = alices.id;
     sign(&mallory.key, &mut first);
-    assert!(mallory.key.public().verify_chat(&first.signed(), &first.sig));
+    assert!(
+        mallory
+            .key
+            .public()
+            .verify_chat(&first.signed(), &first.sig)
+    );
     mallory.send(&ClientFrame::Chat(first)).await;
     let refused = mallory
         .next_matching(|f| match f {

@@ -16,9 +16,9 @@ mod direct;
 mod power;
 mod relay;
 mod report;
-mod trust;
 #[cfg(test)]
 mod tests;
+mod trust;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};

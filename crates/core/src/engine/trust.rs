@@ -14,9 +14,17 @@ use crate::trust::{KnownKey, Whois};
 #[derive(Debug)]
 pub(crate) enum TrustCommand {
     /// What to show about the member of the room shown under the name.
-    Whois(RoomName, String, oneshot::Sender<Result<Whois, EngineError>>),
+    Whois(
+        RoomName,
+        String,
+        oneshot::Sender<Result<Whois, EngineError>>,
+    ),
     /// Marks that member's key verified for their name.
-    Verify(RoomName, String, oneshot::Sender<Result<Whois, EngineError>>),
+    Verify(
+        RoomName,
+        String,
+        oneshot::Sender<Result<Whois, EngineError>>,
+    ),
     /// Every remembered key.
     Known(oneshot::Sender<Vec<KnownKey>>),
 }

@@ -348,7 +348,7 @@ impl Sim {
     async fn type_message(&mut self, body: &str) -> MessageId {
         let prev = self.store.last_typed(&room()).await.unwrap();
         let mut chat = ChatSend {
-            id: MessageId::of_device(self.me.device),
+            id: MessageId::of_device(self.me.device, self.unix()),
             room: room(),
             body: body.into(),
             sent_at: self.unix(),
@@ -469,7 +469,7 @@ fn message(sender: DeviceId, from: &str, seq: Seq, body: &str) -> ChatMessage {
     let key = key_of(sender);
     let mut message = ChatMessage {
         room: room(),
-        id: MessageId::of_device(sender),
+        id: MessageId::of_device(sender, 0),
         seq,
         sender,
         from: name(from),

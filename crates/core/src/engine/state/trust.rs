@@ -55,7 +55,8 @@ impl EngineState {
     ) {
         let seen = self.trust.seen(name, device, key, talked);
         if let Some(known) = seen.remember {
-            self.out.push_back(Output::Store(StoreOp::RememberKey(known)));
+            self.out
+                .push_back(Output::Store(StoreOp::RememberKey(known)));
         }
         if let Some(change) = seen.changed {
             changes.push(Event::KeyChanged {
@@ -78,7 +79,8 @@ impl EngineState {
             TrustCommand::Verify(room, name, reply) => {
                 let answer = self.member_named(&room, &name).map(|member| {
                     let known = self.trust.verify(&member.name, member.key);
-                    self.out.push_back(Output::Store(StoreOp::RememberKey(known)));
+                    self.out
+                        .push_back(Output::Store(StoreOp::RememberKey(known)));
                     Whois::of(&self.identity.key.public(), &member, KeyStatus::Verified)
                 });
                 drop(reply.send(answer));

@@ -16,7 +16,7 @@ pub(super) async fn known_keys_are_one_per_name_and_read_back_whole(store: impl 
     store.remember_key(&seen.remember.unwrap()).await.unwrap();
     let verified = keys.verify(&alice.with_suffix(2), first.public());
     store.remember_key(&verified).await.unwrap();
-    assert_eq!(store.known_keys().await.unwrap(), [verified.clone()]);
+    assert_eq!(store.known_keys().await.unwrap(), [verified]);
 
     let replaced = keys.verify(&alice, second.public());
     store.remember_key(&replaced).await.unwrap();
