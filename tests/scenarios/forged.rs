@@ -101,7 +101,7 @@ async fn a_forged_direct_message_is_marked_and_not_shown_as_its_claimed_sender()
 
     // 3. Alice's signature on words she did not write, under a new id, over the link.
     let room = RoomName::parse(ROOM).unwrap();
-    let taken = MessageId::new();
+    let taken = MessageId::of_device(mallory_device, original.sent_at);
     let forged = PeerChat {
         id: taken,
         room: room.clone(),

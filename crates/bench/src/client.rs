@@ -146,7 +146,7 @@ pub(crate) fn chat(target: Target, key: &DeviceKey, room: &RoomName, body: Strin
     match target {
         Target::Festival => {
             let mut chat = ChatSend {
-                id: MessageId::new(),
+                id: MessageId::of_device(key.device(), 0),
                 room: room.clone(),
                 body,
                 sent_at: 0,

@@ -5,6 +5,7 @@ mod catchup;
 mod command;
 mod output;
 mod power;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

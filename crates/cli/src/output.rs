@@ -72,6 +72,18 @@ impl Printer {
             Event::Error { code, message, .. } => format!("! {code}: {message}"),
             Event::Failed { reason, .. } => format!("! not delivered: {reason}"),
             Event::StorageFailed { reason } => format!("! local store: {reason}"),
+            Event::KeyChanged { room, change } => {
+                let name = &change.name;
+                let before = if change.was_verified {
+                    "the key you verified"
+                } else {
+                    "the key you talked with"
+                };
+                format!(
+                    "! {name} in {room} has another key than {before} under this name (a new \
+                     phone, or someone else): verify again before trusting (/whois {name})"
+                )
+            }
             Event::Peer {
                 device, open: true, ..
             } => format!("* direct link to {device} open"),

@@ -13,8 +13,9 @@ pub enum Authenticity {
     /// Carries no signature: stored by a relay before protocol version 2. Nobody can tell
     /// who wrote it; it is shown with the name the relay gave, marked unsigned.
     Unsigned,
-    /// Its signature does not hold (or the key is not the sender's): someone else wrote it.
-    /// It is never shown as from the device it names.
+    /// Its signature does not hold, the key is not the sender's, or its id is not one the
+    /// sender made (a stranger's text under an id seen early): someone else wrote it, or it
+    /// would take another's id. It is never shown as from the device it names.
     Forged,
     /// An organisers' announcement: unsigned, under the nil device, which no member can say
     /// hello with, so only the relay can have numbered it. Vouched for by the relay alone; a
@@ -34,7 +35,11 @@ impl Authenticity {
         match (key, sig) {
             (None, None) if sender.is_nil() => Self::Announcement,
             (None, None) => Self::Unsigned,
-            (Some(key), Some(sig)) if key.is_of(sender) && key.verify_chat(signed, sig) => {
+            (Some(key), Some(sig))
+                if key.is_of(sender)
+                    && signed.id.belongs_to(sender)
+                    && key.verify_chat(signed, sig) =>
+            {
                 Self::Verified
             }
             _ => Self::Forged,
@@ -71,7 +76,7 @@ mod tests {
     fn signed_by(key: &DeviceKey) -> ChatMessage {
         let mut message = ChatMessage {
             room: RoomName::parse("Camp").unwrap(),
-            id: MessageId::new(),
+            id: MessageId::of_device(key.device(), 5),
             seq: 1,
             sender: key.device(),
             from: DisplayName::parse("Alice").unwrap(),
@@ -115,6 +120,13 @@ mod tests {
             ..message.clone()
         };
         assert_eq!(Authenticity::of(&half), Authenticity::Forged);
+        // Mallory's own text, honestly signed, under Alice's id (seen early over a link).
+        let mut taken = ChatMessage {
+            id: message.id,
+            ..signed_by(&mallory)
+        };
+        taken.sig = Some(mallory.sign_chat(&taken.signed()));
+        assert_eq!(Authenticity::of(&taken), Authenticity::Forged);
         let legacy = ChatMessage {
             key: None,
             sig: None,

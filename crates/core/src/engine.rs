@@ -12,6 +12,7 @@ mod link;
 mod mesh_report;
 mod relay_policy;
 mod state;
+mod trust;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -186,6 +187,7 @@ enum Command {
     Reconnect,
     ResetBreakers,
     Power(PowerBudget),
+    Trust(trust::TrustCommand),
     Shutdown,
 }
 
@@ -220,6 +222,7 @@ impl Engine {
             queued,
             recent: store.recent_ids(state::SEEN_KEPT).await?,
             unsequenced: store.unsequenced(state::UNSEQUENCED_KEPT).await?,
+            known_keys: store.known_keys().await?,
         };
         let now = tokio::time::Instant::now().into_std();
         let machine = state::EngineState::new(
@@ -281,11 +284,12 @@ impl Engine {
         validate_body(body, &Limits::default())?;
         let typing = self.typing.lock().await;
         let prev = self.store.last_typed(&room).await?;
+        let sent_at = unix_ms();
         let mut chat = ChatSend {
-            id: MessageId::new(),
+            id: MessageId::of_device(self.identity.device, sent_at),
             room,
             body: body.to_owned(),
-            sent_at: unix_ms(),
+            sent_at,
             prev,
             sig: Signature::from_bytes([0; 64]),
             direct: Vec::new(),

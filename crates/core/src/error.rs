@@ -45,6 +45,26 @@ pub enum EngineError {
     /// The engine has stopped; nothing more can be done with this handle.
     #[error("the engine has stopped")]
     Stopped,
+    /// Nobody in the room is shown under that name (or any look-alike of it).
+    #[error("nobody in {room:?} is shown as {name:?}: see the members")]
+    NoSuchMember {
+        /// The room.
+        room: String,
+        /// The name asked for.
+        name: String,
+    },
+    /// Several members of the room are shown under names that look like the one asked for.
+    #[error(
+        "several members of {room:?} look like {name:?} ({candidates}): give the name exactly as shown"
+    )]
+    AmbiguousMember {
+        /// The room.
+        room: String,
+        /// The name asked for.
+        name: String,
+        /// The names they are shown as, comma-separated.
+        candidates: String,
+    },
 }
 
 impl EngineError {

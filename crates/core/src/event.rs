@@ -8,6 +8,7 @@ use festival_proto::{
 use serde::Serialize;
 
 use crate::Authenticity;
+use crate::trust::KeyChange;
 
 /// The path a message took. Stored by its name (TEXT), which the table checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
@@ -164,6 +165,16 @@ pub enum Event {
         /// The room it is about, if any.
         #[serde(skip_serializing_if = "Option::is_none")]
         room: Option<RoomName>,
+    },
+    /// Another key than the one remembered under a name this device talked with or verified
+    /// ("Alice's key changed: verify again"): a new phone, or someone else using the name.
+    /// Said once per run and key; the new key is not verified, whatever the old one was.
+    KeyChanged {
+        /// The room where the new key showed.
+        room: RoomName,
+        /// The new key's device, its name and key, and whether the old key was verified.
+        #[serde(flatten)]
+        change: KeyChange,
     },
 }
 

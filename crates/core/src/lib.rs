@@ -23,6 +23,7 @@ mod stats;
 pub mod store;
 pub mod sync;
 pub mod transport;
+pub mod trust;
 
 pub use authenticity::Authenticity;
 pub use directory::Directory;

@@ -1,5 +1,5 @@
 //! The engine's SQLite store in the data directory: the device's identity and settings, the
-//! local history, the outbox and the sync cursors. One file per data directory, WAL,
+//! local history, the outbox, the sync cursors and the keys remembered per name. One file per data directory, WAL,
 //! migrations embedded. WAL with `synchronous = NORMAL`: a committed write survives the app
 //! being killed at any point (SIGKILL included); only an OS crash or power cut in the last
 //! moments before a checkpoint could lose it.
@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod conformance;
 mod contract;
+mod known_keys;
 mod memory;
 mod messages;
 mod settings;

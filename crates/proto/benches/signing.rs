@@ -2,19 +2,23 @@
 //! festival-proto --bench signing`):
 //! - the bytes on the wire of one relay-to-client `chat` of a 100-byte body, as version 1
 //!   sent it (no key, no signature) and as version 2 sends it (key, signature, and `prev`);
-//! - the time to sign a chat, to verify one, to check a `hello` proof, and to derive a
-//!   device id from a key, each the median of several rounds.
+//! - the time to sign a chat, to verify one, to check a `hello` proof, to derive a device id
+//!   from a key, and to check that a message id is its sender's, each the median of several
+//!   rounds; and the time to compute a safety number (two keys' 5,200 SHA-512 rounds each).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use festival_proto::{
-    ChatMessage, DeviceKey, DisplayName, MessageId, Nonce, RoomName, ServerFrame, encode,
+    ChatMessage, DeviceKey, DisplayName, MessageId, Nonce, RoomName, SafetyNumber, ServerFrame,
+    encode,
 };
 
 /// Operations per timed round, and rounds per figure.
 const OPS: u32 = 2_000;
 const ROUNDS: usize = 7;
+/// Safety numbers per timed round.
+const SAFETY_OPS: u32 = 10;
 
 fn main() {
     let key = DeviceKey::generate();
@@ -63,11 +67,16 @@ fn main() {
     let derive = median(|| {
         black_box(festival_proto::DeviceId::of_key(black_box(&public)));
     });
+    let id = MessageId::of_device(device, message.sent_at);
+    let owner = median(|| {
+        assert!(black_box(id).belongs_to(black_box(device)));
+    });
     for (what, per_op) in [
         ("sign a chat", sign),
         ("verify a chat", verify),
         ("check a hello proof", hello),
         ("derive a device id", derive),
+        ("check a message id's owner", owner),
     ] {
         println!(
             "{what}: {:.1} us ({:.0} per second on one core)",
@@ -75,6 +84,23 @@ fn main() {
             1.0 / per_op.as_secs_f64()
         );
     }
+    // Far slower by design (each key's digits cost 5,200 hashes): timed over fewer rounds.
+    let other = DeviceKey::generate().public();
+    let mut times: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            #[allow(clippy::disallowed_methods)] // A bench measures real time.
+            let start = Instant::now();
+            for _ in 0..SAFETY_OPS {
+                black_box(SafetyNumber::of(black_box(&public), black_box(&other)));
+            }
+            start.elapsed() / SAFETY_OPS
+        })
+        .collect();
+    times.sort();
+    println!(
+        "compute a safety number: {:.2} ms (shown on demand, per member tapped)",
+        times[ROUNDS / 2].as_secs_f64() * 1e3
+    );
 }
 
 /// The frame's JSON plus its WebSocket header (2 bytes, 4 from 126 bytes of payload).

@@ -56,13 +56,15 @@ impl fmt::Display for DeviceId {
 
 /// A chat message's identity, made by the sending client before the first attempt and kept
 /// across every retry and every route, so that the relay and receivers can drop duplicates.
-/// UUIDv7 is recommended (time-ordered, so stores index it well); any non-nil UUID is accepted.
+/// It belongs to its sender: made by [`MessageId::of_device`] (a UUIDv7 whose last six bytes
+/// hash the sender's device id), so that nobody else can store a message under it first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct MessageId(Uuid);
 
 impl MessageId {
-    /// A fresh time-ordered (UUIDv7) message id.
+    /// A fresh time-ordered (UUIDv7) id that belongs to no device: for the relay's own
+    /// announcements and for tests. A device's message takes [`MessageId::of_device`].
     pub fn new() -> Self {
         Self(Uuid::now_v7())
     }

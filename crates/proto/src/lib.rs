@@ -22,6 +22,7 @@ mod names;
 mod peer;
 mod rate;
 mod report;
+mod safety;
 mod server;
 mod signing;
 mod text;
@@ -41,6 +42,7 @@ pub use rate::TokenBucket;
 pub use report::{
     AttemptCounts, LinkReport, LinkReportState, MAX_REPORT_RTT_MS, Report, RouteCounts,
 };
+pub use safety::{Fingerprint, SafetyNumber};
 pub use server::{
     Ack, Challenge, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence,
     PresenceChange, Sequenced, ServerFrame, SignalRelayed, Welcome,

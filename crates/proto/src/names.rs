@@ -49,6 +49,19 @@ impl DisplayName {
         unicode_security::skeleton(&self.0).collect()
     }
 
+    /// The form under which a person's key is remembered: the skeleton of the name without
+    /// the relay's ` (2)` suffix, so that "Alice", "Alice (2)" and Cyrillic "Аlice" are one
+    /// name whose key is expected to stay the same. For comparing only; never shown.
+    pub fn canonical(&self) -> String {
+        let base = self
+            .0
+            .strip_suffix(')')
+            .and_then(|rest| rest.rsplit_once(" ("))
+            .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(self.0.as_str(), |(base, _)| base);
+        unicode_security::skeleton(base).collect()
+    }
+
     /// The name with a disambiguating suffix, e.g. `John (2)`, for the second device called
     /// John in one room. The suffix may take the name past the usual length limit, and no
     /// name a person types can look like it (see [`DisplayName::parse`]).
@@ -163,6 +176,21 @@ mod tests {
 
     fn code(raw: &str) -> ErrorCode {
         DisplayName::parse(raw).unwrap_err().code
+    }
+
+    #[test]
+    fn a_person_is_remembered_under_one_name_whatever_the_suffix_or_script() {
+        let alice = DisplayName::parse("Alice").unwrap();
+        let canonical = alice.canonical();
+        assert_eq!(alice.with_suffix(2).canonical(), canonical);
+        assert_eq!(DisplayName::parse("Аlice").unwrap().canonical(), canonical);
+        assert_ne!(DisplayName::parse("Alicia").unwrap().canonical(), canonical);
+        // Brackets that are part of a name (not the relay's number) stay.
+        let band = DisplayName::parse("Band (crew)").unwrap();
+        assert_ne!(
+            band.canonical(),
+            DisplayName::parse("Band").unwrap().canonical()
+        );
     }
 
     #[test]

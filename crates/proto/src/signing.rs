@@ -10,8 +10,12 @@
 //! - a chat (room, id, body, sent_at, prev): the message is the device's, whatever the route;
 //! - the DTLS fingerprints of an offer or answer: the direct link ends at the device.
 //!
-//! Nothing here does I/O but [`DeviceKey::generate`] and [`Nonce::random`], which read the
-//! operating system's random numbers.
+//! Message ids belong to their senders too: [`MessageId::of_device`] makes one whose last six
+//! bytes hash the sender's device id, so that an id seen early (over a direct link) cannot be
+//! taken by a stranger's message.
+//!
+//! Nothing here does I/O but [`DeviceKey::generate`], [`Nonce::random`] and
+//! [`MessageId::of_device`], which read the operating system's random numbers.
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +35,10 @@ const CHAT_CONTEXT: &[u8] = b"festival-chat/chat/v2\0";
 /// What an offer's or answer's signature signs after: both devices, the attempt, the
 /// fingerprints.
 const DTLS_CONTEXT: &[u8] = b"festival-chat/dtls/v2\0";
+/// What a message id's owner tag hashes after: the device id, then the id's first ten bytes.
+const ID_CONTEXT: &[u8] = b"festival-chat/id/v2\0";
+/// Where a message id's owner tag starts: its last six bytes (48 bits) are the tag.
+const ID_TAG_AT: usize = 10;
 
 macro_rules! base64_bytes {
     ($name:ident, $len:literal, $what:literal) => {
@@ -134,6 +142,46 @@ impl DeviceId {
         bytes.copy_from_slice(&digest[..16]);
         Self::from(uuid::Builder::from_custom_bytes(bytes).into_uuid())
     }
+}
+
+impl MessageId {
+    /// A fresh message id that belongs to `device`, made at `unix_ms` (the message's
+    /// `sent_at`): a UUIDv7 (time first, so stores index it well) whose last six bytes are a hash of `device` and the id's first ten bytes. Ids are
+    /// shown to others before the relay stores them (over a direct link), so an id anyone
+    /// could reuse would let a stranger store their own text under it first; an id that
+    /// names its owner can only be used by that owner's key (finding another device whose
+    /// hash matches costs about 2^47 key generations, not the seconds such a race allows).
+    pub fn of_device(device: DeviceId, unix_ms: i64) -> Self {
+        let millis = u64::try_from(unix_ms).unwrap_or(0);
+        // 26 random bits under the millisecond (the rest of the ten bytes is the version and
+        // variant): two ids of one device in one millisecond collide once in 2^26.
+        let mut random = [0; ID_TAG_AT];
+        random.copy_from_slice(&random_bytes()[..ID_TAG_AT]);
+        let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
+        let mut bytes = uuid.into_bytes();
+        let tag = id_tag(device, &bytes);
+        bytes[ID_TAG_AT..].copy_from_slice(&tag);
+        Self::from(uuid::Uuid::from_bytes(bytes))
+    }
+
+    /// Whether this id was made by `device` ([`MessageId::of_device`]): the relay stores, and
+    /// receivers show, a message only under an id of its sender's.
+    pub fn belongs_to(&self, device: DeviceId) -> bool {
+        let bytes = self.as_uuid().into_bytes();
+        id_tag(device, &bytes) == bytes[ID_TAG_AT..]
+    }
+}
+
+/// The owner tag of an id whose first ten bytes are `bytes[..10]`, for `device`.
+fn id_tag(device: DeviceId, bytes: &[u8; 16]) -> [u8; 16 - ID_TAG_AT] {
+    let mut hash = Sha256::new();
+    hash.update(ID_CONTEXT);
+    hash.update(device.as_uuid().as_bytes());
+    hash.update(&bytes[..ID_TAG_AT]);
+    let digest = hash.finalize();
+    let mut tag = [0; 16 - ID_TAG_AT];
+    tag.copy_from_slice(&digest[..16 - ID_TAG_AT]);
+    tag
 }
 
 /// The private half of a device's identity, kept in its store and never sent.
@@ -411,6 +459,30 @@ mod tests {
         // A hello proof is never a chat signature, and the other way round.
         let nonce = Nonce::random();
         assert!(!key.public().verify_chat(&signed, &key.prove(&nonce)));
+    }
+
+    #[test]
+    fn a_message_id_belongs_to_the_device_that_made_it_only() {
+        let alice = DeviceKey::generate().device();
+        let mallory = DeviceKey::generate().device();
+        let id = MessageId::of_device(alice, 1_764_012_345_678);
+        assert!(id.belongs_to(alice));
+        assert!(!id.belongs_to(mallory));
+        assert_eq!(id.as_uuid().get_version_num(), 7, "still a UUIDv7");
+        assert_ne!(
+            MessageId::of_device(alice, 1_764_012_345_678),
+            id,
+            "fresh every time"
+        );
+        // Any changed byte, in the time, the random part or the tag, breaks it.
+        for at in 0..16 {
+            let mut bytes = id.as_uuid().into_bytes();
+            bytes[at] ^= 1;
+            let changed = MessageId::from(uuid::Uuid::from_bytes(bytes));
+            assert!(!changed.belongs_to(alice), "byte {at}");
+        }
+        // A random UUIDv7 belongs to nobody (but with a chance of 2^-48).
+        assert!(!MessageId::new().belongs_to(alice));
     }
 
     #[test]

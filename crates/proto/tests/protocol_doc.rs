@@ -160,6 +160,10 @@ fn protocol_doc_signatures_hold() {
     assert_eq!(chats.len(), 2);
     for chat in &chats {
         assert!(hello.key.verify_chat(&chat.signed(), &chat.sig), "{chat:?}");
+        assert!(
+            chat.id.belongs_to(hello.device),
+            "an id of the sender's: {chat:?}"
+        );
     }
     let hex: String = chats[0]
         .signed()
@@ -179,6 +183,7 @@ fn protocol_doc_signatures_hold() {
         for m in messages {
             let key = m.key.expect("signed");
             assert!(key.is_of(m.sender) && key.verify_chat(&m.signed(), &m.sig.unwrap()));
+            assert!(m.id.belongs_to(m.sender), "an id of the sender's: {m:?}");
             stored += 1;
         }
     }
@@ -230,6 +235,7 @@ fn protocol_doc_signatures_hold() {
         })
         .unwrap();
     assert!(hello.key.verify_chat(&peer_chat.signed(), &peer_chat.sig));
+    assert!(peer_chat.id.belongs_to(hello.device));
 }
 
 #[test]

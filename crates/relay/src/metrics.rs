@@ -48,6 +48,7 @@ pub(crate) struct Metrics {
     pub(crate) signals_relayed: Counter,
     pub(crate) idle_disconnects: Counter,
     pub(crate) poll_sessions: Gauge,
+    pub(crate) poll_waiting: Gauge,
     pub(crate) mesh_reports: Counter,
     pub(crate) mesh_users: Gauge,
     pub(crate) mesh_reporting: Gauge,
@@ -79,6 +80,7 @@ impl Metrics {
             signals_relayed: Counter::default(),
             idle_disconnects: Counter::default(),
             poll_sessions: Gauge::default(),
+            poll_waiting: Gauge::default(),
             mesh_reports: Counter::default(),
             mesh_users: Gauge::default(),
             mesh_reporting: Gauge::default(),
@@ -147,6 +149,11 @@ impl Metrics {
             "poll_sessions",
             "Open HTTP long-poll sessions",
             metrics.poll_sessions.clone(),
+        );
+        registry.register(
+            "poll_waiting",
+            "Long-poll requests waiting for frames now",
+            metrics.poll_waiting.clone(),
         );
         registry.register(
             "idle_disconnects",

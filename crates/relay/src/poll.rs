@@ -23,6 +23,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use festival_proto::{CloseCode, ErrorCode, ErrorFrame, ServerFrame, encode};
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -107,11 +108,18 @@ impl PollSession {
             .elapsed()
     }
 
-    /// Frames queued for the client: at once if there are some, else after up to `wait`.
-    async fn frames(&self, wait: Duration, stop: &CancellationToken) -> Vec<Utf8Bytes> {
+    /// Frames queued for the client: at once if there are some, else after up to `wait`
+    /// (counted in `waiting` meanwhile).
+    async fn frames(
+        &self,
+        wait: Duration,
+        stop: &CancellationToken,
+        waiting: &Gauge,
+    ) -> Vec<Utf8Bytes> {
         let mut queue = self.queue.lock().await;
         let mut frames = Vec::new();
         if queue.is_empty() && !wait.is_zero() {
+            let _parked = Parked::new(waiting);
             tokio::select! {
                 received = tokio::time::timeout(wait, queue.recv()) => {
                     frames.extend(received.ok().flatten());
@@ -230,7 +238,9 @@ pub(crate) async fn open(
         opened: Instant::now(),
         _slot: slot,
     });
-    let frames = poll.frames(Duration::ZERO, &state.stop).await;
+    let frames = poll
+        .frames(Duration::ZERO, &state.stop, &state.hub.metrics.poll_waiting)
+        .await;
     state
         .polls
         .sessions
@@ -269,10 +279,17 @@ pub(crate) async fn receive(
     };
     poll.touch();
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0)).min(MAX_WAIT);
-    let frames = poll.frames(wait, &state.stop).await;
+    let frames = poll
+        .frames(wait, &state.stop, &state.hub.metrics.poll_waiting)
+        .await;
+    if state.stop.is_cancelled() {
+        // Like a socket's 1001: the relay is going away, come back to another (or this one
+        // restarted) and resume with `since`. The first reason given stays.
+        poll.closer.close(CloseCode::GoingAway);
+    }
     let closed = poll.closer.reason();
     if closed.is_some() {
-        end(&state, &token).await;
+        end(&state, &token, CloseCode::Normal).await;
     }
     json(StatusCode::OK, body(None, &frames, closed))
 }
@@ -282,7 +299,7 @@ pub(crate) async fn close(State(state): State<AppState>, Path(token): Path<Strin
     if state.polls.get(&token).is_none() {
         return unknown(&state.hub);
     }
-    end(&state, &token).await;
+    end(&state, &token, CloseCode::Normal).await;
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -296,10 +313,28 @@ fn unknown(hub: &Hub) -> Response {
     )
 }
 
-/// Ends a session: it leaves its rooms, as a connection that went away.
-async fn end(state: &AppState, token: &str) {
+/// A long-poll request waiting for frames, counted while it waits (also when its client goes
+/// away and the request is dropped mid-wait).
+struct Parked<'a>(&'a Gauge);
+
+impl<'a> Parked<'a> {
+    fn new(waiting: &'a Gauge) -> Self {
+        waiting.inc();
+        Self(waiting)
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Ends a session with `code` (unless it was closed before): it leaves its rooms, as a
+/// connection that went away.
+async fn end(state: &AppState, token: &str, code: CloseCode) {
     if let Some(poll) = state.polls.remove(token) {
-        poll.closer.close(CloseCode::Normal);
+        poll.closer.close(code);
         poll.session.lock().await.leave_all().await;
         state.hub.metrics.poll_sessions.dec();
     }
@@ -334,10 +369,13 @@ pub(crate) async fn reap(state: AppState) {
                 .collect()
         };
         for token in tokens {
-            if !stopping {
+            let code = if stopping {
+                CloseCode::GoingAway
+            } else {
                 state.hub.metrics.idle_disconnects.inc();
-            }
-            end(&state, &token).await;
+                CloseCode::Normal
+            };
+            end(&state, &token, code).await;
         }
         if stopping {
             return;

@@ -183,13 +183,18 @@ impl Session {
         self.identity.is_some()
     }
 
-    /// Sends the refusal and counts it; `Some` when refusals have become abuse.
+    /// Sends the refusal and counts it; `Some` when refusals have become abuse. A frame
+    /// dropped as `rate_limited` is not a mistake: the client is told to slow down and is
+    /// never closed for it (a flood that is not read closes as a slow reader, 1013).
     // The relay reads the clock here, where it handles I/O.
     #[allow(clippy::disallowed_methods)]
     fn refuse(&mut self, refusal: Refusal) -> Option<CloseCode> {
         let Refusal { error, id, room } = refusal;
-        self.hub
-            .refuse(&self.out, error.code, error.message, id, room);
+        let code = error.code;
+        self.hub.refuse(&self.out, code, error.message, id, room);
+        if code == ErrorCode::RateLimited {
+            return None;
+        }
         self.abuse
             .record(Instant::now())
             .then_some(CloseCode::PolicyViolation)
@@ -464,6 +469,18 @@ impl Session {
                         device
                     );
                     return Err(Refusal::new(ErrorCode::InvalidSignature, message)
+                        .about(Some(chat.id), &chat.room));
+                }
+                // An id is its maker's: a stranger who saw it early (over a direct link)
+                // cannot store their own text under it before its owner does.
+                if !chat.id.belongs_to(device) {
+                    let message = format!(
+                        "message id {} was not made by this device ({device}): its last six \
+                         bytes must hash the sender's device id (docs/protocol.md, \"Message \
+                         ids\"); it was not stored",
+                        chat.id
+                    );
+                    return Err(Refusal::new(ErrorCode::InvalidId, message)
                         .about(Some(chat.id), &chat.room));
                 }
                 self.hub.metrics.messages_relayed.inc();

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use festival_proto::{ClientFrame, DeviceId, ErrorCode, Join, Leave, RoomName, ServerFrame};
 use support::{Client, Ended, TestRelay, assert_code, metrics_show, spawn_relay, spawn_relay_with};
 
@@ -240,6 +242,49 @@ async fn sending_too_fast_is_rate_limited_without_slowing_others() {
     let error = flooder.error().await;
     assert_code(&error, ErrorCode::RateLimited);
     assert_unaffected(&mut alice, &mut bob, "others keep their own budget").await;
+}
+
+/// Issue 11: a client over its rate is told to slow down, however often, and never closed as
+/// if its frames were malformed; slowed down to the rate `welcome` announced, it is served.
+#[tokio::test]
+async fn a_client_over_its_rate_is_told_to_slow_down_not_closed() {
+    let relay = spawn_relay_with(|c| {
+        c.limits.rate_per_sec = 5;
+        c.limits.rate_burst = 10;
+    })
+    .await;
+    let (mut eager, welcome) = Client::hello(&relay.url(), "Eager").await;
+    // Three times the refusals that would close a connection sending garbage.
+    let sent = 10 + 3 * relay.config.abuse_max_errors;
+    for nonce in 0..sent {
+        eager
+            .send_text(&format!(r#"{{"type":"ping","nonce":{nonce}}}"#))
+            .await;
+    }
+    let (mut pongs, mut limited) = (0, 0);
+    while pongs + limited < sent {
+        match eager.next_or_close().await {
+            Some(ServerFrame::Pong(_)) => pongs += 1,
+            Some(ServerFrame::Error(e)) => {
+                assert_code(&e, ErrorCode::RateLimited);
+                assert!(e.message.contains("per second"), "{e:?}");
+                limited += 1;
+            }
+            Some(_) => {}
+            None => panic!("closed after {pongs} pongs and {limited} refusals"),
+        }
+    }
+    assert!(limited > relay.config.abuse_max_errors, "{limited} refused");
+    // Paced as announced, it is served again on the same connection.
+    let pace = Duration::from_millis(1000 / u64::from(welcome.limits.rate_per_sec));
+    tokio::time::sleep(pace).await;
+    eager.send_text(r#"{"type":"ping","nonce":999}"#).await;
+    eager
+        .next_matching(|f| match f {
+            ServerFrame::Pong(p) if p.nonce == 999 => Some(()),
+            _ => None,
+        })
+        .await;
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The impersonation script of issue 11, against the real relay: a raw client that says hello
 //! with Alice's device id, chats as her, and waits for the signals addressed to her. Each step
-//! fails with `invalid_signature` (or `id_conflict`), Bob never sees a second Alice, and
+//! fails with `invalid_signature` (or `invalid_id`), Bob never sees a second Alice, and
 //! Alice's signals reach only her.
 
 #![allow(clippy::unwrap_used)]
@@ -137,13 +137,13 @@ async fn a_client_cannot_say_hello_chat_or_take_signals_as_another_device() {
     let error = mallory.error().await;
     assert_code(&error, ErrorCode::InvalidSignature);
     assert_eq!(error.id, Some(alices.id));
-    // 5. Alice's message id under Mallory's own signature: the id is taken, not a duplicate.
+    // 5. Alice's message id under Mallory's own signature: not Mallory's id to use.
     let mut stolen = mallory.chat_frame(ROOM, "forged text under Alice's id");
     stolen.id = seen.id;
     sign(&mallory_key, &mut stolen);
     mallory.send(&ClientFrame::Chat(stolen)).await;
     let error = mallory.error().await;
-    assert_code(&error, ErrorCode::IdConflict);
+    assert_code(&error, ErrorCode::InvalidId);
     // 6. An unsigned body swap on a valid frame of her own is refused too.
     let mut swapped = mallory.chat_frame(ROOM, "what I signed");
     swapped.body = "what I send".into();
@@ -182,6 +182,69 @@ async fn a_client_cannot_say_hello_chat_or_take_signals_as_another_device() {
         "festival_errors_total{code=\"invalid_signature\"} 5",
     )
     .await;
+}
+
+/// Issue 11's race: Mallory sees Alice's message id before the relay does (over a direct link,
+/// where every copy goes out at once) and sends her own signed text under it first. The relay
+/// refuses it (the id is not one of Mallory's), Alice's message is stored and acked as new, and
+/// everyone's history holds Alice's words under Alice's id.
+#[tokio::test]
+async fn a_message_id_seen_early_cannot_be_taken_by_another_device() {
+    let relay = spawn_relay().await;
+    let url = relay.url();
+    let (mut alice, _) = Client::hello(&url, "Alice").await;
+    let (mut mallory, _) = Client::hello(&url, "Mallory").await;
+    let (mut bob, _) = Client::hello(&url, "Bob").await;
+    for client in [&mut alice, &mut mallory, &mut bob] {
+        client.join(ROOM).await;
+    }
+    let alices = alice.chat_frame(ROOM, "meet at the left tower");
+
+    // Mallory gets there first, with the id and her own valid signature over her own text.
+    let mut first = mallory.chat_frame(ROOM, "meet at the right tower");
+    first.id = alices.id;
+    sign(&mallory.key, &mut first);
+    assert!(
+        mallory
+            .key
+            .public()
+            .verify_chat(&first.signed(), &first.sig)
+    );
+    mallory.send(&ClientFrame::Chat(first)).await;
+    let refused = mallory
+        .next_matching(|f| match f {
+            ServerFrame::Error(e) => Some(e),
+            ServerFrame::Ack(a) => panic!("Mallory's message under Alice's id was stored: {a:?}"),
+            _ => None,
+        })
+        .await;
+    assert_code(&refused, ErrorCode::InvalidId);
+    assert_eq!(
+        (refused.id, refused.room.as_ref().map(RoomName::as_str)),
+        (Some(alices.id), Some(ROOM))
+    );
+
+    // Alice's own message: new, not a "duplicate" of the stranger's.
+    alice.send(&ClientFrame::Chat(alices.clone())).await;
+    let ack = alice
+        .next_matching(|f| match f {
+            ServerFrame::Ack(a) if a.id == alices.id => Some(a),
+            ServerFrame::Error(e) => panic!("Alice's message refused: {e:?}"),
+            _ => None,
+        })
+        .await;
+    assert!(!ack.duplicate, "{ack:?}");
+    let live = bob.next_chat().await;
+    assert_eq!(
+        (live.id, live.sender, live.body.as_str()),
+        (alices.id, alice.device, "meet at the left tower")
+    );
+    let history = bob.history(ROOM).await;
+    let kept: Vec<_> = history
+        .iter()
+        .map(|m| (m.id, m.sender, m.body.as_str()))
+        .collect();
+    assert_eq!(kept, [(alices.id, alice.device, "meet at the left tower")]);
 }
 
 #[tokio::test]

@@ -240,3 +240,19 @@ async fn a_session_nobody_polls_ends_and_leaves_its_rooms() {
     let (status, _) = http(addr, "GET", &format!("/poll/{}", bob.token), "").await;
     assert_eq!(status, 404);
 }
+
+/// Issue 11: a long-poll session learns that the relay is shutting down as a socket does, with
+/// 1001 (come back and resume), not a normal close or nothing.
+#[tokio::test]
+async fn a_waiting_long_poll_is_told_1001_when_the_relay_shuts_down() {
+    let mut relay = spawn_relay().await;
+    let addr = relay.config.listen;
+    let (bob, _) = Poller::open(addr, "Bob").await;
+    let path = format!("/poll/{}?wait_ms=20000", bob.token);
+    let waiting = tokio::spawn(async move { http(addr, "GET", &path, "").await });
+    support::metrics_show(addr, "festival_poll_waiting 1").await;
+    relay.stop().await;
+    let (status, body) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["closed"], 1001, "{body}");
+}

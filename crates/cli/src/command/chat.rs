@@ -12,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::catchup::Shown;
 use crate::output::{Printer, println_flush};
+use crate::trust::Verified;
 use crate::{Online, power};
 
 /// How long `chat` waits, once stdin is closed, for what was sent to come back confirmed.
@@ -41,6 +42,7 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let (engine, mut events) = args.online.start().await?;
     power::apply(&engine, &monitor).await?;
     let joined = engine.join(&room_name).await?;
+    let mut verified = Verified::load(&engine).await?;
     let mut shown = Shown::default();
     let printer = Printer { json: args.json };
     let room = room_name.as_str();
@@ -65,7 +67,7 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                     let line = line.trim();
                     if let Some(arg) = line.strip_prefix("/power").filter(|a| a.is_empty() || a.starts_with(' ')) {
                         power::command(&engine, &mut monitor, printer, arg.trim()).await;
-                    } else if !typed(&engine, room, line, printer, &mut unconfirmed).await {
+                    } else if !typed(&engine, room, line, printer, &mut unconfirmed, &mut verified).await {
                         break;
                     }
                 }
@@ -85,7 +87,7 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                         Ok(missed) => {
                             for event in missed {
                                 shown_message(&event, &mut unconfirmed);
-                                printer.event(&event);
+                                verified.print(printer, &event);
                             }
                         }
                         Err(e) => report(printer, &e),
@@ -116,7 +118,7 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                         }
                         _ => {}
                     }
-                    printer.event(&event);
+                    verified.print(printer, &event);
                 }
                 None => break,
             },
@@ -170,12 +172,21 @@ async fn typed(
     line: &str,
     printer: Printer,
     unconfirmed: &mut HashSet<MessageId>,
+    verified: &mut Verified,
 ) -> bool {
+    match verified.command(engine, room, line, printer).await {
+        Ok(true) => return true,
+        Ok(false) => {}
+        Err(e) => {
+            report(printer, &e);
+            return true;
+        }
+    }
     match line {
         "" => {}
         "/quit" => return false,
         "/help" => println_flush(
-            "commands: /members  /stats  /diag  /p2p  /route auto|p2p|relay  /power [auto|mains|battery:N[,charging][,saver]]  /reconnect  /reset  /quit  (anything else is sent)",
+            "commands: /members  /whois NAME  /verify NAME  /stats  /diag  /p2p  /route auto|p2p|relay  /power [auto|mains|battery:N[,charging][,saver]]  /reconnect  /reset  /quit  (anything else is sent)",
         ),
         "/stats" => match engine.stats().await {
             Ok(stats) if printer.json => {
@@ -228,7 +239,7 @@ async fn typed(
                 "event": "members", "room": room, "online": members.len(), "members": members,
             })),
             Ok(members) => {
-                let names: Vec<_> = members.iter().map(|m| m.name.as_str()).collect();
+                let names: Vec<_> = members.iter().map(|m| verified.member(m)).collect();
                 println_flush(&format!("* {} online: {}", members.len(), names.join(", ")));
             }
             Err(e) => report(printer, &e),

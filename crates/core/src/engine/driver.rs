@@ -116,6 +116,7 @@ impl Driver {
                 self.state.enqueue_chat(now, chat);
             }
             Command::Members(room, reply) => drop(reply.send(self.state.members(&room))),
+            Command::Trust(command) => self.state.trust_command(command),
             Command::Pending(reply) => drop(reply.send(self.state.pending())),
             Command::Stats(reply) => drop(reply.send(self.measured(self.state.stats()))),
             Command::Diagnostics(reply) => {
@@ -263,6 +264,7 @@ impl Driver {
                 let known = self.stored(store.contains(prev).await);
                 Some(StoreAnswer::PrevShown { peer, chat, known })
             }
+            StoreOp::RememberKey(known) => self.stored(store.remember_key(&known).await).and(None),
             StoreOp::OwnMessage { peer, room, id } => {
                 let chat = self.stored(store.own_message(&room, id).await).flatten();
                 Some(StoreAnswer::OwnMessage { peer, chat })

@@ -18,6 +18,7 @@ mod relay;
 mod report;
 #[cfg(test)]
 mod tests;
+mod trust;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -38,6 +39,7 @@ use crate::store::Identity;
 use crate::sync::RoomSync;
 use crate::transport::TransportError;
 use crate::transport::backoff::Backoff;
+use crate::trust::{KnownKey, KnownKeys};
 use crate::{EngineError, Event, Route};
 
 /// Message ids remembered to drop a second copy that came by another route.
@@ -206,6 +208,8 @@ pub(crate) enum StoreOp {
         room: RoomName,
         id: MessageId,
     },
+    /// The key to remember for a name (first talked with, or verified).
+    RememberKey(KnownKey),
 }
 
 /// The answer to a store read. A read that failed is answered with what is safe: no cursor,
@@ -290,6 +294,8 @@ pub(crate) struct EngineState {
     p2p: Direct,
     /// When the mesh report goes to the relay.
     reporter: mesh_report::Pacer,
+    /// The key remembered per name, and the changes reported.
+    trust: KnownKeys,
     limits: Limits,
     out: VecDeque<Output>,
 }
@@ -304,6 +310,8 @@ pub(crate) struct Resume {
     pub(crate) recent: Vec<MessageId>,
     /// Messages shown from a direct link and not numbered yet.
     pub(crate) unsequenced: Vec<ChatMessage>,
+    /// The key remembered per name.
+    pub(crate) known_keys: Vec<KnownKey>,
 }
 
 impl EngineState {
@@ -348,6 +356,7 @@ impl EngineState {
             next_p2p_tick: now,
             p2p,
             reporter: mesh_report::Pacer::new(config.mesh_report),
+            trust: KnownKeys::new(resume.known_keys),
             limits,
             out: VecDeque::new(),
             config,
@@ -621,7 +630,9 @@ impl EngineState {
 
     /// Tells the app.
     fn emit(&mut self, event: Event) {
+        let changes = self.key_changes(&event);
         self.out.push_back(Output::Event(event));
+        self.out.extend(changes.into_iter().map(Output::Event));
     }
 
     fn expiry_reason(&self) -> String {

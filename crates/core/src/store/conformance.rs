@@ -25,6 +25,7 @@ macro_rules! conformance_suite {
             own_message_carries_the_prev_and_signature_it_was_typed_with,
             recent_ids_and_unsequenced_are_bounded_and_newest_last,
             settings_and_identity_are_kept,
+            known_keys_are_one_per_name_and_read_back_whole,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {
@@ -38,7 +39,10 @@ macro_rules! conformance_suite {
     };
 }
 
+mod known_keys;
 mod sqlite;
+
+use known_keys::known_keys_are_one_per_name_and_read_back_whole;
 
 mod memory {
     use super::*;

@@ -9,10 +9,11 @@ use festival_proto::{
 };
 
 use super::{Identity, LocalMessage, Store};
+use crate::trust::KnownKey;
 use crate::{EngineError, Route};
 
 /// Where the engine keeps what must outlive it: the device's identity and settings, the
-/// local history, the outbox and each room's sync cursor.
+/// local history, the outbox, each room's sync cursor and the key remembered per name.
 ///
 /// The engine tells the user "queued" only once its store returned, and resumes each room
 /// from the store's cursor, so a store must keep these promises (the conformance suite in
@@ -187,6 +188,16 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<LocalMessage>, EngineError>> + Send;
 
+    /// Every name's remembered key ([`crate::trust`]), in no particular order.
+    fn known_keys(&self) -> impl Future<Output = Result<Vec<KnownKey>, EngineError>> + Send;
+
+    /// Remembers `known` for its name (`known.canonical`), in place of the key remembered
+    /// before: one key per name.
+    fn remember_key(
+        &self,
+        known: &KnownKey,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+
     /// Closes the store, waiting for writes.
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
@@ -301,6 +312,14 @@ impl EngineStore for Store {
         limit: usize,
     ) -> Result<Vec<LocalMessage>, EngineError> {
         Store::history_before(self, room, before, limit).await
+    }
+
+    async fn known_keys(&self) -> Result<Vec<KnownKey>, EngineError> {
+        Store::known_keys(self).await
+    }
+
+    async fn remember_key(&self, known: &KnownKey) -> Result<(), EngineError> {
+        Store::remember_key(self, known).await
     }
 
     async fn close(&self) {

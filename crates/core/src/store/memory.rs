@@ -13,6 +13,7 @@ use festival_proto::{
 };
 
 use super::{DeliveryState, EngineStore, LocalMessage};
+use crate::trust::KnownKey;
 use crate::{Authenticity, EngineError, Route};
 
 /// What [`EngineStore::location`] names for a memory store.
@@ -33,6 +34,7 @@ struct Data {
     next_order: u64,
     by_id: HashMap<MessageId, u64>,
     cursors: HashMap<RoomName, Seq>,
+    known_keys: HashMap<String, KnownKey>,
 }
 
 impl Data {
@@ -388,6 +390,17 @@ impl EngineStore for MemoryStore {
         older.sort_by_key(|m| m.seq);
         let skip = older.len().saturating_sub(limit);
         Ok(older.into_iter().skip(skip).cloned().collect())
+    }
+
+    async fn known_keys(&self) -> Result<Vec<KnownKey>, EngineError> {
+        Ok(self.lock().known_keys.values().cloned().collect())
+    }
+
+    async fn remember_key(&self, known: &KnownKey) -> Result<(), EngineError> {
+        self.lock()
+            .known_keys
+            .insert(known.canonical.clone(), known.clone());
+        Ok(())
     }
 
     async fn close(&self) {}

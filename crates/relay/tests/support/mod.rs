@@ -401,7 +401,7 @@ impl Client {
 /// A chat to `room` signed by `key`.
 pub fn chat_frame(key: &DeviceKey, room: &str, body: &str) -> ChatSend {
     let mut chat = ChatSend {
-        id: MessageId::new(),
+        id: MessageId::of_device(key.device(), 0),
         room: RoomName::parse(room).unwrap(),
         body: body.into(),
         sent_at: 0,

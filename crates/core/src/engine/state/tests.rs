@@ -17,13 +17,14 @@ use festival_proto::{
 
 mod day;
 mod race;
+mod trust;
 
 use super::{EngineState, Output, PeerAction, Resume, StateConfig, StoreAnswer, StoreOp};
 use crate::engine::EngineConfig;
 use crate::engine::relay_policy::RelayRoute;
 use crate::store::{EngineStore, Identity, MemoryStore};
 use crate::transport::webrtc::PeerEvent;
-use crate::{EngineError, Event, Route};
+use crate::{Authenticity, EngineError, Event, Route};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -144,6 +145,7 @@ impl Sim {
             queued: Vec::new(),
             recent: Vec::new(),
             unsequenced: Vec::new(),
+            known_keys: Vec::new(),
         };
         let state = EngineState::new("ws://relay".into(), me.clone(), config, resume, 7, now);
         Self {
@@ -307,6 +309,7 @@ impl Sim {
                 .own_message(&room, id)
                 .await
                 .map(|chat| Some(StoreAnswer::OwnMessage { peer, chat })),
+            StoreOp::RememberKey(known) => store.remember_key(&known).await.map(|()| None),
         };
         if let Some(answer) = answer.expect("the memory store does not fail") {
             self.state.store_answer(self.now, answer);
@@ -346,7 +349,7 @@ impl Sim {
     async fn type_message(&mut self, body: &str) -> MessageId {
         let prev = self.store.last_typed(&room()).await.unwrap();
         let mut chat = ChatSend {
-            id: MessageId::new(),
+            id: MessageId::of_device(self.me.device, self.unix()),
             room: room(),
             body: body.into(),
             sent_at: self.unix(),
@@ -467,7 +470,7 @@ fn message(sender: DeviceId, from: &str, seq: Seq, body: &str) -> ChatMessage {
     let key = key_of(sender);
     let mut message = ChatMessage {
         room: room(),
-        id: MessageId::new(),
+        id: MessageId::of_device(sender, 0),
         seq,
         sender,
         from: name(from),
@@ -592,6 +595,47 @@ async fn a_direct_message_whose_predecessor_memory_forgot_asks_the_store_not_the
             .iter()
             .any(|(_, f)| matches!(f, PeerFrame::Want { .. })),
         "asking again would show the old one twice"
+    );
+}
+
+#[tokio::test]
+async fn a_strangers_direct_copy_under_someone_elses_id_does_not_take_it() {
+    let mut sim = Sim::new(Sim::config(), online());
+    let (ann, mallory) = (device(), device());
+    sim.join_with(&[(ann, "Ann"), (mallory, "Mallory")], Vec::new())
+        .await;
+    sim.link_to(ann, 3).await;
+    sim.link_to(mallory, 4).await;
+    let anns = message(ann, "Ann", 0, "meet at the left tower");
+    // Mallory saw Ann's id (over her own link with Ann) and sends her own words under it
+    // first, with her own valid signature.
+    let mut stolen = message(mallory, "Mallory", 0, "meet at the right tower");
+    stolen.id = anns.id;
+    sim.direct(mallory, 4, peer_chat(&stolen, None)).await;
+    sim.direct(ann, 3, peer_chat(&anns, None)).await;
+    let shown: Vec<_> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Message {
+                message,
+                authenticity,
+                ..
+            } => Some((message.sender, message.body.as_str(), *authenticity)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (mallory, "meet at the right tower", Authenticity::Forged),
+            (ann, "meet at the left tower", Authenticity::Verified)
+        ]
+    );
+    let kept = sim.store.message(anns.id).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.sender, kept.body.as_str(), kept.authenticity),
+        (ann, "meet at the left tower", Authenticity::Verified)
     );
 }
 
