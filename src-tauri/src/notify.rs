@@ -187,6 +187,7 @@ mod tests {
                 sender: from,
                 from: DisplayName::parse("Bob").unwrap(),
                 body: "at the bar".into(),
+                sealed: None,
                 sent_at,
                 stored_at: sent_at,
                 prev: None,

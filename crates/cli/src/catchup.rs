@@ -75,6 +75,7 @@ fn as_event(message: LocalMessage) -> Event {
             sender: message.sender,
             from: message.from,
             body: message.body,
+            sealed: None,
             sent_at: message.sent_at,
             stored_at: message.stored_at.unwrap_or(0),
             prev: message.prev,

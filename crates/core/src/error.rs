@@ -45,6 +45,10 @@ pub enum EngineError {
     /// The engine has stopped; nothing more can be done with this handle.
     #[error("the engine has stopped")]
     Stopped,
+    /// A private room's owner action that cannot be done: the room is not private here, this
+    /// device is not its owner, or the member to remove is not one (or not only one) device.
+    #[error("{0}")]
+    Private(String),
 }
 
 impl EngineError {

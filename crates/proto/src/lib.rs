@@ -22,6 +22,7 @@ mod names;
 mod peer;
 mod rate;
 mod report;
+mod sealing;
 mod server;
 mod signing;
 mod text;
@@ -41,12 +42,15 @@ pub use rate::TokenBucket;
 pub use report::{
     AttemptCounts, LinkReport, LinkReportState, MAX_REPORT_RTT_MS, Report, RouteCounts,
 };
+pub use sealing::{
+    Ciphertext, OpenError, Opened, PrivateRoom, Rekey, RoomKey, SealNonce, Sealed, SealedFor,
+};
 pub use server::{
     Ack, Challenge, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence,
     PresenceChange, Sequenced, ServerFrame, SignalRelayed, Welcome,
 };
 pub use signing::{DeviceKey, Nonce, PublicKey, Signature, SignedChat, sdp_fingerprints};
-pub use text::validate_body;
+pub use text::{validate_body, validate_content};
 
 /// The protocol version this crate speaks. A peer sending any other version in `hello` gets
 /// [`ErrorCode::UnsupportedVersion`] naming both versions. Version 2 added device keys: the

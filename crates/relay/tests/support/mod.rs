@@ -391,6 +391,7 @@ pub fn chat_frame(key: &DeviceKey, room: &str, body: &str) -> ChatSend {
         id: MessageId::new(),
         room: RoomName::parse(room).unwrap(),
         body: body.into(),
+        sealed: None,
         sent_at: 0,
         prev: None,
         sig: Signature::from_bytes([0; 64]),
