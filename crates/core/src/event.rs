@@ -36,6 +36,9 @@ impl Route {
 
 /// Something the user can see happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+// Most events are messages: boxing them would cost an allocation each to save a few bytes on
+// the rarer ones.
+#[allow(clippy::large_enum_variant)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {

@@ -91,6 +91,9 @@ pub struct NewMessage {
 
 /// What storing one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Nearly every outcome is `New`, and a batch's outcomes live only until they are sent: boxing
+// the message would cost an allocation each for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Stored {
     /// Stored now under a new sequence number.
     New(ChatMessage),
