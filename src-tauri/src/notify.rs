@@ -115,14 +115,18 @@ impl Notifications {
         now_ms: i64,
     ) -> Option<Notification> {
         let notification = match event {
-            Event::Message { message, .. }
-                if message.sender != looking.me
-                    && now_ms.saturating_sub(message.sent_at) <= NEWS_MS =>
+            Event::Message {
+                message, privacy, ..
+            } if message.sender != looking.me
+                && now_ms.saturating_sub(message.sent_at) <= NEWS_MS =>
             {
                 Notification {
                     room: message.room.clone(),
                     title: format!("{} in {}", message.from, message.room),
-                    body: message.body.clone(),
+                    // A sealed message without a readable text: what it is, never its bytes.
+                    body: privacy
+                        .notice()
+                        .map_or_else(|| message.body.clone(), str::to_owned),
                 }
             }
             Event::Presence {
@@ -167,7 +171,7 @@ mod tests {
 
     use std::time::Duration;
 
-    use festival_core::{Authenticity, Route};
+    use festival_core::{Authenticity, Privacy, Route};
     use festival_proto::{ChatMessage, DeviceKey, DisplayName, Member, MessageId};
 
     use super::*;
@@ -187,6 +191,7 @@ mod tests {
                 sender: from,
                 from: DisplayName::parse("Bob").unwrap(),
                 body: "at the bar".into(),
+                sealed: None,
                 sent_at,
                 stored_at: sent_at,
                 prev: None,
@@ -195,6 +200,7 @@ mod tests {
             },
             route: Route::Relay,
             authenticity: Authenticity::Verified,
+            privacy: Privacy::Public,
         }
     }
 

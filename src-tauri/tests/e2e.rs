@@ -757,6 +757,7 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
     let same_relay = festival_proto::Invite {
         room: festival_proto::RoomName::parse("Lost & Found").unwrap(),
         relay: Some(relay.ws_url()),
+        private: None,
     }
     .to_link();
     second_launch(&same_relay, &env);
@@ -768,6 +769,7 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
     let other_relay = festival_proto::Invite {
         room: festival_proto::RoomName::parse("Far Field").unwrap(),
         relay: Some(far.ws_url()),
+        private: None,
     }
     .to_link();
     second_launch(&other_relay, &env);
@@ -806,6 +808,7 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
     let link = festival_proto::Invite {
         room: festival_proto::RoomName::parse("Near Gate").unwrap(),
         relay: Some(far.ws_url()),
+        private: None,
     }
     .to_link();
     let app = Browser::launch_with(port, native_port, bin, &[&link]).await;

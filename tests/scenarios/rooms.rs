@@ -120,6 +120,7 @@ async fn a_new_room_code_is_joined_by_the_cli_typed_in_another_case_with_spaces(
     let invite = Invite {
         room: room.clone(),
         relay: Some(url.clone()),
+        private: None,
     }
     .to_link();
     let (code, out, err) = run(festival(

@@ -11,13 +11,23 @@ use tokio::process::{Child, ChildStdout, Command};
 
 use crate::WAIT;
 
-/// The `festival` binary, built once per test program. A test crate cannot name another
+/// The `festival` binary, built once per test program.
+pub fn festival_bin() -> &'static PathBuf {
+    workspace_bin("festival")
+}
+
+/// The `festival-relay` binary, for scenarios that need the relay as its own process.
+pub fn relay_bin() -> &'static PathBuf {
+    workspace_bin("festival-relay")
+}
+
+/// A binary of the workspace, built once per test program. A test crate cannot name another
 /// package's binary, so it asks cargo to build the workspace's binaries and tests (the same
 /// selection, and so the same features, as `cargo test --workspace --exclude festival-app`:
-/// nothing is compiled twice) and takes the path cargo reports.
-pub fn festival_bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+/// nothing is compiled twice) and takes the paths cargo reports.
+fn workspace_bin(name: &str) -> &'static PathBuf {
+    static BINS: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
+    let bins = BINS.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = std::process::Command::new(cargo);
         build
@@ -54,15 +64,19 @@ pub fn festival_bin() -> &'static PathBuf {
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find_map(|message| {
-                (message["target"]["name"] == "festival"
-                    && message["target"]["kind"][0] == "bin"
-                    && message["profile"]["test"] == false)
-                    .then(|| message["executable"].as_str().map(PathBuf::from))
+            .filter_map(|message| {
+                (message["target"]["kind"][0] == "bin" && message["profile"]["test"] == false)
+                    .then(|| {
+                        let name = message["target"]["name"].as_str()?.to_owned();
+                        Some((name, PathBuf::from(message["executable"].as_str()?)))
+                    })
                     .flatten()
             })
-            .expect("cargo reports where the festival binary is")
-    })
+            .collect()
+    });
+    bins.iter()
+        .find_map(|(bin, path)| (bin == name).then_some(path))
+        .unwrap_or_else(|| panic!("cargo reports where the {name} binary is"))
 }
 
 /// `festival ARGS…` with the data directory `data` under `dir`, its direct links on loopback

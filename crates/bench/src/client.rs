@@ -149,6 +149,7 @@ pub(crate) fn chat(target: Target, key: &DeviceKey, room: &RoomName, body: Strin
                 id: MessageId::of_device(key.device(), 0),
                 room: room.clone(),
                 body,
+                sealed: None,
                 sent_at: 0,
                 prev: None,
                 sig: festival_proto::Signature::from_bytes([0; 64]),

@@ -68,6 +68,7 @@ fn as_event(message: LocalMessage) -> Event {
     Event::Message {
         route: message.route.unwrap_or(Route::Relay),
         authenticity: message.authenticity,
+        privacy: message.privacy,
         message: ChatMessage {
             room: message.room,
             id: message.id,
@@ -75,6 +76,7 @@ fn as_event(message: LocalMessage) -> Event {
             sender: message.sender,
             from: message.from,
             body: message.body,
+            sealed: message.sealed,
             sent_at: message.sent_at,
             stored_at: message.stored_at.unwrap_or(0),
             prev: message.prev,

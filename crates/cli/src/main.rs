@@ -116,7 +116,8 @@ impl Online {
         }
     }
 
-    /// Starts the engine (which also takes up any messages still queued from earlier runs).
+    /// Starts the engine (which also takes up any messages still queued from earlier runs),
+    /// and takes a private room's key from the invite given as --relay.
     async fn start(&self) -> anyhow::Result<(Engine, Events)> {
         let mut config = EngineConfig::new(self.relay_url()?, self.data.path()?);
         config.p2p.preferred = self.route;
@@ -127,7 +128,16 @@ impl Online {
         if let Some(name) = &self.name {
             config = config.with_name(name);
         }
-        Ok(Engine::start(config).await?)
+        let (engine, events) = Engine::start(config).await?;
+        if let Some(Invite {
+            room,
+            private: Some(private),
+            ..
+        }) = self.invite()?
+        {
+            engine.add_private(room.as_str(), &private).await?;
+        }
+        Ok((engine, events))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use festival_core::{Authenticity, Event};
+use festival_core::{Authenticity, Event, Privacy};
 use festival_proto::{DisplayName, PresenceChange};
 
 /// Prints events as text lines or JSON lines.
@@ -21,6 +21,7 @@ impl Printer {
             Event::Message {
                 message,
                 authenticity,
+                privacy,
                 ..
             } => self.line(
                 &message.from,
@@ -32,6 +33,7 @@ impl Printer {
                     message.sent_at
                 },
                 *authenticity,
+                *privacy,
             ),
             Event::Presence {
                 change,
@@ -102,14 +104,24 @@ impl Printer {
 
     /// A message as a person reads it: `[HH:MM] name: body`, marked when its signature does not
     /// prove its sender; an organisers' announcement (never a member's message) as
-    /// `[HH:MM] ** ANNOUNCEMENT: body **`.
+    /// `[HH:MM] ** ANNOUNCEMENT: body **`. A sealed message without a readable text shows
+    /// what it is in brackets (`[encrypted message (no key for this room)]`), never bytes.
     pub(crate) fn line(
         &self,
         from: &DisplayName,
         body: &str,
         at: i64,
         authenticity: Authenticity,
+        privacy: Privacy,
     ) -> String {
+        let notice;
+        let body = match privacy.notice() {
+            Some(text) => {
+                notice = format!("[{text}]");
+                notice.as_str()
+            }
+            None => body,
+        };
         // Not verified: never shown as simply that person's words.
         let mark = match authenticity {
             Authenticity::Announcement => {

@@ -187,6 +187,7 @@ async fn bare_websocket_flush(dir: &tempfile::TempDir, n: usize) -> f64 {
             id: MessageId::new(),
             room: room.clone(),
             body: body(i),
+            sealed: None,
             sent_at: 0,
             prev: None,
             sig: festival_proto::Signature::from_bytes([0; 64]),

@@ -81,6 +81,7 @@ mod tests {
             sender: key.device(),
             from: DisplayName::parse("Alice").unwrap(),
             body: "at the gate".into(),
+            sealed: None,
             sent_at: 5,
             stored_at: 6,
             prev: None,
@@ -100,6 +101,7 @@ mod tests {
         let mallory = DeviceKey::generate();
         let changed = ChatMessage {
             body: "at the other gate".into(),
+            sealed: None,
             ..message.clone()
         };
         assert_eq!(Authenticity::of(&changed), Authenticity::Forged);

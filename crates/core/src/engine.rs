@@ -14,24 +14,26 @@ mod relay_policy;
 mod state;
 mod trust;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use festival_proto::{
-    ChatSend, Limits, Member, MessageId, RoomName, Seq, Signature, validate_body,
+    ChatSend, DeviceId, DisplayName, Limits, Member, MessageId, PrivateRoom, PublicKey, RoomName,
+    Sealed, Seq, Signature, validate_body,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::power::PowerBudget;
+use crate::privacy::{self, Keyring};
 use crate::router::links::LinkPolicy;
 use crate::router::{NetworkType, PreferredRoute};
 use crate::stats::{Diagnostics, Stats};
-use crate::store::{Identity, LocalMessage, Store};
+use crate::store::{DeliveryState, Identity, LocalMessage, Store};
 use crate::sync::RoomSync;
 use crate::transport::webrtc::Webrtc;
-use crate::{EngineError, Missed};
+use crate::{EngineError, Missed, Privacy};
 
 pub use events::Events;
 
@@ -39,6 +41,9 @@ pub use events::Events;
 const EVENT_QUEUE: usize = 1024;
 /// Rows read past the expected ones when an app reloads what it missed.
 const RELOAD_SLACK: usize = 256;
+/// Messages of a room's local history read to find who holds its key, when its owner removes
+/// a member.
+const KEY_HOLDERS_SCANNED: usize = 5000;
 /// Commands waiting for the engine before callers wait.
 const COMMAND_QUEUE: usize = 256;
 
@@ -136,6 +141,8 @@ pub struct Engine {
     commands: mpsc::Sender<Command>,
     identity: Identity,
     store: Store,
+    /// The private rooms' keys (shared with the engine's task, which opens with them).
+    keyring: Keyring,
     /// Held while a message is signed and enqueued, so that each names the one typed before
     /// it as its `prev` even when the app sends from several tasks.
     typing: tokio::sync::Mutex<()>,
@@ -205,6 +212,8 @@ impl Engine {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let store = Store::open(&config.data_dir).await?;
         let identity = store.identity(config.display_name.as_deref()).await?;
+        let keyring = Keyring::load(store.get(privacy::SETTING).await?.as_deref())
+            .map_err(|e| EngineError::store(&config.data_dir, e))?;
         let queued = store.queued().await?;
         let resumed = queued.iter().map(|chat| chat.id).collect();
         let mut rooms = BTreeMap::new();
@@ -223,6 +232,7 @@ impl Engine {
             recent: store.recent_ids(state::SEEN_KEPT).await?,
             unsequenced: store.unsequenced(state::UNSEQUENCED_KEPT).await?,
             known_keys: store.known_keys().await?,
+            keyring: keyring.clone(),
         };
         let now = tokio::time::Instant::now().into_std();
         let machine = state::EngineState::new(
@@ -249,6 +259,7 @@ impl Engine {
                 commands,
                 identity,
                 store,
+                keyring,
                 typing: tokio::sync::Mutex::new(()),
                 relay_url,
                 resumed,
@@ -279,30 +290,151 @@ impl Engine {
     /// sent as soon as the relay is reachable and retried (with the same id, also after a
     /// restart of the app) until the relay confirms it or it expires. It is signed here, once,
     /// over (room, id, body, sent_at, prev): every copy on every route carries that signature.
+    /// In a private room the body is sealed with the room's current key first, and the
+    /// signature covers the sealed form: only that leaves this device.
     pub async fn send(&self, room: &str, body: &str) -> Result<PendingSend, EngineError> {
         let room = RoomName::parse(room)?;
         validate_body(body, &Limits::default())?;
         let typing = self.typing.lock().await;
-        let prev = self.store.last_typed(&room).await?;
         let sent_at = unix_ms();
+        let id = MessageId::of_device(self.identity.device, sent_at);
+        let sealed = self.keyring.seal(&room, id, self.identity.device, body);
+        let pending = self.queue(room, id, sent_at, body, sealed).await;
+        drop(typing);
+        pending
+    }
+
+    /// Signs, stores and queues one message typed here (the caller holds `typing`): with
+    /// `sealed`, only the sealed form goes out, and the store keeps `text` beside it. `id`
+    /// is this device's (see [`MessageId::of_device`]), made at `sent_at`.
+    async fn queue(
+        &self,
+        room: RoomName,
+        id: MessageId,
+        sent_at: i64,
+        text: &str,
+        sealed: Option<Sealed>,
+    ) -> Result<PendingSend, EngineError> {
+        let prev = self.store.last_typed(&room).await?;
         let mut chat = ChatSend {
-            id: MessageId::of_device(self.identity.device, sent_at),
+            id,
             room,
-            body: body.to_owned(),
+            body: if sealed.is_some() {
+                String::new()
+            } else {
+                text.to_owned()
+            },
+            sealed,
             sent_at,
             prev,
             sig: Signature::from_bytes([0; 64]),
             direct: Vec::new(),
         };
         chat.sig = self.identity.key.sign_chat(&chat.signed());
-        let id = chat.id;
+        let kept = ChatSend {
+            body: text.to_owned(),
+            ..chat.clone()
+        };
         self.store
-            .enqueue(&chat, self.identity.device, &self.identity.name)
+            .enqueue(&kept, self.identity.device, &self.identity.name)
             .await?;
         let (waiter, acked) = oneshot::channel();
         self.command(Command::Send(chat, waiter)).await?;
-        drop(typing);
         Ok(PendingSend { id, acked })
+    }
+
+    /// Removes the member shown as `name` from a private room this device owns: the room
+    /// moves to a new epoch, whose key is wrapped for every other device known here to hold
+    /// the key (each one whose sealed message this device opened) and sent through the room
+    /// as the owner's rekey, so that members offline now get it when they sync. The removed
+    /// device reads nothing typed after it; what it had stays readable to it. A member who
+    /// never wrote in the room is not known to hold the key: it needs a new invite. Returns
+    /// the new epoch.
+    pub async fn remove_member(&self, room: &str, name: &str) -> Result<u32, EngineError> {
+        let room = RoomName::parse(room)?;
+        let private = self.keyring.current(&room).ok_or_else(|| {
+            EngineError::Private(format!("{room} is not a private room on this device"))
+        })?;
+        if private.owner != self.identity.key.public() {
+            return Err(EngineError::Private(format!(
+                "only the owner of {room} (the device that created it) can remove members"
+            )));
+        }
+        let name = DisplayName::parse(name)?;
+        let me = self.identity.device;
+        let history = self.store.history(&room, KEY_HOLDERS_SCANNED).await?;
+        let members = self.members(room.as_str()).await?;
+        let named: BTreeSet<DeviceId> = members
+            .iter()
+            .filter(|m| m.name == name)
+            .map(|m| m.device)
+            .chain(history.iter().filter(|m| m.from == name).map(|m| m.sender))
+            .filter(|&device| device != me)
+            .collect();
+        let removed = match named.len() {
+            1 => named.into_iter().next().unwrap_or(me),
+            0 => {
+                return Err(EngineError::Private(format!(
+                    "nobody shown as {name} in {room}"
+                )));
+            }
+            n => {
+                return Err(EngineError::Private(format!(
+                    "{n} devices were shown as {name} in {room}: not removing any"
+                )));
+            }
+        };
+        let holders: BTreeMap<DeviceId, PublicKey> = history
+            .iter()
+            .filter(|m| {
+                m.state == DeliveryState::Received
+                    && m.privacy == Privacy::Private
+                    && m.authenticity == crate::Authenticity::Verified
+                    && m.sender != removed
+            })
+            .filter_map(|m| Some((m.sender, m.key?)))
+            .collect();
+        let keys: Vec<PublicKey> = holders.into_values().collect();
+        let typing = self.typing.lock().await;
+        let sent_at = unix_ms();
+        let (epoch, rekeys) = self
+            .keyring
+            .rotate(&room, &keys, me, || MessageId::of_device(me, sent_at))
+            .ok_or_else(|| EngineError::Private(format!("{room} has used every epoch")))?;
+        self.store
+            .set(privacy::SETTING, &self.keyring.save())
+            .await?;
+        for (id, sealed) in rekeys {
+            self.queue(room.clone(), id, sent_at, "", Some(sealed)).await?;
+        }
+        drop(typing);
+        Ok(epoch)
+    }
+
+    /// Makes `room` private, owned by this device: a new key (epoch 0), saved, so that what
+    /// is typed there from now on is sealed. A room already private here stays as it is.
+    /// Returns what the room's invite carries ([`Invite::private`](festival_proto::Invite)).
+    pub async fn make_private(&self, room: &str) -> Result<PrivateRoom, EngineError> {
+        let room = RoomName::parse(room)?;
+        if let Some(known) = self.keyring.current(&room) {
+            return Ok(known);
+        }
+        let private = PrivateRoom::create(self.identity.key.public());
+        self.add_private(room.as_str(), &private).await?;
+        Ok(private)
+    }
+
+    /// Takes a private room's key from its invite, and saves it: what arrives sealed with it
+    /// is opened, and what is typed in the room is sealed.
+    pub async fn add_private(&self, room: &str, private: &PrivateRoom) -> Result<(), EngineError> {
+        let room = RoomName::parse(room)?;
+        self.keyring.add(&room, private);
+        self.store.set(privacy::SETTING, &self.keyring.save()).await
+    }
+
+    /// The private room's current key, epoch and owner, for its invite; `None`: public.
+    pub fn private_room(&self, room: &str) -> Result<Option<PrivateRoom>, EngineError> {
+        Ok(self.keyring.current(&RoomName::parse(room)?))
     }
 
     /// The members of `room` as last reported by the relay.
@@ -361,12 +493,24 @@ impl Engine {
         let skip = page.messages.len().saturating_sub(wanted);
         let more = page.has_more || skip > 0;
         let me = self.identity.device;
+        let mut keys_learned = false;
         let mut older: Vec<LocalMessage> = page
             .messages
             .into_iter()
             .skip(skip)
-            .map(|m| LocalMessage::from_relay(m, me))
+            .map(|mut m| {
+                let (privacy, learned) = self.keyring.open(&mut m, &self.identity.key);
+                keys_learned |= learned.0;
+                let mut local = LocalMessage::from_relay(m, me);
+                local.privacy = privacy;
+                local
+            })
             .collect();
+        if keys_learned {
+            self.store
+                .set(privacy::SETTING, &self.keyring.save())
+                .await?;
+        }
         older.append(&mut messages);
         Ok(OlderHistory {
             messages: older,

@@ -65,6 +65,10 @@ pub enum EngineError {
         /// The names they are shown as, comma-separated.
         candidates: String,
     },
+    /// A private room's owner action that cannot be done: the room is not private here, this
+    /// device is not its owner, or the member to remove is not one (or not only one) device.
+    #[error("{0}")]
+    Private(String),
 }
 
 impl EngineError {

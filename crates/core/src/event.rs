@@ -7,8 +7,8 @@ use festival_proto::{
 };
 use serde::Serialize;
 
-use crate::Authenticity;
 use crate::trust::KeyChange;
+use crate::{Authenticity, Privacy};
 
 /// The path a message took. Stored by its name (TEXT), which the table checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
@@ -37,6 +37,9 @@ impl Route {
 
 /// Something the user can see happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+// Most events are messages: boxing them would cost an allocation each to save a few bytes on
+// the rarer ones.
+#[allow(clippy::large_enum_variant)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
@@ -87,6 +90,9 @@ pub enum Event {
         /// Whether its signature shows it is from the device it names. Anything but
         /// `verified` must not be shown as from that person.
         authenticity: Authenticity,
+        /// Who can read it: public, private (sealed and opened here), or a sealed message
+        /// shown by its notice instead of its text (no key, unreadable, a key change).
+        privacy: Privacy,
     },
     /// A direct link to a device opened or closed, or an attempt to open one failed (then
     /// `open` is false and `reason` says why, e.g. it timed out).

@@ -155,6 +155,7 @@ mod tests {
             id: MessageId::new(),
             room: RoomName::parse("Camp").unwrap(),
             body: "hi".into(),
+            sealed: None,
             sent_at: 0,
             prev,
             sig: festival_proto::Signature::from_bytes([0; 64]),

@@ -18,6 +18,7 @@ mod event;
 mod holdback;
 mod outbox;
 pub mod power;
+mod privacy;
 pub mod router;
 mod stats;
 pub mod store;
@@ -32,6 +33,7 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use event::{Event, Missed, Route, SeqRange};
+pub use privacy::Privacy;
 pub use stats::{
     Breakers, ByRoute, Diagnostics, PeerDiagnostics, RoomDiagnostics, RouteHealth, Routes, Stats,
     Traffic, TrafficStats,

@@ -119,6 +119,7 @@ mod tests {
             id: MessageId::new(),
             room: RoomName::parse("Camp").unwrap(),
             body: body.into(),
+            sealed: None,
             sent_at: 0,
             prev: None,
             sig: festival_proto::Signature::from_bytes([0; 64]),

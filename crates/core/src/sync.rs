@@ -208,6 +208,7 @@ mod tests {
             sender: DeviceId::random(),
             from: DisplayName::parse("Ann").unwrap(),
             body: format!("m{seq}"),
+            sealed: None,
             sent_at: 0,
             stored_at: 0,
             prev: None,

@@ -31,6 +31,7 @@ fn main() {
         sender: key.device(),
         from: DisplayName::parse("Alice").expect("a valid name"),
         body,
+        sealed: None,
         sent_at: 1_764_012_345_678,
         stored_at: 1_764_012_345_690,
         prev: None,

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    DeviceId, DisplayName, MessageId, PublicKey, Report, RoomName, Seq, Signature, SignedChat,
+    DeviceId, DisplayName, MessageId, PublicKey, Report, RoomName, Sealed, Seq, Signature,
+    SignedChat,
 };
 
 /// A frame from a client to the relay. A [`ClientFrame`] returned by
@@ -68,8 +69,13 @@ pub struct ChatSend {
     pub id: MessageId,
     /// The room it is for.
     pub room: RoomName,
-    /// The text, at most `max_body_bytes` UTF-8 bytes.
+    /// The text, at most `max_body_bytes` UTF-8 bytes; empty (`""`) when `sealed` carries it.
+    #[serde(default)]
     pub body: String,
+    /// In a private room, the text sealed with the room's key: signed in place of `body`, so
+    /// that the relay and any hop check who wrote it without reading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
     /// When the person sent it, by the client's clock, in Unix milliseconds.
     pub sent_at: i64,
     /// The sender's message typed before this one in the room, if any: signed with it, so
@@ -94,6 +100,7 @@ impl ChatSend {
             body: &self.body,
             sent_at: self.sent_at,
             prev: self.prev,
+            sealed: self.sealed.as_ref(),
         }
     }
 }

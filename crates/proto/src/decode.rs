@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     ClientFrame, DisplayName, ErrorCode, Limits, PROTOCOL_VERSION, ProtoError, RoomName,
-    ServerFrame, validate_body,
+    ServerFrame,
 };
 
 /// The frame types a client may send, in protocol version 2.
@@ -154,7 +154,8 @@ fn validate(frame: &mut ClientFrame, limits: &Limits) -> Result<(), ProtoError> 
                     "message id (or prev) is the nil UUID",
                 )));
             }
-            validate_body(&chat.body, limits).map_err(about)?;
+            crate::text::validate_content(&chat.body, chat.sealed.as_ref(), limits)
+                .map_err(about)?;
             if chat.direct.len() > Limits::MAX_DIRECT {
                 return Err(about(ProtoError::new(
                     ErrorCode::InvalidField,
@@ -400,6 +401,7 @@ mod tests {
             id: MessageId::new(),
             room: RoomName::parse("Main Stage").unwrap(),
             body: "see you at the bar".into(),
+            sealed: None,
             sent_at: 1_700_000_000_000,
             prev: Some(MessageId::new()),
             sig: crate::Signature::from_bytes([7; 64]),
@@ -443,6 +445,7 @@ mod tests {
                 id: MessageId::new(),
                 room: RoomName::parse(&room).unwrap(),
                 body: body.clone(),
+                sealed: None,
                 sent_at: 0,
                 prev: None,
                 sig: crate::Signature::from_bytes([7; 64]),

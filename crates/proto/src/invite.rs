@@ -3,10 +3,15 @@
 //!
 //! A link is typed, pasted or scanned from a stranger's screen, so it is parsed as untrusted
 //! input: bounded, every part validated, and anything ambiguous refused.
+//!
+//! A private room's invite also carries the room's key, its epoch and its owner, in the
+//! link's fragment (`#key=…&epoch=0&owner=…`): the part of a URL that a browser never sends
+//! to a server, so that a link opened in a browser or passed through a link preview does not
+//! hand the key to whoever serves the page. A key in the query is refused, not used.
 
 use url::Url;
 
-use crate::{ProtoError, RoomName};
+use crate::{PrivateRoom, ProtoError, PublicKey, RoomKey, RoomName};
 
 /// An invitation to a room, as carried by an invite link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +20,8 @@ pub struct Invite {
     pub room: RoomName,
     /// The relay the room lives on (`ws://` or `wss://`), when the link names one.
     pub relay: Option<String>,
+    /// For a private room: its key, epoch and owner, from the link's fragment.
+    pub private: Option<PrivateRoom>,
 }
 
 /// Why a text is not an invite link.
@@ -44,6 +51,14 @@ pub enum InviteError {
     /// The relay is not a `ws://` or `wss://` address with a host and no user name in it.
     #[error("the invite's relay {0:?} is not a ws:// or wss:// address")]
     Relay(String),
+    /// The fragment is not exactly one `key`, one `epoch` and one `owner`, each well formed
+    /// (a 43-character base64url key, a decimal epoch, a 43-character base64url owner key).
+    #[error("the invite's private-room part (after #) is not one key, epoch and owner: {0}")]
+    Private(&'static str),
+    /// A room key in the query, which a browser would send to a server: refused so that
+    /// nobody gets used to links that leak their key.
+    #[error("the invite puts a room key where servers see it (before #): ask for a new link")]
+    KeyInQuery,
 }
 
 impl Invite {
@@ -74,6 +89,7 @@ impl Invite {
             let slot = match key.as_ref() {
                 "room" => &mut room,
                 "relay" => &mut relay,
+                "key" | "owner" | "epoch" => return Err(InviteError::KeyInQuery),
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -86,7 +102,12 @@ impl Invite {
             None | Some("") => None,
             Some(relay) => Some(parse_relay(relay)?),
         };
-        let invite = Self { room, relay };
+        let private = url.fragment().map(parse_private).transpose()?;
+        let invite = Self {
+            room,
+            relay,
+            private,
+        };
         // Percent-encoding can make the link this invite is passed on as (`to_link`) longer
         // than the text it came from; it must fit the limit too.
         let len = invite.to_link().len();
@@ -109,8 +130,51 @@ impl Invite {
                 query.append_pair("relay", relay);
             }
         }
+        if let Some(private) = &self.private {
+            url.set_fragment(Some(&format!(
+                "key={}&epoch={}&owner={}",
+                private.key.to_text(),
+                private.epoch,
+                private.owner
+            )));
+        }
         url.into()
     }
+}
+
+/// A private room from an invite's fragment: `key`, `epoch` and `owner`, each exactly once,
+/// nothing else, no percent-encoding (none of them needs any).
+fn parse_private(fragment: &str) -> Result<PrivateRoom, InviteError> {
+    let (mut key, mut epoch, mut owner) = (None, None, None);
+    for pair in fragment.split('&') {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or(InviteError::Private("a part without a value"))?;
+        let slot = match name {
+            "key" => &mut key,
+            "epoch" => &mut epoch,
+            "owner" => &mut owner,
+            _ => return Err(InviteError::Private("an unknown part")),
+        };
+        if slot.replace(value).is_some() {
+            return Err(InviteError::Private("a part named twice"));
+        }
+    }
+    let key = key
+        .and_then(RoomKey::from_text)
+        .ok_or(InviteError::Private(
+            "the key is not 43 base64url characters",
+        ))?;
+    let epoch = epoch
+        .filter(|e| (1..=10).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| *e == "0" || !e.starts_with('0'))
+        .and_then(|e| e.parse().ok())
+        .ok_or(InviteError::Private("the epoch is not a number"))?;
+    let owner: PublicKey = owner
+        .filter(|o| o.len() == RoomKey::TEXT_LEN)
+        .and_then(|o| o.parse::<PublicKey>().ok())
+        .ok_or(InviteError::Private("the owner is not a 43-character key"))?;
+    Ok(PrivateRoom { key, epoch, owner })
 }
 
 /// A relay address from an invite: `ws://` or `wss://`, with a host, without a user name or
@@ -160,8 +224,66 @@ mod tests {
         let invite = Invite {
             room: room("Lost & Found"),
             relay: Some("ws://127.0.0.1:8080/ws".into()),
+            private: None,
         };
         assert_eq!(Invite::parse(&invite.to_link()).unwrap(), invite);
+        let private = Invite {
+            private: Some(PrivateRoom {
+                epoch: 7,
+                ..PrivateRoom::create(crate::DeviceKey::generate().public())
+            }),
+            ..invite
+        };
+        let link = private.to_link();
+        assert!(link.contains("?room=Lost+%26+Found&relay="), "{link}");
+        assert!(link.contains("#key="), "the key is in the fragment: {link}");
+        assert_eq!(Invite::parse(&link).unwrap(), private);
+    }
+
+    #[test]
+    fn a_private_part_is_exact_or_refused() {
+        let owner = crate::DeviceKey::generate().public();
+        let key = RoomKey::generate().to_text();
+        let base = "festival://join?room=Crew";
+        let parse = |fragment: &str| Invite::parse(&format!("{base}#{fragment}"));
+        let good = format!("key={key}&epoch=0&owner={owner}");
+        assert!(parse(&good).unwrap().private.is_some());
+        let reordered = format!("owner={owner}&epoch=12&key={key}");
+        assert_eq!(parse(&reordered).unwrap().private.unwrap().epoch, 12);
+        for bad in [
+            String::new(),
+            format!("key={key}&epoch=0"),
+            format!("key={key}&owner={owner}"),
+            format!("epoch=0&owner={owner}"),
+            format!("{good}&key={key}"),
+            format!("{good}&x=1"),
+            format!("{good}&"),
+            format!("key={}&epoch=0&owner={owner}", &key[..42]),
+            format!("key={key}A&epoch=0&owner={owner}"),
+            format!("key={key}&epoch=01&owner={owner}"),
+            format!("key={key}&epoch=-1&owner={owner}"),
+            format!("key={key}&epoch=+1&owner={owner}"),
+            format!("key={key}&epoch=4294967296&owner={owner}"),
+            format!("key={key}&epoch=0&owner={}", &owner.to_string()[..42]),
+            format!("key={key}&epoch=0&owner=AAAA"),
+            format!("key=%41{}&epoch=0&owner={owner}", &key[1..]),
+        ] {
+            assert!(
+                matches!(parse(&bad), Err(InviteError::Private(_))),
+                "{bad}: {:?}",
+                parse(&bad)
+            );
+        }
+        // In the query, where a browser would send it to a server: refused.
+        for part in ["key", "epoch", "owner"] {
+            let link = format!("{base}&{part}=x");
+            assert_eq!(Invite::parse(&link), Err(InviteError::KeyInQuery), "{link}");
+        }
+        // A public invite with an empty fragment is no private room.
+        assert!(matches!(
+            Invite::parse(&format!("{base}#")),
+            Err(InviteError::Private(_))
+        ));
     }
 
     #[test]
@@ -194,6 +316,7 @@ mod tests {
             let link = Invite {
                 room: room("a"),
                 relay: Some(relay.into()),
+                private: None,
             }
             .to_link();
             assert!(matches!(err(&link), InviteError::Relay(_)), "{relay}");
@@ -229,7 +352,7 @@ mod tests {
         #[test]
         fn any_valid_room_round_trips(name in "[\\p{L}\\p{N} &'#._-]{1,64}", port in 1u16..) {
             if let Ok(room) = RoomName::parse(&name) {
-                let invite = Invite { room, relay: Some(format!("wss://relay.example:{port}/ws")) };
+                let invite = Invite { room, relay: Some(format!("wss://relay.example:{port}/ws")), private: None };
                 prop_assert_eq!(Invite::parse(&invite.to_link()), Ok(invite));
             }
         }

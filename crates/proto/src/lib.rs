@@ -23,6 +23,7 @@ mod peer;
 mod rate;
 mod report;
 mod safety;
+mod sealing;
 mod server;
 mod signing;
 mod text;
@@ -43,12 +44,15 @@ pub use report::{
     AttemptCounts, LinkReport, LinkReportState, MAX_REPORT_RTT_MS, Report, RouteCounts,
 };
 pub use safety::{Fingerprint, SafetyNumber};
+pub use sealing::{
+    Ciphertext, OpenError, Opened, PrivateRoom, Rekey, RoomKey, SealNonce, Sealed, SealedFor,
+};
 pub use server::{
     Ack, Challenge, ChatMessage, ErrorFrame, IceServer, Joined, Left, Member, Pong, Presence,
     PresenceChange, Sequenced, ServerFrame, SignalRelayed, Welcome,
 };
 pub use signing::{DeviceKey, Nonce, PublicKey, Signature, SignedChat, sdp_fingerprints};
-pub use text::validate_body;
+pub use text::{validate_body, validate_content};
 
 /// The protocol version this crate speaks. A peer sending any other version in `hello` gets
 /// [`ErrorCode::UnsupportedVersion`] naming both versions. Version 2 added device keys: the

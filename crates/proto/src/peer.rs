@@ -6,9 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    ErrorCode, Limits, MessageId, ProtoError, RoomName, Signature, SignedChat, validate_body,
-};
+use crate::{ErrorCode, Limits, MessageId, ProtoError, RoomName, Sealed, Signature, SignedChat};
 
 /// A signaling payload, carried opaquely by the relay's `signal` frames.
 ///
@@ -83,8 +81,13 @@ pub struct PeerChat {
     pub id: MessageId,
     /// The room.
     pub room: RoomName,
-    /// The text.
+    /// The text, at most `max_body_bytes` UTF-8 bytes; empty (`""`) when `sealed` carries it.
+    #[serde(default)]
     pub body: String,
+    /// In a private room, the text sealed with the room's key: signed in place of `body`, so
+    /// that the relay and any hop check who wrote it without reading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
     /// The sender's clock when it was sent, in Unix milliseconds.
     pub sent_at: i64,
     /// The sender's message typed before this one in the room, whatever route it took: a
@@ -104,6 +107,7 @@ impl PeerChat {
             body: &self.body,
             sent_at: self.sent_at,
             prev: self.prev,
+            sealed: self.sealed.as_ref(),
         }
     }
 }
@@ -129,7 +133,7 @@ pub fn decode_peer(text: &str, limits: &Limits) -> Result<PeerFrame, ProtoError>
                 return Err(nil());
             }
             chat.room = RoomName::parse(chat.room.as_str())?;
-            validate_body(&chat.body, limits)?;
+            crate::text::validate_content(&chat.body, chat.sealed.as_ref(), limits)?;
         }
         PeerFrame::Want { room, id } => {
             if id.is_nil() {
@@ -153,6 +157,7 @@ mod tests {
             id: MessageId::new(),
             room: RoomName::parse("Camp").unwrap(),
             body: "over here".into(),
+            sealed: None,
             sent_at: 1,
             prev: Some(MessageId::new()),
             sig: crate::Signature::from_bytes([7; 64]),
@@ -181,6 +186,7 @@ mod tests {
             id: MessageId::new(),
             room: RoomName::parse("Camp").unwrap(),
             body: "x".repeat(limits.max_body_bytes + 1),
+            sealed: None,
             sent_at: 0,
             prev: None,
             sig: crate::Signature::from_bytes([7; 64]),

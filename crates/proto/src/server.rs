@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    DeviceId, DisplayName, ErrorCode, Limits, MessageId, Nonce, PeerId, PublicKey, RoomName, Seq,
-    Signature, SignedChat,
+    DeviceId, DisplayName, ErrorCode, Limits, MessageId, Nonce, PeerId, PublicKey, RoomName,
+    Sealed, Seq, Signature, SignedChat,
 };
 
 /// A frame from the relay to a client.
@@ -158,8 +158,13 @@ pub struct ChatMessage {
     pub sender: DeviceId,
     /// The sender's name as shown in the room when it sent the message.
     pub from: DisplayName,
-    /// The text.
+    /// The text, at most `max_body_bytes` UTF-8 bytes; empty (`""`) when `sealed` carries it.
+    #[serde(default)]
     pub body: String,
+    /// In a private room, the text sealed with the room's key: signed in place of `body`, so
+    /// that the relay and any hop check who wrote it without reading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
     /// The sender's clock when it was sent, in Unix milliseconds.
     pub sent_at: i64,
     /// The relay's clock when it was stored, in Unix milliseconds.
@@ -185,6 +190,7 @@ impl ChatMessage {
             body: &self.body,
             sent_at: self.sent_at,
             prev: self.prev,
+            sealed: self.sealed.as_ref(),
         }
     }
 }

@@ -26,12 +26,14 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::{DeviceId, MessageId, RoomName};
+use crate::{DeviceId, MessageId, RoomName, Sealed};
 
 /// What `hello`'s proof signs after: the relay's nonce and the device id.
 const HELLO_CONTEXT: &[u8] = b"festival-chat/hello/v2\0";
 /// What a chat's signature signs after: room, id, body, sent_at, prev.
 const CHAT_CONTEXT: &[u8] = b"festival-chat/chat/v2\0";
+/// What a private room's chat's signature signs after: room, id, sealed body, sent_at, prev.
+const SEALED_CHAT_CONTEXT: &[u8] = b"festival-chat/sealed-chat/v2\0";
 /// What an offer's or answer's signature signs after: both devices, the attempt, the
 /// fingerprints.
 const DTLS_CONTEXT: &[u8] = b"festival-chat/dtls/v2\0";
@@ -233,6 +235,11 @@ impl DeviceKey {
         Some(Self::from_secret(bytes.try_into().ok()?))
     }
 
+    /// The secret as an X25519 scalar, to unwrap a room key wrapped for this device.
+    pub(crate) fn scalar_bytes(&self) -> [u8; 32] {
+        self.0.to_scalar_bytes()
+    }
+
     /// The public key, as others see it.
     pub fn public(&self) -> PublicKey {
         PublicKey(self.0.verifying_key().to_bytes())
@@ -318,22 +325,37 @@ pub struct SignedChat<'a> {
     pub sent_at: i64,
     /// The sender's message typed before it in the room.
     pub prev: Option<MessageId>,
+    /// In a private room, the sealed body: signed in place of `body` (which is then empty on
+    /// the wire), so that whoever cannot read it can still check who wrote it.
+    pub sealed: Option<&'a Sealed>,
 }
 
 impl SignedChat<'_> {
     /// The canonical bytes (`docs/protocol.md`, "Signatures"): the context, the room's
     /// length (u16, big-endian) and UTF-8, the id's 16 bytes, the body's length (u32) and
-    /// UTF-8, `sent_at` (i64), then 0 without `prev` or 1 and its 16 bytes.
+    /// UTF-8, `sent_at` (i64), then 0 without `prev` or 1 and its 16 bytes. A sealed chat
+    /// starts with its own context and has, in the body's place, the epoch (u32), the nonce's
+    /// 24 bytes, the ciphertext's length (u32) and bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let room = self.room.as_str().as_bytes();
         let mut out = Vec::with_capacity(CHAT_CONTEXT.len() + room.len() + self.body.len() + 64);
-        out.extend_from_slice(CHAT_CONTEXT);
+        out.extend_from_slice(match self.sealed {
+            None => CHAT_CONTEXT,
+            Some(_) => SEALED_CHAT_CONTEXT,
+        });
         // Rooms and bodies are bounded far below these widths by validation; saturating
         // keeps the encoding total anyway.
         out.extend_from_slice(&u16::try_from(room.len()).unwrap_or(u16::MAX).to_be_bytes());
         out.extend_from_slice(room);
         out.extend_from_slice(self.id.as_uuid().as_bytes());
-        let body = self.body.as_bytes();
+        let body = match self.sealed {
+            None => self.body.as_bytes(),
+            Some(sealed) => {
+                out.extend_from_slice(&sealed.epoch.to_be_bytes());
+                out.extend_from_slice(&sealed.nonce.to_bytes());
+                sealed.ct.as_bytes()
+            }
+        };
         out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
         out.extend_from_slice(body);
         out.extend_from_slice(&self.sent_at.to_be_bytes());
@@ -386,6 +408,7 @@ mod tests {
             body: "meet at the left tower",
             sent_at: 1_764_012_345_678,
             prev: None,
+            sealed: None,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::{ErrorCode, Limits, ProtoError};
+use crate::{ErrorCode, Limits, ProtoError, Sealed};
 
 /// NFC-normalises `raw`, trims it and collapses every inner run of whitespace to one space.
 /// Refuses control characters (reported with `code`) and invisible characters (reported with
@@ -102,6 +102,34 @@ pub fn validate_body(body: &str, limits: &Limits) -> Result<(), ProtoError> {
         return Err(ProtoError::new(
             ErrorCode::InvalidBody,
             format!("body contains the control character U+{:04X}", c as u32),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks what a chat carries: a text ([`validate_body`]), or, in a private room, a sealed
+/// text with an empty `body` whose ciphertext is at most what a text of
+/// `limits.max_body_bytes` seals to (so that the limit means the same for both).
+pub fn validate_content(
+    body: &str,
+    sealed: Option<&Sealed>,
+    limits: &Limits,
+) -> Result<(), ProtoError> {
+    let Some(sealed) = sealed else {
+        return validate_body(body, limits);
+    };
+    if !body.is_empty() {
+        return Err(ProtoError::new(
+            ErrorCode::InvalidBody,
+            "a sealed chat carries its text only sealed: its body must be empty",
+        ));
+    }
+    let max = limits.max_body_bytes + Sealed::OVERHEAD;
+    let len = sealed.ct.as_bytes().len();
+    if len > max {
+        return Err(ProtoError::new(
+            ErrorCode::BodyTooLarge,
+            format!("sealed body is {len} bytes; the limit is {max} bytes"),
         ));
     }
     Ok(())

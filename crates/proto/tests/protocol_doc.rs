@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use festival_proto::{
-    ClientFrame, DeviceId, ErrorCode, Invite, Limits, PeerFrame, PeerSignal, ServerFrame,
-    decode_client, decode_peer, decode_server,
+    ClientFrame, DeviceId, ErrorCode, Invite, Limits, Opened, PeerFrame, PeerSignal, SealedFor,
+    ServerFrame, decode_client, decode_peer, decode_server,
 };
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
@@ -108,6 +108,44 @@ fn protocol_doc_invite_examples_parse() {
         let invite = Invite::parse(link).unwrap_or_else(|e| panic!("{link}: {e}"));
         assert_eq!(Invite::parse(&invite.to_link()), Ok(invite));
     }
+}
+
+/// The private-room examples are real: the invite's key opens the sealed chat, which its
+/// sender signed (in the form the relay stores too), and the invite's owner is that sender.
+#[test]
+fn protocol_doc_private_room_examples_hold() {
+    let section = "## Private rooms";
+    let links = blocks(section, "text");
+    assert_eq!(links.len(), 1);
+    let invite = Invite::parse(links[0]).unwrap();
+    assert_eq!(Invite::parse(&invite.to_link()), Ok(invite.clone()));
+    let private = invite.private.expect("a private room's invite");
+    let frames = examples(section);
+    assert_eq!(frames.len(), 2);
+    let Ok(ClientFrame::Chat(sent)) = decode_client(frames[0], &Limits::default()) else {
+        panic!("a chat: {}", frames[0]);
+    };
+    let Ok(ServerFrame::Chat(stored)) = decode_server(frames[1]) else {
+        panic!("a chat: {}", frames[1]);
+    };
+    let key = stored.key.expect("signed");
+    assert!(key.is_of(stored.sender));
+    assert_eq!(key, private.owner);
+    assert!(stored.id.belongs_to(stored.sender), "an id of the sender's");
+    assert!(key.verify_chat(&sent.signed(), &sent.sig));
+    assert!(key.verify_chat(&stored.signed(), &stored.sig.unwrap()));
+    assert_eq!(stored.sealed, sent.sealed);
+    let sealed = stored.sealed.as_ref().unwrap();
+    let to = SealedFor {
+        room: &stored.room,
+        id: stored.id,
+        sender: stored.sender,
+    };
+    assert_eq!(sealed.epoch, private.epoch);
+    assert_eq!(
+        private.key.open(sealed, &to),
+        Ok(Opened::Text("Backstage gate code is 4711".into()))
+    );
 }
 
 #[test]

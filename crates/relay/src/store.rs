@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use festival_proto::{
-    ChatMessage, DeviceId, DisplayName, MessageId, PublicKey, RoomName, Seq, Signature,
+    ChatMessage, DeviceId, DisplayName, MessageId, PublicKey, RoomName, Sealed, Seq, Signature,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, SqlitePool};
@@ -74,8 +74,10 @@ pub struct NewMessage {
     pub sender: DeviceId,
     /// The name the sender is shown as in the room.
     pub from: DisplayName,
-    /// The text.
+    /// The text; empty when `sealed` carries it.
     pub body: String,
+    /// In a private room, the text sealed with the room's key, which the relay cannot read.
+    pub sealed: Option<Sealed>,
     /// The sender's clock when it was sent, Unix milliseconds.
     pub sent_at: i64,
     /// The sender's message typed before it in the room, as signed.
@@ -89,6 +91,9 @@ pub struct NewMessage {
 
 /// What storing one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Nearly every outcome is `New`, and a batch's outcomes live only until they are sent: boxing
+// the message would cost an allocation each for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Stored {
     /// Stored now under a new sequence number.
     New(ChatMessage),
@@ -123,6 +128,7 @@ struct Row {
     prev: Option<String>,
     sender_key: Option<String>,
     sig: Option<String>,
+    sealed: Option<String>,
 }
 
 impl Row {
@@ -135,6 +141,12 @@ impl Row {
             sender: DeviceId::from_str(&self.sender).map_err(|_| corrupt("sender id"))?,
             from: DisplayName::from_trusted(self.sender_name),
             body: self.body,
+            sealed: self
+                .sealed
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|_| corrupt("sealed body"))?,
             sent_at: self.sent_at,
             stored_at: self.stored_at,
             prev: parse_optional(self.prev.as_deref()).map_err(|_| corrupt("prev"))?,
@@ -150,11 +162,11 @@ fn parse_optional<T: FromStr>(text: Option<&str>) -> Result<Option<T>, T::Err> {
 }
 
 const SINCE: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at, \
-    prev, sender_key, sig FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?";
+    prev, sender_key, sig, sealed FROM messages WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?";
 const LATEST: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at, \
-    prev, sender_key, sig FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?";
+    prev, sender_key, sig, sealed FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?";
 const BEFORE: &str = "SELECT room, seq, id, sender, sender_name, body, sent_at, stored_at, \
-    prev, sender_key, sig FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
+    prev, sender_key, sig, sealed FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -321,7 +333,8 @@ impl Store {
             seq += 1;
             sqlx::query(
                 "INSERT INTO messages (room, seq, id, sender, sender_name, body, sent_at, \
-                 stored_at, prev, sender_key, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 stored_at, prev, sender_key, sig, sealed) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(room.as_str())
             .bind(to_i64(seq))
@@ -334,6 +347,7 @@ impl Store {
             .bind(message.prev.map(|p| p.to_string()))
             .bind(message.key.as_ref().map(ToString::to_string))
             .bind(message.sig.as_ref().map(ToString::to_string))
+            .bind(message.sealed.as_ref().map(festival_proto::encode))
             .execute(&mut *tx)
             .await?;
             outcomes.push(Stored::New(ChatMessage {
@@ -343,6 +357,7 @@ impl Store {
                 sender: message.sender,
                 from: message.from.clone(),
                 body: message.body.clone(),
+                sealed: message.sealed.clone(),
                 sent_at: message.sent_at,
                 stored_at,
                 prev: message.prev,
@@ -494,6 +509,7 @@ mod tests {
             sender: DeviceId::random(),
             from: DisplayName::parse("Alice").unwrap(),
             body: body.into(),
+            sealed: None,
             sent_at: 1,
             prev: None,
             key: Some(PublicKey::from_bytes([1; 32])),

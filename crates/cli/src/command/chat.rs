@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use festival_core::{DeliveryState, Engine, EngineError, Event};
-use festival_proto::MessageId;
+use festival_proto::{Invite, MessageId, RoomName};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -33,6 +33,10 @@ pub(crate) struct ChatArgs {
     /// Print every event as one JSON object per line.
     #[arg(long)]
     json: bool,
+    /// Make the room private, owned by this device: what is typed there is sealed with a key
+    /// that only its invite (`/invite`) carries; `/remove NAME` moves it to a new key.
+    #[arg(long)]
+    private: bool,
 }
 
 /// Runs until `/quit` or the end of stdin (after the relay confirmed what was sent).
@@ -40,6 +44,9 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let room_name = args.online.room(args.room.as_deref())?;
     let mut monitor = power::monitor()?;
     let (engine, mut events) = args.online.start().await?;
+    if args.private {
+        engine.make_private(&room_name).await?;
+    }
     power::apply(&engine, &monitor).await?;
     let joined = engine.join(&room_name).await?;
     let mut verified = Verified::load(&engine).await?;
@@ -67,6 +74,10 @@ pub(crate) async fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
                     let line = line.trim();
                     if let Some(arg) = line.strip_prefix("/power").filter(|a| a.is_empty() || a.starts_with(' ')) {
                         power::command(&engine, &mut monitor, printer, arg.trim()).await;
+                    } else if let Some(name) = line.strip_prefix("/remove ") {
+                        remove(&engine, room, name.trim(), printer).await;
+                    } else if line == "/invite" {
+                        invite(&engine, &args.online, room, printer);
                     } else if !typed(&engine, room, line, printer, &mut unconfirmed, &mut verified).await {
                         break;
                     }
@@ -186,7 +197,7 @@ async fn typed(
         "" => {}
         "/quit" => return false,
         "/help" => println_flush(
-            "commands: /members  /whois NAME  /verify NAME  /stats  /diag  /p2p  /route auto|p2p|relay  /power [auto|mains|battery:N[,charging][,saver]]  /reconnect  /reset  /quit  (anything else is sent)",
+            "commands: /members  /whois NAME  /verify NAME  /invite  /remove NAME  /stats  /diag  /p2p  /route auto|p2p|relay  /power [auto|mains|battery:N[,charging][,saver]]  /reconnect  /reset  /quit  (anything else is sent)",
         ),
         "/stats" => match engine.stats().await {
             Ok(stats) if printer.json => {
@@ -271,6 +282,42 @@ async fn typed(
     true
 }
 
+/// `/invite`: the room's invite link, with its key when it is private (in the part after `#`,
+/// which a browser keeps to itself).
+fn invite(engine: &Engine, online: &Online, room: &str, printer: Printer) {
+    let link = (|| {
+        Ok::<_, anyhow::Error>(
+            Invite {
+                room: RoomName::parse(room)?,
+                relay: Some(online.relay_url()?),
+                private: engine.private_room(room)?,
+            }
+            .to_link(),
+        )
+    })();
+    match link {
+        Ok(link) if printer.json => {
+            printer.json_line(&json!({"event": "invite", "room": room, "link": link}));
+        }
+        Ok(link) => println_flush(&format!("* invite: {link}")),
+        Err(e) if printer.json => printer
+            .json_line(&json!({"event": "error", "code": "invite", "message": e.to_string()})),
+        Err(e) => println_flush(&format!("! {e}")),
+    }
+}
+
+/// `/remove NAME`: the owner of a private room moves it to a new key that NAME does not get.
+async fn remove(engine: &Engine, room: &str, name: &str, printer: Printer) {
+    match engine.remove_member(room, name).await {
+        Ok(epoch) if printer.json => printer
+            .json_line(&json!({"event": "removed", "room": room, "name": name, "epoch": epoch})),
+        Ok(epoch) => println_flush(&format!(
+            "* removed {name}: {room} now has a new key (epoch {epoch}) that {name} does not get"
+        )),
+        Err(e) => report(printer, &e),
+    }
+}
+
 /// Confirms a command that returns nothing, or reports why it failed.
 fn done(printer: Printer, command: &str, result: Result<(), EngineError>) {
     match result {
@@ -283,6 +330,7 @@ fn done(printer: Printer, command: &str, result: Result<(), EngineError>) {
 fn report(printer: Printer, error: &EngineError) {
     let code = match error {
         EngineError::Invalid(e) => e.code.as_str(),
+        EngineError::Private(_) => "private",
         _ => "engine",
     };
     if printer.json {

@@ -43,6 +43,7 @@ pub(crate) async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 &message.body,
                 message.stored_at.unwrap_or(message.sent_at),
                 message.authenticity,
+                message.privacy,
             )
         ));
     }

@@ -50,7 +50,13 @@ pub(crate) async fn run(args: TailArgs) -> anyhow::Result<ExitCode> {
             printer.json_line(message);
         } else {
             let at = message.stored_at.unwrap_or(message.sent_at);
-            println_flush(&printer.line(&message.from, &message.body, at, message.authenticity));
+            println_flush(&printer.line(
+                &message.from,
+                &message.body,
+                at,
+                message.authenticity,
+                message.privacy,
+            ));
         }
         seen += 1;
     }

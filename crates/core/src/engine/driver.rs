@@ -247,6 +247,9 @@ impl Driver {
                 let recorded = store.record_delivered(&messages, me, route, keep).await;
                 self.stored(recorded).and(None)
             }
+            StoreOp::SaveSetting { key, value } => {
+                self.stored(store.set(key, &value).await).and(None)
+            }
             StoreOp::MarkFailed { id, reason } => {
                 self.stored(store.mark_failed(id, &reason).await).and(None)
             }

@@ -189,6 +189,7 @@ mod tests {
                 sender: DeviceId::random(),
                 from: DisplayName::from_trusted("Bob".to_owned()),
                 body: format!("m{seq}"),
+                sealed: None,
                 sent_at: 0,
                 stored_at: 0,
                 prev: None,
@@ -197,6 +198,7 @@ mod tests {
             },
             route: Route::Relay,
             authenticity: crate::Authenticity::Unsigned,
+            privacy: crate::Privacy::Public,
         }
     }
 

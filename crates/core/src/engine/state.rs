@@ -33,6 +33,7 @@ use super::mesh_report;
 use super::relay_policy::{RelayPolicy, RelayRoute};
 use super::{EngineConfig, P2pConfig};
 use crate::outbox::Outbox;
+use crate::privacy::Keyring;
 use crate::router::PreferredRoute;
 use crate::stats::{Breakers, Diagnostics, RoomDiagnostics, Stats};
 use crate::store::Identity;
@@ -176,6 +177,8 @@ pub(crate) enum PeerAction {
 /// A store write, or a read whose answer comes back through [`EngineState::store_answer`].
 #[derive(Debug)]
 pub(crate) enum StoreOp {
+    /// Saves a setting (the keyring, after an owner's rekey gave this device a new key).
+    SaveSetting { key: &'static str, value: String },
     /// Own messages the relay acked, with their numbers.
     MarkSent(Vec<(MessageId, Seq)>),
     /// Messages shown (and the room cursors they move), in one transaction.
@@ -273,6 +276,8 @@ struct Dialing {
 pub(crate) struct EngineState {
     url: String,
     identity: Identity,
+    /// The private rooms' keys: what arrives sealed is opened with them.
+    keyring: Keyring,
     config: StateConfig,
     rooms: BTreeMap<RoomName, RoomState>,
     outbox: Outbox,
@@ -312,6 +317,8 @@ pub(crate) struct Resume {
     pub(crate) unsequenced: Vec<ChatMessage>,
     /// The key remembered per name.
     pub(crate) known_keys: Vec<KnownKey>,
+    /// The private rooms' keys, shared with the handle that seals what is typed.
+    pub(crate) keyring: Keyring,
 }
 
 impl EngineState {
@@ -334,6 +341,7 @@ impl EngineState {
         Self {
             url,
             identity,
+            keyring: resume.keyring,
             rooms: resume
                 .rooms
                 .into_iter()

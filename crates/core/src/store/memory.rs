@@ -14,7 +14,7 @@ use festival_proto::{
 
 use super::{DeliveryState, EngineStore, LocalMessage};
 use crate::trust::KnownKey;
-use crate::{Authenticity, EngineError, Route};
+use crate::{Authenticity, EngineError, Privacy, Route};
 
 /// What [`EngineStore::location`] names for a memory store.
 const LOCATION: &str = ":memory:";
@@ -129,6 +129,8 @@ impl EngineStore for MemoryStore {
             sender,
             from: from.clone(),
             body: chat.body.clone(),
+            privacy: Privacy::stored(&chat.body, chat.sealed.as_ref(), true),
+            sealed: chat.sealed.clone(),
             sent_at: chat.sent_at,
             stored_at: None,
             route: None,
@@ -151,7 +153,8 @@ impl EngineStore for MemoryStore {
             .map(|m| ChatSend {
                 id: m.id,
                 room: m.room.clone(),
-                body: m.body.clone(),
+                body: m.wire_body(),
+                sealed: m.sealed.clone(),
                 sent_at: m.sent_at,
                 prev: m.prev,
                 sig: m.sig.unwrap_or(Signature::from_bytes([0; 64])),
@@ -239,6 +242,12 @@ impl EngineStore for MemoryStore {
                 sender: m.sender,
                 from: m.from.clone(),
                 body: m.body.clone(),
+                privacy: Privacy::stored(
+                    &m.body,
+                    m.sealed.as_ref(),
+                    state != DeliveryState::Received,
+                ),
+                sealed: m.sealed.clone(),
                 sent_at: m.sent_at,
                 stored_at,
                 route: Some(route),
@@ -295,6 +304,7 @@ impl EngineStore for MemoryStore {
                 sender: m.sender,
                 from: m.from.clone(),
                 body: m.body.clone(),
+                sealed: m.sealed.clone(),
                 sent_at: m.sent_at,
                 stored_at: 0,
                 prev: m.prev,
@@ -343,7 +353,8 @@ impl EngineStore for MemoryStore {
         Ok(m.sig.map(|sig| PeerChat {
             id,
             room: room.clone(),
-            body: m.body.clone(),
+            body: m.wire_body(),
+            sealed: m.sealed.clone(),
             sent_at: m.sent_at,
             prev: m.prev,
             sig,

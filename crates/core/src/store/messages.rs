@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use festival_proto::{
-    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, PublicKey, RoomName, Seq,
-    Signature, SignedChat,
+    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, PublicKey, RoomName, Sealed,
+    Seq, Signature, SignedChat,
 };
 use serde::Serialize;
 use sqlx::FromRow;
 
 use super::Store;
-use crate::{Authenticity, EngineError, Route};
+use crate::{Authenticity, EngineError, Privacy, Route};
 
 /// Where a message stands, as the user sees it. Stored as its name in TEXT, which the
 /// table's CHECK limits to these four.
@@ -43,8 +43,14 @@ pub struct LocalMessage {
     pub sender: DeviceId,
     /// The sender's name as shown in the room.
     pub from: DisplayName,
-    /// The text.
+    /// The text: typed here, or opened with the room's key; empty for a sealed message this
+    /// device has no key for (`privacy` says so).
     pub body: String,
+    /// In a private room, the sealed form its signature covers and every copy carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
+    /// Who can read it: public, private, or sealed without a key here.
+    pub privacy: Privacy,
     /// The sender's clock when it was sent, Unix milliseconds.
     pub sent_at: i64,
     /// The relay's clock when it stored it, once it did.
@@ -70,6 +76,15 @@ pub struct LocalMessage {
 }
 
 impl LocalMessage {
+    /// The body as it goes on the wire: empty when the sealed form carries it, so that the
+    /// text never leaves this device.
+    pub(crate) fn wire_body(&self) -> String {
+        match self.sealed {
+            Some(_) => String::new(),
+            None => self.body.clone(),
+        }
+    }
+
     /// What the store knows of a message's signature, checked: this device's own messages
     /// are its own; a received one is checked against the key it came with.
     pub(crate) fn authenticity_of(
@@ -102,6 +117,12 @@ impl LocalMessage {
         Self {
             state,
             authenticity,
+            privacy: Privacy::stored(
+                &message.body,
+                message.sealed.as_ref(),
+                state != DeliveryState::Received,
+            ),
+            sealed: message.sealed,
             prev: message.prev,
             key: message.key,
             sig: message.sig,
@@ -135,6 +156,7 @@ struct Row {
     prev: Option<String>,
     sender_key: Option<String>,
     sig: Option<String>,
+    sealed: Option<String>,
 }
 
 /// `SELECT` of the columns a [`Row`] reads, then the rest of the query.
@@ -142,7 +164,7 @@ macro_rules! select_row {
     ($rest:literal) => {
         concat!(
             "SELECT id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, \
-             error, prev, sender_key, sig ",
+             error, prev, sender_key, sig, sealed ",
             $rest
         )
     };
@@ -156,12 +178,17 @@ impl Row {
         let prev = self.prev.and_then(|p| MessageId::from_str(&p).ok());
         let key = self.sender_key.and_then(|k| k.parse().ok());
         let sig = self.sig.and_then(|s| s.parse().ok());
+        let sealed: Option<Sealed> = self
+            .sealed
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok());
         let signed = SignedChat {
             room: &room,
             id,
             body: &self.body,
             sent_at: self.sent_at,
             prev,
+            sealed: sealed.as_ref(),
         };
         let authenticity =
             LocalMessage::authenticity_of(self.state, sender, key.as_ref(), sig.as_ref(), &signed);
@@ -171,7 +198,13 @@ impl Row {
             seq: self.seq.and_then(|s| u64::try_from(s).ok()),
             sender,
             from: DisplayName::from_trusted(self.sender_name),
+            privacy: Privacy::stored(
+                &self.body,
+                sealed.as_ref(),
+                self.state != DeliveryState::Received,
+            ),
             body: self.body,
+            sealed,
             sent_at: self.sent_at,
             stored_at: self.stored_at,
             route: self.route,
@@ -206,7 +239,9 @@ impl Store {
         Ok(id.and_then(|id| MessageId::from_str(&id).ok()))
     }
 
-    /// Puts a message typed by `sender` into the outbox. When this returns, it is on disk.
+    /// Puts a message typed by `sender` into the outbox. When this returns, it is on disk. A
+    /// private room's message comes with its text and its sealed form: both are kept, and
+    /// only the sealed form is given back to be sent.
     pub(crate) async fn enqueue(
         &self,
         chat: &ChatSend,
@@ -214,8 +249,8 @@ impl Store {
         from: &DisplayName,
     ) -> Result<(), EngineError> {
         sqlx::query(
-            "INSERT INTO messages (id, room, sender, sender_name, body, sent_at, state, prev, sig) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (id, room, sender, sender_name, body, sent_at, state, prev, sig, \
+             sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(chat.id.to_string())
         .bind(chat.room.as_str())
@@ -226,6 +261,7 @@ impl Store {
         .bind(DeliveryState::Queued)
         .bind(chat.prev.map(|p| p.to_string()))
         .bind(chat.sig.to_string())
+        .bind(chat.sealed.as_ref().map(festival_proto::encode))
         .execute(&self.pool)
         .await
         .map_err(|e| self.fail(e))?;
@@ -246,9 +282,10 @@ impl Store {
             .into_iter()
             .filter_map(Row::into_message)
             .map(|m| ChatSend {
+                body: m.wire_body(),
                 id: m.id,
                 room: m.room,
-                body: m.body,
+                sealed: m.sealed,
                 sent_at: m.sent_at,
                 prev: m.prev,
                 sig: m.sig.unwrap_or(Signature::from_bytes([0; 64])),
@@ -342,8 +379,8 @@ impl Store {
                 DeliveryState::Received
             };
             sqlx::query(
-                "INSERT INTO messages (id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, prev, sender_key, sig) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                "INSERT INTO messages (id, room, seq, sender, sender_name, body, sent_at, stored_at, route, state, prev, sender_key, sig, sealed) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT(id) DO UPDATE SET seq = coalesce(excluded.seq, messages.seq), \
                  sender_key = coalesce(messages.sender_key, excluded.sender_key), \
                  stored_at = coalesce(excluded.stored_at, messages.stored_at), \
@@ -363,6 +400,7 @@ impl Store {
             .bind(m.prev.map(|p| p.to_string()))
             .bind(m.key.map(|k| k.to_string()))
             .bind(m.sig.map(|s| s.to_string()))
+            .bind(m.sealed.as_ref().map(festival_proto::encode))
             .execute(&mut *tx)
             .await
             .map_err(|e| self.fail(e))?;
@@ -435,6 +473,7 @@ impl Store {
                 sender: m.sender,
                 from: m.from,
                 body: m.body,
+                sealed: m.sealed,
                 sent_at: m.sent_at,
                 stored_at: 0,
                 prev: m.prev,
@@ -493,7 +532,8 @@ impl Store {
             Some(PeerChat {
                 id,
                 room: room.clone(),
-                body: m.body,
+                body: m.wire_body(),
+                sealed: m.sealed,
                 sent_at: m.sent_at,
                 prev: m.prev,
                 sig: m.sig?,
@@ -563,6 +603,7 @@ mod tests {
             id: MessageId::new(),
             room: room.clone(),
             body: body.into(),
+            sealed: None,
             sent_at: 1_000,
             prev: None,
             sig: Signature::from_bytes([3; 64]),
@@ -578,6 +619,7 @@ mod tests {
             sender,
             from: DisplayName::parse("Me").unwrap(),
             body: chat.body.clone(),
+            sealed: None,
             sent_at: chat.sent_at,
             stored_at: 2_000,
             prev: chat.prev,

@@ -185,6 +185,7 @@ impl RoomTask {
             sender: ChatMessage::ANNOUNCER,
             from: DisplayName::from_trusted(ANNOUNCER_NAME.into()),
             body,
+            sealed: None,
             sent_at: unix_ms(),
             prev: None,
             key: None,
@@ -420,6 +421,7 @@ impl RoomTask {
                     .cloned()
                     .unwrap_or_else(|| festival_proto::DisplayName::from_trusted("?".into())),
                 body: p.chat.body.clone(),
+                sealed: p.chat.sealed.clone(),
                 sent_at: p.chat.sent_at,
                 prev: p.chat.prev,
                 key: Some(p.key),

@@ -136,6 +136,7 @@ fn message(body: &str) -> NewMessage {
         sender: DeviceId::random(),
         from: DisplayName::parse("Alice").unwrap(),
         body: body.into(),
+        sealed: None,
         sent_at: 7,
         prev: Some(MessageId::new()),
         key: Some(festival_proto::PublicKey::from_bytes([1; 32])),

@@ -98,6 +98,7 @@ impl RelayStore for MemoryStore {
                 sender: message.sender,
                 from: message.from.clone(),
                 body: message.body.clone(),
+                sealed: message.sealed.clone(),
                 sent_at: message.sent_at,
                 stored_at,
                 prev: message.prev,

@@ -404,6 +404,7 @@ pub fn chat_frame(key: &DeviceKey, room: &str, body: &str) -> ChatSend {
         id: MessageId::of_device(key.device(), 0),
         room: RoomName::parse(room).unwrap(),
         body: body.into(),
+        sealed: None,
         sent_at: 0,
         prev: None,
         sig: Signature::from_bytes([0; 64]),

@@ -170,6 +170,7 @@ impl EngineState {
             id: chat.id,
             room: chat.room.clone(),
             body: chat.body.clone(),
+            sealed: chat.sealed.clone(),
             sent_at: chat.sent_at,
             prev: chat.prev,
             sig: chat.sig,
@@ -596,13 +597,14 @@ impl EngineState {
             tracing::warn!(%peer, room = %chat.room, "dropping a direct message from a non-member");
             return;
         };
-        let message = ChatMessage {
+        let mut message = ChatMessage {
             room: chat.room,
             id: chat.id,
             seq: 0,
             sender: peer,
             from,
             body: chat.body,
+            sealed: chat.sealed,
             sent_at: chat.sent_at,
             stored_at: 0,
             prev: chat.prev,
@@ -610,6 +612,13 @@ impl EngineState {
             sig: Some(chat.sig),
         };
         let authenticity = Authenticity::of(&message);
+        let (privacy, learned) = self.keyring.open(&mut message, &self.identity.key);
+        if learned.0 {
+            self.out.push_back(Output::Store(StoreOp::SaveSetting {
+                key: crate::privacy::SETTING,
+                value: self.keyring.save(),
+            }));
+        }
         if authenticity != Authenticity::Verified {
             // Not the peer's: shown marked, once, but neither stored nor taken as seen, so
             // that the id stays free for the message its real sender signs.
@@ -618,6 +627,7 @@ impl EngineState {
                 message,
                 route: Route::P2p,
                 authenticity,
+                privacy,
             });
             return;
         }
@@ -638,6 +648,7 @@ impl EngineState {
             message: message.clone(),
             route: Route::P2p,
             authenticity,
+            privacy,
         });
         // The relay's number came first: it now takes its place in the room's order.
         if let Some((room, seq, _)) = numbered {
@@ -647,7 +658,12 @@ impl EngineState {
             self.p2p.seen.numbering(numbered.id);
             if let Some(state) = self.rooms.get_mut(&room) {
                 let output = state.sync.on_live(numbered);
-                batch.synced(room, output, &mut self.p2p.seen);
+                batch.synced(
+                    room,
+                    output,
+                    &mut self.p2p.seen,
+                    Self::opener(&self.keyring, &self.identity),
+                );
             }
             self.apply(now, batch);
         }
@@ -670,7 +686,12 @@ impl EngineState {
             if let Some((room, seq, _)) = self.p2p.awaiting.remove(&id) {
                 if let Some(state) = self.rooms.get_mut(&room) {
                     let output = state.sync.on_missing(seq);
-                    batch.synced(room, output, &mut self.p2p.seen);
+                    batch.synced(
+                        room,
+                        output,
+                        &mut self.p2p.seen,
+                        Self::opener(&self.keyring, &self.identity),
+                    );
                 }
             }
         }

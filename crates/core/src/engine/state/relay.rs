@@ -4,13 +4,14 @@
 use std::time::Instant;
 
 use festival_proto::{
-    ChatMessage, ClientFrame, Join, MessageId, Ping, PresenceChange, RoomName, Seq, ServerFrame,
-    SignalRelayed, TokenBucket, Welcome,
+    ChatMessage, ClientFrame, DeviceKey, Join, MessageId, Ping, PresenceChange, RoomName, Seq,
+    ServerFrame, SignalRelayed, TokenBucket, Welcome,
 };
 
 use super::{EngineState, Output, PeerAction, StoreOp};
 use crate::dedup::{Release, Seen};
 use crate::engine::relay_policy::{Keepalive, RelayRoute};
+use crate::privacy::Keyring;
 use crate::sync::SyncOutput;
 use crate::transport::TransportError;
 use crate::{Authenticity, EngineError, Event, Route};
@@ -35,6 +36,8 @@ pub(super) struct Batch {
     signals: Vec<SignalRelayed>,
     /// Someone came or went, or a room was (re)joined: direct links may need to change.
     membership_changed: bool,
+    /// An owner's rekey gave this device a new room key: the keyring is saved first.
+    keys_learned: bool,
 }
 
 impl Batch {
@@ -49,14 +52,24 @@ impl Batch {
             shown: 0,
             signals: Vec::new(),
             membership_changed: false,
+            keys_learned: false,
         }
     }
 
     /// Takes what sync decided: every message is recorded, but one already shown (it came
     /// directly from its sender) is not shown again.
-    pub(super) fn synced(&mut self, room: RoomName, output: SyncOutput, seen: &mut Seen) {
+    /// Sealed messages are opened here, before they are recorded or shown.
+    pub(super) fn synced(
+        &mut self,
+        room: RoomName,
+        output: SyncOutput,
+        seen: &mut Seen,
+        opener: Opener<'_>,
+    ) {
         self.duplicates += output.duplicates;
-        for message in output.deliver {
+        for mut message in output.deliver {
+            let (privacy, learned) = opener.keyring.open(&mut message, opener.me);
+            self.keys_learned |= learned.0;
             self.delivered.push(message.clone());
             match seen.release(message.id) {
                 Release::Show => {}
@@ -71,6 +84,7 @@ impl Batch {
                 authenticity: Authenticity::of(&message),
                 message,
                 route: self.route,
+                privacy,
             });
         }
         if let Some(since) = output.resync {
@@ -79,7 +93,25 @@ impl Batch {
     }
 }
 
+/// What opens sealed messages: the keyring and this device's key (for a rekey).
+#[derive(Clone, Copy)]
+pub(super) struct Opener<'a> {
+    pub(super) keyring: &'a Keyring,
+    pub(super) me: &'a DeviceKey,
+}
+
 impl EngineState {
+    /// The opener of sealed messages.
+    pub(super) fn opener<'a>(
+        keyring: &'a Keyring,
+        identity: &'a crate::store::Identity,
+    ) -> Opener<'a> {
+        Opener {
+            keyring,
+            me: &identity.key,
+        }
+    }
+
     /// The route of [`Output::Dial`] failed with `reason`: the long-poll is tried after a
     /// WebSocket whose breaker just opened; otherwise the engine waits (backoff) and dials
     /// again.
@@ -232,7 +264,12 @@ impl EngineState {
                 });
                 batch.membership_changed = true;
                 let output = state.sync.on_joined(joined);
-                batch.synced(room, output, &mut self.p2p.seen);
+                batch.synced(
+                    room,
+                    output,
+                    &mut self.p2p.seen,
+                    Self::opener(&self.keyring, &self.identity),
+                );
             }
             // An announcement is numbered in the room's order like a chat; its sender (the nil
             // device) is what sets it apart.
@@ -259,7 +296,12 @@ impl EngineState {
                     }
                     None => state.sync.on_missing(notice.seq),
                 };
-                batch.synced(room, output, &mut self.p2p.seen);
+                batch.synced(
+                    room,
+                    output,
+                    &mut self.p2p.seen,
+                    Self::opener(&self.keyring, &self.identity),
+                );
             }
             ServerFrame::Ack(ack) => {
                 batch.sent.push((ack.id, ack.seq));
@@ -347,7 +389,12 @@ impl EngineState {
         let room = message.room.clone();
         if let Some(state) = self.rooms.get_mut(&room) {
             let output = state.sync.on_live(message);
-            batch.synced(room, output, &mut self.p2p.seen);
+            batch.synced(
+                room,
+                output,
+                &mut self.p2p.seen,
+                Self::opener(&self.keyring, &self.identity),
+            );
         }
     }
 
@@ -358,6 +405,12 @@ impl EngineState {
     pub(super) fn apply(&mut self, now: Instant, batch: Batch) {
         self.stats.delivered.add(batch.route, batch.shown);
         self.stats.duplicates_filtered += batch.duplicates;
+        if batch.keys_learned {
+            self.out.push_back(Output::Store(StoreOp::SaveSetting {
+                key: crate::privacy::SETTING,
+                value: self.keyring.save(),
+            }));
+        }
         if !batch.sent.is_empty() {
             self.out
                 .push_back(Output::Store(StoreOp::MarkSent(batch.sent)));

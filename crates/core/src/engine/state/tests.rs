@@ -146,6 +146,7 @@ impl Sim {
             recent: Vec::new(),
             unsequenced: Vec::new(),
             known_keys: Vec::new(),
+            keyring: crate::privacy::Keyring::default(),
         };
         let state = EngineState::new("ws://relay".into(), me.clone(), config, resume, 7, now);
         Self {
@@ -272,6 +273,7 @@ impl Sim {
         let store = &self.store;
         let answer = match op {
             StoreOp::MarkSent(acks) => store.mark_sent(&acks).await.map(|()| None),
+            StoreOp::SaveSetting { key, value } => store.set(key, &value).await.map(|()| None),
             StoreOp::RecordDelivered {
                 messages,
                 me,
@@ -352,6 +354,7 @@ impl Sim {
             id: MessageId::of_device(self.me.device, self.unix()),
             room: room(),
             body: body.into(),
+            sealed: None,
             sent_at: self.unix(),
             prev,
             sig: Signature::from_bytes([0; 64]),
@@ -475,6 +478,7 @@ fn message(sender: DeviceId, from: &str, seq: Seq, body: &str) -> ChatMessage {
         sender,
         from: name(from),
         body: body.into(),
+        sealed: None,
         sent_at: 0,
         stored_at: 0,
         prev: None,
@@ -491,6 +495,7 @@ fn peer_chat(message: &ChatMessage, prev: Option<MessageId>) -> PeerChat {
         id: message.id,
         room: message.room.clone(),
         body: message.body.clone(),
+        sealed: None,
         sent_at: message.sent_at,
         prev,
         sig: Signature::from_bytes([0; 64]),
