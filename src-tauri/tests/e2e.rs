@@ -91,7 +91,7 @@ fn virtual_display() -> (Process, String) {
 
 /// Reads every event of Bob's engine as it comes (an engine whose events are not read stops
 /// once their queue is full), keeping the messages for `wait_message`.
-fn messages_of(mut events: Events) -> mpsc::Receiver<festival_proto::ChatMessage> {
+fn messages_of(mut events: Events) -> mpsc::Receiver<festival_core::Delivered> {
     let (tx, rx) = mpsc::channel(100_000);
     tokio::spawn(async move {
         while let Some(event) = events.next().await {
@@ -106,9 +106,9 @@ fn messages_of(mut events: Events) -> mpsc::Receiver<festival_proto::ChatMessage
 }
 
 async fn wait_message(
-    messages: &mut mpsc::Receiver<festival_proto::ChatMessage>,
+    messages: &mut mpsc::Receiver<festival_core::Delivered>,
     body: &str,
-) -> festival_proto::ChatMessage {
+) -> festival_core::Delivered {
     tokio::time::timeout(WAIT, async {
         loop {
             let message = messages.recv().await.expect("Bob's engine stopped");

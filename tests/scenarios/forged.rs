@@ -11,11 +11,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use festival_core::{Authenticity, Event};
+use festival_core::{Authenticity, Delivered, Event};
 use festival_proto::{
-    ChatMessage, ClientFrame, DeviceId, DeviceKey, DisplayName, Hello, Join, MessageId,
-    PROTOCOL_VERSION, PeerChat, PeerFrame, PeerSignal, RoomName, ServerFrame, SignalSend,
-    Signature, decode_server, encode,
+    ClientFrame, DeviceId, DeviceKey, DisplayName, Hello, Join, MessageId, PROTOCOL_VERSION,
+    PeerChat, PeerFrame, PeerSignal, RoomName, ServerFrame, SignalSend, Signature, decode_server,
+    encode,
 };
 use festival_tests::{Member, TestRelay, WAIT};
 use futures_util::{SinkExt, StreamExt};
@@ -49,7 +49,7 @@ async fn a_forged_direct_message_is_marked_and_not_shown_as_its_claimed_sender()
         .await
         .unwrap()
         .unwrap();
-    let original: ChatMessage = bob
+    let original: Delivered = bob
         .until("Alice's message", |events| {
             events.iter().find_map(|e| match e {
                 Event::Message {

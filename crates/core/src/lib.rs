@@ -11,6 +11,7 @@
 
 mod authenticity;
 mod dedup;
+mod delivered;
 mod directory;
 mod engine;
 mod error;
@@ -25,6 +26,7 @@ pub mod sync;
 pub mod transport;
 
 pub use authenticity::Authenticity;
+pub use delivered::Delivered;
 pub use directory::Directory;
 pub use engine::{
     Engine, EngineConfig, Events, OlderHistory, P2pConfig, PendingSend, local_history,

@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use festival_proto::{
-    ChatMessage, ChatSend, ClientFrame, DeviceId, DisplayName, IceServer, Join, Leave, Limits,
-    Member, MessageId, PeerChat, PeerFrame, RoomName, Seq, TokenBucket,
+    ChatSend, ClientFrame, DeviceId, DisplayName, IceServer, Join, Leave, Limits, Member,
+    MessageId, PeerChat, PeerFrame, RoomName, Seq, TokenBucket,
 };
 
 use self::direct::Direct;
@@ -38,7 +38,7 @@ use crate::store::Identity;
 use crate::sync::RoomSync;
 use crate::transport::TransportError;
 use crate::transport::backoff::Backoff;
-use crate::{EngineError, Event, Route};
+use crate::{Delivered, EngineError, Event, Route};
 
 /// Message ids remembered to drop a second copy that came by another route.
 pub(super) const SEEN_KEPT: usize = 65_536;
@@ -178,7 +178,7 @@ pub(crate) enum StoreOp {
     MarkSent(Vec<(MessageId, Seq)>),
     /// Messages shown (and the room cursors they move), in one transaction.
     RecordDelivered {
-        messages: Vec<ChatMessage>,
+        messages: Vec<Delivered>,
         me: DeviceId,
         route: Route,
         keep: usize,
@@ -303,7 +303,7 @@ pub(crate) struct Resume {
     /// Ids shown recently (dropped if they come again).
     pub(crate) recent: Vec<MessageId>,
     /// Messages shown from a direct link and not numbered yet.
-    pub(crate) unsequenced: Vec<ChatMessage>,
+    pub(crate) unsequenced: Vec<Delivered>,
 }
 
 impl EngineState {

@@ -2,10 +2,10 @@
 //! `conformance_suite!` runs all of them against one backend. The SQLite store and the
 //! memory store both run it below, so the two cannot drift apart.
 
-use festival_proto::{ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, RoomName, Seq};
+use festival_proto::{ChatSend, DeviceId, DisplayName, MessageId, RoomName, Seq};
 
 use super::{DeliveryState, EngineStore, MemoryStore, Store};
-use crate::{EngineError, Route};
+use crate::{Delivered, EngineError, Route};
 
 /// Emits one `#[tokio::test]` per conformance test, each on a fresh store from `$open` (an
 /// async fn returning a guard to keep alive and the store).
@@ -71,9 +71,9 @@ fn typed(room: &RoomName, body: &str, sent_at: i64) -> ChatSend {
     }
 }
 
-/// `chat` as the relay (seq > 0) or its sender directly (seq 0) delivers it.
-fn delivered(chat: &ChatSend, seq: Seq, sender: DeviceId) -> ChatMessage {
-    ChatMessage {
+/// `chat` as the relay (numbered `seq`) or its sender directly (no `seq`) delivers it.
+fn delivered(chat: &ChatSend, seq: Option<Seq>, sender: DeviceId) -> Delivered {
+    Delivered {
         room: chat.room.clone(),
         id: chat.id,
         seq,
@@ -81,7 +81,7 @@ fn delivered(chat: &ChatSend, seq: Seq, sender: DeviceId) -> ChatMessage {
         from: name("Sender"),
         body: chat.body.clone(),
         sent_at: chat.sent_at,
-        stored_at: if seq > 0 { 5_000 + seq as i64 } else { 0 },
+        stored_at: seq.map(|seq| 5_000 + seq as i64),
         prev: chat.prev,
         key: None,
         sig: Some(chat.sig),
@@ -89,9 +89,9 @@ fn delivered(chat: &ChatSend, seq: Seq, sender: DeviceId) -> ChatMessage {
 }
 
 /// `count` messages from `sender` numbered `first..`, in `room`.
-fn numbered(room: &RoomName, first: Seq, count: u64, sender: DeviceId) -> Vec<ChatMessage> {
+fn numbered(room: &RoomName, first: Seq, count: u64, sender: DeviceId) -> Vec<Delivered> {
     (first..first + count)
-        .map(|seq| delivered(&typed(room, &format!("r{seq}"), 1_000), seq, sender))
+        .map(|seq| delivered(&typed(room, &format!("r{seq}"), 1_000), Some(seq), sender))
         .collect()
 }
 
@@ -130,7 +130,7 @@ async fn a_queued_message_becomes_sent_once_with_its_number(store: impl EngineSt
     // The ack again (a resend acked as a duplicate), then the relay's echo: same message.
     store.mark_sent(&[(first.id, 4)]).await.unwrap();
     store
-        .record_delivered(&[delivered(&first, 4, me)], me, Route::Relay, 100)
+        .record_delivered(&[delivered(&first, Some(4), me)], me, Route::Relay, 100)
         .await
         .unwrap();
     let history = store.history(&camp, 10).await.unwrap();
@@ -202,7 +202,7 @@ async fn a_failed_message_stays_failed_and_is_not_given_out(store: impl EngineSt
         .unwrap();
     store.expire_queued(i64::MAX, "expired").await.unwrap();
     store
-        .record_delivered(&[delivered(&refused, 3, me)], me, Route::Relay, 100)
+        .record_delivered(&[delivered(&refused, Some(3), me)], me, Route::Relay, 100)
         .await
         .unwrap();
     let history = store.history(&camp, 10).await.unwrap();
@@ -270,21 +270,21 @@ async fn ids_are_idempotent(store: impl EngineStore) {
     // First directly from its sender (not numbered yet), then twice by the relay, by two
     // routes: one message, which gains its number and keeps the route it first came by.
     store
-        .record_delivered(&[delivered(&chat, 0, alice)], me, Route::P2p, 100)
+        .record_delivered(&[delivered(&chat, None, alice)], me, Route::P2p, 100)
         .await
         .unwrap();
     assert_eq!(
         store.unsequenced(10).await.unwrap(),
-        [delivered(&chat, 0, alice)]
+        [delivered(&chat, None, alice)]
     );
-    let mut renamed = delivered(&chat, 7, alice);
+    let mut renamed = delivered(&chat, Some(7), alice);
     renamed.from = name("Alice Two");
     store
         .record_delivered(&[renamed.clone(), renamed.clone()], me, Route::Relay, 100)
         .await
         .unwrap();
     store
-        .record_delivered(&[delivered(&chat, 7, alice)], me, Route::Poll, 100)
+        .record_delivered(&[delivered(&chat, Some(7), alice)], me, Route::Poll, 100)
         .await
         .unwrap();
     let history = store.history(&camp, 10).await.unwrap();
@@ -315,7 +315,7 @@ async fn ids_are_idempotent(store: impl EngineStore) {
 
     // A numbered copy never loses its number to a later unnumbered one.
     store
-        .record_delivered(&[delivered(&chat, 0, alice)], me, Route::P2p, 100)
+        .record_delivered(&[delivered(&chat, None, alice)], me, Route::P2p, 100)
         .await
         .unwrap();
     assert_eq!(store.history(&camp, 10).await.unwrap()[0].seq, Some(7));
@@ -333,7 +333,7 @@ async fn the_cursor_moves_only_forward_and_only_on_numbered_messages(store: impl
     let (camp, stage) = (room("Camp"), room("Stage"));
     let (me, alice) = (DeviceId::random(), DeviceId::random());
     assert_eq!(store.cursor(&camp).await.unwrap(), None);
-    let direct = delivered(&typed(&camp, "direct", 1_000), 0, alice);
+    let direct = delivered(&typed(&camp, "direct", 1_000), None, alice);
     store
         .record_delivered(&[direct], me, Route::P2p, 100)
         .await
@@ -341,7 +341,7 @@ async fn the_cursor_moves_only_forward_and_only_on_numbered_messages(store: impl
     assert_eq!(
         store.cursor(&camp).await.unwrap(),
         None,
-        "seq 0 is not a number"
+        "an unnumbered message moves no cursor"
     );
 
     // One batch, two rooms, out of order: each room's cursor is its highest number.
@@ -381,7 +381,7 @@ async fn history_is_in_room_order_with_unnumbered_last(store: impl EngineStore) 
     store.enqueue(&offline, me, &name("Me")).await.unwrap();
     let direct = typed(&camp, "direct", 1_000);
     store
-        .record_delivered(&[delivered(&direct, 0, alice)], me, Route::P2p, 100)
+        .record_delivered(&[delivered(&direct, None, alice)], me, Route::P2p, 100)
         .await
         .unwrap();
     let mut relayed = numbered(&camp, 1, 3, alice);
@@ -428,7 +428,7 @@ async fn history_is_in_room_order_with_unnumbered_last(store: impl EngineStore) 
 
     // Once the direct message is numbered, it takes its place among the numbered ones.
     store
-        .record_delivered(&[delivered(&direct, 4, alice)], me, Route::Relay, 100)
+        .record_delivered(&[delivered(&direct, Some(4), alice)], me, Route::Relay, 100)
         .await
         .unwrap();
     let bodies: Vec<_> = shown(&store, &camp)
@@ -452,7 +452,7 @@ async fn older_history_comes_in_pages_below_a_number(store: impl EngineStore) {
         .unwrap();
     let direct = typed(&camp, "direct", 1_000);
     store
-        .record_delivered(&[delivered(&direct, 0, alice)], me, Route::P2p, 100)
+        .record_delivered(&[delivered(&direct, None, alice)], me, Route::P2p, 100)
         .await
         .unwrap();
     let page = async |before, limit| -> Vec<Seq> {
@@ -490,7 +490,7 @@ async fn retention_drops_only_old_delivered_messages(store: impl EngineStore) {
     store.mark_failed(failed.id, "refused").await.unwrap();
     let direct = typed(&camp, "direct", 1_000);
     store
-        .record_delivered(&[delivered(&direct, 0, alice)], me, Route::P2p, 100)
+        .record_delivered(&[delivered(&direct, None, alice)], me, Route::P2p, 100)
         .await
         .unwrap();
 
@@ -598,7 +598,7 @@ async fn own_message_carries_the_prev_and_signature_it_was_typed_with(store: imp
     store.enqueue(&elsewhere, me, &name("Me")).await.unwrap();
     let theirs = typed(&camp, "theirs", 1_004);
     store
-        .record_delivered(&[delivered(&theirs, 2, alice)], me, Route::Relay, 100)
+        .record_delivered(&[delivered(&theirs, Some(2), alice)], me, Route::Relay, 100)
         .await
         .unwrap();
     assert_eq!(
@@ -663,7 +663,7 @@ async fn recent_ids_and_unsequenced_are_bounded_and_newest_last(store: impl Engi
     let mine = typed(&camp, "mine", 1_000);
     store.enqueue(&mine, me, &name("Me")).await.unwrap();
     let direct: Vec<_> = (0..4)
-        .map(|i| delivered(&typed(&camp, &format!("d{i}"), 1_000), 0, alice))
+        .map(|i| delivered(&typed(&camp, &format!("d{i}"), 1_000), None, alice))
         .collect();
     for m in &direct {
         store
@@ -678,7 +678,7 @@ async fn recent_ids_and_unsequenced_are_bounded_and_newest_last(store: impl Engi
         .unwrap();
     // Our own message's echo is not among those received from others.
     store
-        .record_delivered(&[delivered(&mine, 3, me)], me, Route::Relay, 100)
+        .record_delivered(&[delivered(&mine, Some(3), me)], me, Route::Relay, 100)
         .await
         .unwrap();
 

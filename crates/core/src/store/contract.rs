@@ -5,11 +5,11 @@ use std::path::Path;
 use std::str::FromStr;
 
 use festival_proto::{
-    ChatMessage, ChatSend, DeviceId, DeviceKey, DisplayName, MessageId, PeerChat, RoomName, Seq,
+    ChatSend, DeviceId, DeviceKey, DisplayName, MessageId, PeerChat, RoomName, Seq,
 };
 
 use super::{Identity, LocalMessage, Store};
-use crate::{EngineError, Route};
+use crate::{Delivered, EngineError, Route};
 
 /// Where the engine keeps what must outlive it: the device's identity and settings, the
 /// local history, the outbox and each room's sync cursor.
@@ -118,11 +118,11 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
 
     /// Records delivered messages and moves each room's cursor, in one commit, then keeps
     /// only the newest `keep` delivered messages of each room. A message already here is
-    /// updated, not added again. Seq 0: a message that came directly from its sender and is
-    /// not numbered yet; it does not move the cursor.
+    /// updated, not added again. A message without a `seq` came directly from its sender and
+    /// is not numbered yet; it does not move the cursor.
     fn record_delivered(
         &self,
-        messages: &[ChatMessage],
+        messages: &[Delivered],
         me: DeviceId,
         route: Route,
         keep: usize,
@@ -141,11 +141,11 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Seq>, EngineError>> + Send;
 
     /// Messages received directly from their senders that the relay has not numbered yet,
-    /// newest last (at most `limit`), with seq and `stored_at` 0.
+    /// newest last (at most `limit`), with no `seq` or `stored_at`.
     fn unsequenced(
         &self,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ChatMessage>, EngineError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Delivered>, EngineError>> + Send;
 
     /// Whether a message with this id is in the store (received, or typed here).
     fn contains(&self, id: MessageId) -> impl Future<Output = Result<bool, EngineError>> + Send;
@@ -246,7 +246,7 @@ impl EngineStore for Store {
 
     async fn record_delivered(
         &self,
-        messages: &[ChatMessage],
+        messages: &[Delivered],
         me: DeviceId,
         route: Route,
         keep: usize,
@@ -262,7 +262,7 @@ impl EngineStore for Store {
         Store::cursor(self, room).await
     }
 
-    async fn unsequenced(&self, limit: usize) -> Result<Vec<ChatMessage>, EngineError> {
+    async fn unsequenced(&self, limit: usize) -> Result<Vec<Delivered>, EngineError> {
         Store::unsequenced(self, limit).await
     }
 

@@ -9,11 +9,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use festival_proto::{
-    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, RoomName, Seq, Signature,
+    ChatSend, DeviceId, DisplayName, MessageId, PeerChat, RoomName, Seq, Signature,
 };
 
 use super::{DeliveryState, EngineStore, LocalMessage};
-use crate::{Authenticity, EngineError, Route};
+use crate::{Authenticity, Delivered, EngineError, Route};
 
 /// What [`EngineStore::location`] names for a memory store.
 const LOCATION: &str = ":memory:";
@@ -200,16 +200,18 @@ impl EngineStore for MemoryStore {
 
     async fn record_delivered(
         &self,
-        messages: &[ChatMessage],
+        messages: &[Delivered],
         me: DeviceId,
         route: Route,
         keep: usize,
     ) -> Result<(), EngineError> {
         let mut data = self.lock();
         let mut last: BTreeMap<&RoomName, Seq> = BTreeMap::new();
-        for m in messages.iter().filter(|m| m.seq > 0) {
-            let entry = last.entry(&m.room).or_default();
-            *entry = (*entry).max(m.seq);
+        for m in messages {
+            if let Some(seq) = m.seq {
+                let entry = last.entry(&m.room).or_default();
+                *entry = (*entry).max(seq);
+            }
         }
         for m in messages {
             let state = if m.sender == me {
@@ -217,11 +219,9 @@ impl EngineStore for MemoryStore {
             } else {
                 DeliveryState::Received
             };
-            let seq = (m.seq > 0).then_some(m.seq);
-            let stored_at = (m.stored_at > 0).then_some(m.stored_at);
             if let Some(known) = data.get_mut(m.id) {
-                known.seq = seq.or(known.seq);
-                known.stored_at = stored_at.or(known.stored_at);
+                known.seq = m.seq.or(known.seq);
+                known.stored_at = m.stored_at.or(known.stored_at);
                 known.route = known.route.or(Some(route));
                 known.key = known.key.or(m.key);
                 known.from = m.from.clone();
@@ -233,12 +233,12 @@ impl EngineStore for MemoryStore {
             data.add(LocalMessage {
                 id: m.id,
                 room: m.room.clone(),
-                seq,
+                seq: m.seq,
                 sender: m.sender,
                 from: m.from.clone(),
                 body: m.body.clone(),
                 sent_at: m.sent_at,
-                stored_at,
+                stored_at: m.stored_at,
                 route: Some(route),
                 state,
                 error: None,
@@ -278,7 +278,7 @@ impl EngineStore for MemoryStore {
         Ok(self.lock().cursors.get(room).copied())
     }
 
-    async fn unsequenced(&self, limit: usize) -> Result<Vec<ChatMessage>, EngineError> {
+    async fn unsequenced(&self, limit: usize) -> Result<Vec<Delivered>, EngineError> {
         let data = self.lock();
         let mut newest: Vec<_> = data
             .messages
@@ -286,19 +286,8 @@ impl EngineStore for MemoryStore {
             .rev()
             .filter(|m| m.state == DeliveryState::Received && m.seq.is_none())
             .take(limit)
-            .map(|m| ChatMessage {
-                room: m.room.clone(),
-                id: m.id,
-                seq: 0,
-                sender: m.sender,
-                from: m.from.clone(),
-                body: m.body.clone(),
-                sent_at: m.sent_at,
-                stored_at: 0,
-                prev: m.prev,
-                key: m.key,
-                sig: m.sig,
-            })
+            .cloned()
+            .map(Delivered::from)
             .collect();
         newest.reverse();
         Ok(newest)
