@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ErrorCode, Limits, MessageId, ProtoError, RoomName, Signature, SignedChat, validate_body,
+    ErrorCode, Limits, MessageId, ProtoError, RoomName, SessionId, Signature, SignedChat,
+    validate_body,
 };
 
 /// A signaling payload, carried opaquely by the relay's `signal` frames.
@@ -24,7 +25,7 @@ pub enum PeerSignal {
     /// signaling frames per link instead of dozens, which matters on a rate-limited relay).
     Offer {
         /// The attempt.
-        session: u64,
+        session: SessionId,
         /// The SDP.
         sdp: String,
         /// The offerer's signature of the SDP's DTLS fingerprints, so that whoever passes
@@ -34,7 +35,7 @@ pub enum PeerSignal {
     /// The answer to `offer`.
     Answer {
         /// The attempt answered.
-        session: u64,
+        session: SessionId,
         /// The SDP.
         sdp: String,
         /// The answerer's signature of the SDP's DTLS fingerprints.
@@ -43,8 +44,8 @@ pub enum PeerSignal {
     /// "No link now" (P2P is off here, or this device has as many links as it keeps). The
     /// offerer backs off as after a failure.
     Decline {
-        /// The attempt declined (0 for a request).
-        session: u64,
+        /// The attempt declined ([`SessionId::NONE`], 0, for a request).
+        session: SessionId,
     },
 }
 
@@ -195,7 +196,7 @@ mod tests {
     #[test]
     fn signals_are_tagged_by_kind() {
         let offer = PeerSignal::Offer {
-            session: 7,
+            session: SessionId(7),
             sdp: "v=0".into(),
             sig: crate::Signature::from_bytes([7; 64]),
         };

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use festival_proto::{
     ChatSend, ClientFrame, DeviceId, DisplayName, IceServer, Join, Leave, Limits, Member,
-    MessageId, PeerChat, PeerFrame, RoomName, Seq, TokenBucket,
+    MessageId, PeerChat, PeerFrame, RoomName, Seq, SessionId, TokenBucket,
 };
 
 use self::direct::Direct;
@@ -123,7 +123,7 @@ pub(crate) enum Output {
     /// successful send with [`EngineState::direct_sent`] so that the relay is told who has it.
     Peer {
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         frame: PeerFrame,
         chat: Option<MessageId>,
     },
@@ -152,21 +152,21 @@ pub(crate) enum Output {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PeerAction {
     /// Open a connection and send an offer for this session.
-    Offer { peer: DeviceId, session: u64 },
+    Offer { peer: DeviceId, session: SessionId },
     /// Open a connection from the peer's offer and send the answer.
     Answer {
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         sdp: String,
     },
     /// Take the peer's answer to our offer.
     Accept {
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         sdp: String,
     },
     /// Close the connection of this session.
-    Close { peer: DeviceId, session: u64 },
+    Close { peer: DeviceId, session: SessionId },
     /// The relay handed out these ICE servers.
     IceServers(Vec<IceServer>),
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use festival_proto::{
     ChatSend, ClientFrame, DeviceId, Member, MessageId, PeerChat, PeerFrame, PeerSignal, PublicKey,
-    RoomName, Seq, Sequenced, SignalRelayed, SignalSend, Signature, decode_peer,
+    RoomName, Seq, Sequenced, SessionId, SignalRelayed, SignalSend, Signature, decode_peer,
 };
 
 use super::relay::Batch;
@@ -133,7 +133,7 @@ impl Direct {
 
     /// Whether `sig` is `peer`'s signature of the DTLS fingerprints in `sdp`, sent to this
     /// device for attempt `session`.
-    fn sdp_signed(&self, peer: DeviceId, session: u64, sdp: &str, sig: &Signature) -> bool {
+    fn sdp_signed(&self, peer: DeviceId, session: SessionId, sdp: &str, sig: &Signature) -> bool {
         self.keys
             .get(&peer)
             .is_some_and(|key| key.verify_sdp(peer, self.me, session, sdp, sig))
@@ -279,7 +279,7 @@ impl EngineState {
                 }
                 LinkAction::Request { peer } => {
                     if !self.signal(now, peer, &PeerSignal::Request) {
-                        self.p2p.links.on_failed(peer, 0, now);
+                        self.p2p.links.on_failed(peer, SessionId::NONE, now);
                     }
                 }
                 LinkAction::Decline { peer, session } => {
@@ -369,12 +369,12 @@ impl EngineState {
     /// Refuses a link whose offer or answer does not carry `peer`'s signature of its DTLS
     /// fingerprint: whoever passed it on (the relay, or someone between) would be the other
     /// end of the link, not `peer`.
-    fn refuse_link(&mut self, peer: DeviceId, session: u64, what: &str) {
+    fn refuse_link(&mut self, peer: DeviceId, session: SessionId, what: &str) {
         let reason = format!(
             "refused the {what} of attempt {session}: its DTLS fingerprint is not signed by \
              the device's key"
         );
-        tracing::warn!(%peer, session, "{reason}");
+        tracing::warn!(%peer, %session, "{reason}");
         self.emit(Event::Peer {
             device: peer,
             open: false,
@@ -390,7 +390,7 @@ impl EngineState {
                     PeerSignal::Offer { session, .. } | PeerSignal::Answer { session, .. } => {
                         *session
                     }
-                    PeerSignal::Request | PeerSignal::Decline { .. } => 0,
+                    PeerSignal::Request | PeerSignal::Decline { .. } => SessionId::NONE,
                 };
                 if !self.signal(now, peer, &signal) {
                     if let Some(close) = self.p2p.links.on_failed(peer, session, now) {
@@ -404,7 +404,7 @@ impl EngineState {
                 state,
             } => {
                 if self.p2p.links.states().any(|(p, _)| p == peer) {
-                    tracing::debug!(%peer, session, "ICE {state}");
+                    tracing::debug!(%peer, %session, "ICE {state}");
                     self.p2p.peers.entry(peer).or_default().ice = Some(state);
                 }
             }

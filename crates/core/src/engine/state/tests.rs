@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use festival_proto::{
     Ack, ChatMessage, ChatSend, ClientFrame, DeviceId, DeviceKey, DisplayName, Join, Joined,
     Limits, Member, MessageId, PeerChat, PeerFrame, PeerId, PeerSignal, Pong, RoomName, Seq,
-    Sequenced, ServerFrame, SignalRelayed, Signature, Welcome, encode,
+    Sequenced, ServerFrame, SessionId, SignalRelayed, Signature, Welcome, encode,
 };
 
 mod day;
@@ -400,7 +400,7 @@ impl Sim {
     }
 
     /// Opens a direct link to `peer`, the peer offering.
-    async fn link_to(&mut self, peer: DeviceId, session: u64) {
+    async fn link_to(&mut self, peer: DeviceId, session: SessionId) {
         let sdp = "v=0\r\na=fingerprint:sha-256 AB:CD\r\n";
         let offer = PeerSignal::Offer {
             session,
@@ -422,7 +422,7 @@ impl Sim {
         self.peer(PeerEvent::Open { peer, session }).await;
     }
 
-    async fn direct(&mut self, peer: DeviceId, session: u64, chat: PeerChat) {
+    async fn direct(&mut self, peer: DeviceId, session: SessionId, chat: PeerChat) {
         let text = encode(&PeerFrame::Chat(chat));
         self.peer(PeerEvent::Text {
             peer,
@@ -504,8 +504,8 @@ async fn a_message_typed_goes_over_open_links_first_and_tells_the_relay_who_has_
     let (ann, bob) = (device(), device());
     sim.join_with(&[(ann, "Ann"), (bob, "Bob")], Vec::new())
         .await;
-    sim.link_to(ann, 11).await;
-    sim.link_to(bob, 12).await;
+    sim.link_to(ann, SessionId(11)).await;
+    sim.link_to(bob, SessionId(12)).await;
     sim.unreachable.insert(bob);
     let id = sim.type_message("meet at the left tower").await;
     let direct: Vec<_> = sim
@@ -577,7 +577,7 @@ async fn a_direct_message_whose_predecessor_memory_forgot_asks_the_store_not_the
     let mut sim = Sim::new(Sim::config(), online());
     let ann = device();
     sim.join_with(&[(ann, "Ann")], Vec::new()).await;
-    sim.link_to(ann, 3).await;
+    sim.link_to(ann, SessionId(3)).await;
     // Shown long ago: in the store, no longer among the ids in memory.
     let old = message(ann, "Ann", 1, "old");
     sim.store
@@ -585,7 +585,8 @@ async fn a_direct_message_whose_predecessor_memory_forgot_asks_the_store_not_the
         .await
         .unwrap();
     let next = message(ann, "Ann", 0, "next");
-    sim.direct(ann, 3, peer_chat(&next, Some(old.id))).await;
+    sim.direct(ann, SessionId(3), peer_chat(&next, Some(old.id)))
+        .await;
     assert_eq!(sim.shown(), vec![next.id], "shown at once");
     assert!(
         !sim.to_peers
@@ -600,7 +601,7 @@ async fn a_number_whose_direct_copy_never_comes_is_fetched_from_the_relay_after_
     let mut sim = Sim::new(Sim::config(), online());
     let ann = device();
     sim.join_with(&[(ann, "Ann")], Vec::new()).await;
-    sim.link_to(ann, 3).await;
+    sim.link_to(ann, SessionId(3)).await;
     let notice = Sequenced {
         room: room(),
         id: MessageId::new(),
