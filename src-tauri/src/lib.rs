@@ -15,7 +15,7 @@ mod settings;
 use tauri::{Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 
-pub use error::AppError;
+pub use error::{AppError, AppErrorCode};
 
 /// The Tauri event every engine event is sent as; its payload is the engine's `Event` JSON.
 pub const ENGINE_EVENT: &str = "festival://event";

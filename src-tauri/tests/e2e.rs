@@ -579,10 +579,36 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
         shots: Vec::new(),
     };
 
-    // Public rooms with live counts, one tap to join.
-    app.type_into(control("textbox", "Your name"), "Alice")
-        .await;
+    // Errors reach the page as codes it acts on, not as words: a public room tapped before a
+    // name is chosen marks the name field; a room name with nothing in it marks the room's.
     let main_stage = control("button", "Main Stage 1 online");
+    let your_name = control("textbox", "Your name");
+    let error_code = "return document.getElementById('join-error').dataset.code || false;";
+    app.click(main_stage).await;
+    assert_eq!(
+        app.until_script("the no-name error", error_code).await,
+        "no_name"
+    );
+    assert_eq!(
+        app.attribute(your_name, "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    app.type_into(your_name, "Alice").await;
+    let room_field = control("textbox", "Room or code");
+    app.type_into(room_field, "   ").await;
+    app.click(control("button", "Join")).await;
+    assert_eq!(
+        app.until_script("the invalid-room error", error_code).await,
+        "invalid_room"
+    );
+    assert_eq!(
+        app.attribute(room_field, "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    assert_eq!(app.attribute(your_name, "aria-invalid").await, None);
+    app.type_into(room_field, "").await;
+
+    // Public rooms with live counts, one tap to join.
     app.wait_for(main_stage).await;
     app.wait_for(control("button", "Lost & Found 0 online"))
         .await;

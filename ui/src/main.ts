@@ -2,6 +2,7 @@
 // nothing itself: routes, retries, storage and delivery are the engine's.
 
 import { Announcer } from "./announcer.js";
+import { isAppError, showError as showIn } from "./errors.js";
 import { type RoomEntry, renderJoined, renderPlain } from "./rooms.js";
 import { initTheme } from "./theme.js";
 import { Timeline } from "./timeline.js";
@@ -144,7 +145,7 @@ let timeline: Timeline<LocalMessage>;
 let announcer: Announcer;
 
 function showError(where: "join" | "chat", error: unknown): void {
-  $(`${where}-error`).textContent = String(error);
+  showIn($(`${where}-error`), error);
 }
 
 function clock(ms: number | null): string {
@@ -627,8 +628,9 @@ async function main(): Promise<void> {
     view.me = await invoke<Profile>("start", {});
     $<HTMLInputElement>("name").value = view.me.name;
     reopen = (await loadRooms()).current;
-  } catch {
-    // No saved name yet: the join form asks for one.
+  } catch (error) {
+    // No saved name yet: the join form asks for one. Anything else is said.
+    if (!isAppError(error) || error.code !== "no_name") showError("join", error);
   }
   void loadPublic();
 
