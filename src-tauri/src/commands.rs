@@ -99,7 +99,8 @@ pub(crate) async fn profile(session: State<'_, Session>) -> Result<Profile, AppE
 #[tauri::command]
 pub(crate) async fn join(session: State<'_, Session>, room: String) -> Result<RoomView, AppError> {
     let room = RoomName::parse(&room).map_err(AppError::InvalidRoom)?;
-    let joined = session.rooms().is_joined(&room);
+    let before = session.rooms();
+    let joined = before.is_joined(&room);
     let view = session
         .with(async |engine| {
             if !joined {
@@ -118,6 +119,15 @@ pub(crate) async fn join(session: State<'_, Session>, room: String) -> Result<Ro
             .await?;
         return Err(AppError::TooManyRooms);
     }
+    // The room on screen until now and the one opened: read as they are.
+    session
+        .with(async |engine| {
+            for read in before.current.iter().chain([&room]) {
+                engine.mark_read(read.as_str()).await?;
+            }
+            Ok(())
+        })
+        .await?;
     Ok(view)
 }
 
@@ -137,6 +147,8 @@ pub(crate) struct JoinedRoom {
     room: RoomName,
     favourite: bool,
     muted: bool,
+    /// Messages from others since it was last on screen, counted in the engine's store.
+    unread: u64,
     /// Its newest message here, if any.
     last: Option<LocalMessage>,
 }
@@ -155,15 +167,18 @@ pub(crate) async fn rooms(session: State<'_, Session>) -> Result<RoomsView, AppE
     let rooms = session.rooms();
     let mut joined = Vec::with_capacity(rooms.joined.len());
     for room in &rooms.joined {
-        let last = session
-            .with(async |engine| engine.history(room.as_str(), 1).await)
+        let (last, unread) = session
+            .with(async |engine| {
+                let last = engine.history(room.as_str(), 1).await?.pop();
+                Ok((last, engine.unread(room.as_str()).await?))
+            })
             .await
-            .unwrap_or_default()
-            .pop();
+            .unwrap_or_default();
         joined.push(JoinedRoom {
             room: room.clone(),
             favourite: rooms.favourites.contains(room),
             muted: rooms.muted.contains(room),
+            unread,
             last,
         });
     }
@@ -181,10 +196,17 @@ pub(crate) async fn rooms(session: State<'_, Session>) -> Result<RoomsView, AppE
     })
 }
 
-/// The room list is on screen (no room is): every room may notify.
+/// The room list is on screen (no room is): every room may notify, and the room that was on
+/// screen is read as it is.
 #[tauri::command]
-pub(crate) fn show_list(session: State<'_, Session>) -> Result<(), AppError> {
-    session.change_rooms(|rooms| rooms.show_list())
+pub(crate) async fn show_list(session: State<'_, Session>) -> Result<(), AppError> {
+    let Some(left) = session.rooms().current else {
+        return Ok(());
+    };
+    session.change_rooms(|rooms| rooms.show_list())?;
+    session
+        .with(async |engine| engine.mark_read(left.as_str()).await)
+        .await
 }
 
 #[tauri::command]

@@ -813,11 +813,29 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
     })
     .await;
 
-    // Restart: back in the room it was in.
+    // Restart: back in the room it was in, and the switcher shows the unread counts it showed
+    // before (counted in the engine's store, not kept by the page): one in Lost & Found, none
+    // in the rooms that were read.
+    erin.join("Lost & Found").await.unwrap();
+    erin.send("Lost & Found", "a phone by the bar")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    let lost_unread = control("button", "Lost & Found 1 unread Erin: a phone by the bar");
+    let main_stage_read = control("button", "Main Stage muted Bob: older 300");
+    app.resize(DESKTOP.0, DESKTOP.1).await;
+    app.wait_for(lost_unread).await;
+    app.wait_for(main_stage_read).await;
     app.quit().await;
     wait_app_gone(&bus);
     let app = Browser::launch(port, native_port, bin).await;
     app.wait_for(control("heading", "Far Field")).await;
+    app.resize(DESKTOP.0, DESKTOP.1).await;
+    app.wait_for(lost_unread).await;
+    app.wait_for(main_stage_read).await;
+    app.resize(PHONE.0, PHONE.1).await;
     app.until("the room's history after the restart", async || {
         let last = app.script(LAST_MESSAGE, json!([])).await;
         last.as_str()?

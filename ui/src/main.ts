@@ -56,7 +56,7 @@ interface RoomView {
 
 interface RoomsView {
   current: string | null;
-  joined: { room: string; favourite: boolean; muted: boolean; last: LocalMessage | null }[];
+  joined: { room: string; favourite: boolean; muted: boolean; unread: number; last: LocalMessage | null }[];
   recent: string[];
 }
 
@@ -478,7 +478,8 @@ async function loadRooms(): Promise<RoomsView> {
         room: r.room,
         favourite: r.favourite,
         muted: r.muted,
-        unread: known.get(r.room)?.unread ?? 0,
+        // Counted in the store when the app starts; from then on as events arrive.
+        unread: known.get(r.room)?.unread ?? r.unread,
         last: r.last ? `${r.last.from}: ${r.last.body}` : null,
       },
     ]),

@@ -12,6 +12,7 @@ mod conformance;
 mod contract;
 mod memory;
 mod messages;
+mod read_marks;
 mod settings;
 
 pub use contract::EngineStore;

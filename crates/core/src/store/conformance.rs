@@ -25,6 +25,7 @@ macro_rules! conformance_suite {
             own_message_carries_the_prev_and_signature_it_was_typed_with,
             recent_ids_and_unsequenced_are_bounded_and_newest_last,
             settings_and_identity_are_kept,
+            unread_counts_what_others_said_after_the_room_was_last_read,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {
@@ -737,4 +738,61 @@ async fn settings_and_identity_are_kept(store: impl EngineStore) {
         store.identity(None).await,
         Err(EngineError::Store { .. })
     ));
+}
+
+async fn unread_counts_what_others_said_after_the_room_was_last_read(store: impl EngineStore) {
+    let (camp, stage, empty) = (room("Camp"), room("Stage"), room("Empty"));
+    let (me, alice) = (DeviceId::random(), DeviceId::random());
+    let unread = async |room: &RoomName| store.unread(room).await.unwrap();
+
+    // Never read: every message received counts; this device's own never do.
+    store
+        .record_delivered(&numbered(&camp, 1, 3, alice), me, Route::Relay, 100)
+        .await
+        .unwrap();
+    let mine = typed(&camp, "mine", 1_000);
+    store.enqueue(&mine, me, &name("Me")).await.unwrap();
+    store
+        .record_delivered(&[delivered(&mine, Some(4), me)], me, Route::Relay, 100)
+        .await
+        .unwrap();
+    assert_eq!((unread(&camp).await, unread(&stage).await), (3, 0));
+
+    store.mark_read(&camp).await.unwrap();
+    assert_eq!(unread(&camp).await, 0);
+    // A direct copy, then the relay's copy of the same message: one unread message.
+    let direct = typed(&camp, "direct", 1_000);
+    store
+        .record_delivered(&[delivered(&direct, None, alice)], me, Route::P2p, 100)
+        .await
+        .unwrap();
+    store
+        .record_delivered(&[delivered(&direct, Some(5), alice)], me, Route::Relay, 100)
+        .await
+        .unwrap();
+    store
+        .record_delivered(&numbered(&stage, 1, 2, alice), me, Route::Relay, 100)
+        .await
+        .unwrap();
+    assert_eq!((unread(&camp).await, unread(&stage).await), (1, 2));
+
+    // Each room has its own mark; marking again changes nothing.
+    store.mark_read(&stage).await.unwrap();
+    store.mark_read(&stage).await.unwrap();
+    assert_eq!((unread(&camp).await, unread(&stage).await), (1, 0));
+
+    // A room read while it was empty counts what comes later.
+    store.mark_read(&empty).await.unwrap();
+    store
+        .record_delivered(&numbered(&empty, 1, 2, alice), me, Route::Relay, 100)
+        .await
+        .unwrap();
+    assert_eq!(unread(&empty).await, 2);
+
+    // Retention drops the oldest: the count is of what is still there after the mark.
+    store
+        .record_delivered(&numbered(&stage, 3, 4, alice), me, Route::Relay, 3)
+        .await
+        .unwrap();
+    assert_eq!(unread(&stage).await, 3);
 }

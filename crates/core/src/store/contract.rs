@@ -187,6 +187,15 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<LocalMessage>, EngineError>> + Send;
 
+    /// Everything in `room` now counts as read: the person has it on screen, or just left it.
+    /// The mark only moves forward.
+    fn mark_read(&self, room: &RoomName) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// How many messages from others (received, not typed here) came to `room` after its read
+    /// mark: the room's unread count, the same after a restart. A room never marked counts
+    /// every message received in it.
+    fn unread(&self, room: &RoomName) -> impl Future<Output = Result<u64, EngineError>> + Send;
+
     /// Closes the store, waiting for writes.
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
@@ -301,6 +310,14 @@ impl EngineStore for Store {
         limit: usize,
     ) -> Result<Vec<LocalMessage>, EngineError> {
         Store::history_before(self, room, before, limit).await
+    }
+
+    async fn mark_read(&self, room: &RoomName) -> Result<(), EngineError> {
+        Store::mark_read(self, room).await
+    }
+
+    async fn unread(&self, room: &RoomName) -> Result<u64, EngineError> {
+        Store::unread(self, room).await
     }
 
     async fn close(&self) {

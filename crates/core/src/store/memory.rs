@@ -33,6 +33,8 @@ struct Data {
     next_order: u64,
     by_id: HashMap<MessageId, u64>,
     cursors: HashMap<RoomName, Seq>,
+    /// Per room, the order of the newest message read.
+    read_marks: HashMap<RoomName, u64>,
 }
 
 impl Data {
@@ -377,6 +379,30 @@ impl EngineStore for MemoryStore {
         older.sort_by_key(|m| m.seq);
         let skip = older.len().saturating_sub(limit);
         Ok(older.into_iter().skip(skip).cloned().collect())
+    }
+
+    async fn mark_read(&self, room: &RoomName) -> Result<(), EngineError> {
+        let mut data = self.lock();
+        let newest = data
+            .messages
+            .iter()
+            .rev()
+            .find(|(_, m)| &m.room == room)
+            .map_or(0, |(order, _)| *order);
+        let mark = data.read_marks.entry(room.clone()).or_default();
+        *mark = (*mark).max(newest);
+        Ok(())
+    }
+
+    async fn unread(&self, room: &RoomName) -> Result<u64, EngineError> {
+        let data = self.lock();
+        let mark = data.read_marks.get(room).copied().unwrap_or(0);
+        let count = data
+            .messages
+            .range(mark + 1..)
+            .filter(|(_, m)| &m.room == room && m.state == DeliveryState::Received)
+            .count();
+        Ok(u64::try_from(count).unwrap_or(u64::MAX))
     }
 
     async fn close(&self) {}
