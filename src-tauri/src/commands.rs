@@ -1,4 +1,4 @@
-//! The commands the UI calls: each is one engine call, with errors as sentences.
+//! The commands the UI calls: each is one engine call, with errors as codes and sentences.
 
 use festival_core::router::PreferredRoute;
 use festival_core::{Diagnostics, Directory, LocalMessage, OlderHistory};
@@ -7,7 +7,6 @@ use serde::Serialize;
 use tauri::{AppHandle, State};
 
 use crate::AppError;
-use crate::rooms::MAX_JOINED;
 use crate::session::Session;
 use crate::settings::{self, Settings, Source};
 
@@ -49,19 +48,14 @@ pub(crate) async fn set_relay_url(
 ) -> Result<Settings, AppError> {
     let url = url.trim().to_owned();
     if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-        return Err(AppError::Invalid(format!(
-            "\"{url}\" is not a relay address: it starts with ws:// or wss://."
-        )));
+        return Err(AppError::BadRelayUrl(url));
     }
     let current = settings::load(session.data_dir());
     if current.source == Source::Environment {
-        return Err(AppError::Invalid(format!(
-            "The relay is set by {} for this run.",
-            settings::RELAY_URL_ENV
-        )));
+        return Err(AppError::RelayFixed);
     }
     settings::save_relay_url(session.data_dir(), &url)
-        .map_err(|e| AppError::Invalid(format!("The setting could not be saved: {e}.")))?;
+        .map_err(|e| AppError::Save(format!("The setting could not be saved: {e}.")))?;
     let settings = settings::load(session.data_dir());
     if session.with(async |_| Ok(())).await.is_ok() {
         session.start(&app, &settings, None).await?;
@@ -78,6 +72,9 @@ pub(crate) async fn start(
 ) -> Result<Profile, AppError> {
     let settings = settings::load(session.data_dir());
     let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if let Some(name) = &name {
+        DisplayName::parse(name).map_err(AppError::InvalidName)?;
+    }
     session.start(&app, &settings, name).await?;
     profile(session).await
 }
@@ -101,8 +98,9 @@ pub(crate) async fn profile(session: State<'_, Session>) -> Result<Profile, AppE
 /// on screen, and returns its members and recent history.
 #[tauri::command]
 pub(crate) async fn join(session: State<'_, Session>, room: String) -> Result<RoomView, AppError> {
-    let room = RoomName::parse(&room).map_err(festival_core::EngineError::from)?;
-    let joined = session.rooms().is_joined(&room);
+    let room = RoomName::parse(&room).map_err(AppError::InvalidRoom)?;
+    let before = session.rooms();
+    let joined = before.is_joined(&room);
     let view = session
         .with(async |engine| {
             if !joined {
@@ -119,17 +117,24 @@ pub(crate) async fn join(session: State<'_, Session>, room: String) -> Result<Ro
         session
             .with(async |engine| engine.leave(room.as_str()).await)
             .await?;
-        return Err(AppError::Invalid(format!(
-            "You are in {MAX_JOINED} rooms already: leave one first."
-        )));
+        return Err(AppError::TooManyRooms);
     }
+    // The room on screen until now and the one opened: read as they are.
+    session
+        .with(async |engine| {
+            for read in before.current.iter().chain([&room]) {
+                engine.mark_read(read.as_str()).await?;
+            }
+            Ok(())
+        })
+        .await?;
     Ok(view)
 }
 
 /// Leaves `room`: no more messages from it (it stays in the recent list).
 #[tauri::command]
 pub(crate) async fn leave(session: State<'_, Session>, room: String) -> Result<(), AppError> {
-    let room = RoomName::parse(&room).map_err(festival_core::EngineError::from)?;
+    let room = RoomName::parse(&room).map_err(AppError::InvalidRoom)?;
     session.change_rooms(|rooms| rooms.leave(&room))?;
     session
         .with(async |engine| engine.leave(room.as_str()).await)
@@ -142,6 +147,8 @@ pub(crate) struct JoinedRoom {
     room: RoomName,
     favourite: bool,
     muted: bool,
+    /// Messages from others since it was last on screen, counted in the engine's store.
+    unread: u64,
     /// Its newest message here, if any.
     last: Option<LocalMessage>,
 }
@@ -160,15 +167,18 @@ pub(crate) async fn rooms(session: State<'_, Session>) -> Result<RoomsView, AppE
     let rooms = session.rooms();
     let mut joined = Vec::with_capacity(rooms.joined.len());
     for room in &rooms.joined {
-        let last = session
-            .with(async |engine| engine.history(room.as_str(), 1).await)
+        let (last, unread) = session
+            .with(async |engine| {
+                let last = engine.history(room.as_str(), 1).await?.pop();
+                Ok((last, engine.unread(room.as_str()).await?))
+            })
             .await
-            .unwrap_or_default()
-            .pop();
+            .unwrap_or_default();
         joined.push(JoinedRoom {
             room: room.clone(),
             favourite: rooms.favourites.contains(room),
             muted: rooms.muted.contains(room),
+            unread,
             last,
         });
     }
@@ -186,10 +196,17 @@ pub(crate) async fn rooms(session: State<'_, Session>) -> Result<RoomsView, AppE
     })
 }
 
-/// The room list is on screen (no room is): every room may notify.
+/// The room list is on screen (no room is): every room may notify, and the room that was on
+/// screen is read as it is.
 #[tauri::command]
-pub(crate) fn show_list(session: State<'_, Session>) -> Result<(), AppError> {
-    session.change_rooms(|rooms| rooms.show_list())
+pub(crate) async fn show_list(session: State<'_, Session>) -> Result<(), AppError> {
+    let Some(left) = session.rooms().current else {
+        return Ok(());
+    };
+    session.change_rooms(|rooms| rooms.show_list())?;
+    session
+        .with(async |engine| engine.mark_read(left.as_str()).await)
+        .await
 }
 
 #[tauri::command]
@@ -198,7 +215,7 @@ pub(crate) fn set_favourite(
     room: String,
     on: bool,
 ) -> Result<(), AppError> {
-    let room = RoomName::parse(&room).map_err(festival_core::EngineError::from)?;
+    let room = RoomName::parse(&room).map_err(AppError::InvalidRoom)?;
     session.change_rooms(|rooms| rooms.set_favourite(&room, on))
 }
 
@@ -208,7 +225,7 @@ pub(crate) fn set_muted(
     room: String,
     on: bool,
 ) -> Result<(), AppError> {
-    let room = RoomName::parse(&room).map_err(festival_core::EngineError::from)?;
+    let room = RoomName::parse(&room).map_err(AppError::InvalidRoom)?;
     session.change_rooms(|rooms| rooms.set_muted(&room, on))
 }
 
@@ -242,8 +259,7 @@ pub(crate) fn read_invite(
     session: State<'_, Session>,
     link: String,
 ) -> Result<InviteView, AppError> {
-    let invite = Invite::parse(&link)
-        .map_err(|e| AppError::Invalid(format!("That invite does not work: {e}.")))?;
+    let invite = Invite::parse(&link).map_err(|e| AppError::BadInvite(e.to_string()))?;
     let current = settings::load(session.data_dir());
     let other_relay = invite.relay.as_ref().is_some_and(|relay| {
         relay.trim_end_matches('/') != current.relay_url.trim_end_matches('/')

@@ -16,7 +16,7 @@ mod settings;
 use tauri::{Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 
-pub use error::AppError;
+pub use error::{AppError, AppErrorCode};
 pub use power::POWER_EVENT;
 
 /// The Tauri event every engine event is sent as; its payload is the engine's `Event` JSON.

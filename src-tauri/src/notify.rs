@@ -171,8 +171,8 @@ mod tests {
 
     use std::time::Duration;
 
-    use festival_core::{Authenticity, Privacy, Route};
-    use festival_proto::{ChatMessage, DeviceKey, DisplayName, Member, MessageId};
+    use festival_core::{Authenticity, Delivered, Privacy, Route};
+    use festival_proto::{DeviceKey, DisplayName, Member, MessageId};
 
     use super::*;
 
@@ -184,16 +184,16 @@ mod tests {
 
     fn message(from: DeviceId, to: &str, sent_at: i64) -> Event {
         Event::Message {
-            message: ChatMessage {
+            message: Delivered {
                 room: room(to),
                 id: MessageId::new(),
-                seq: 1,
+                seq: Some(1),
                 sender: from,
                 from: DisplayName::parse("Bob").unwrap(),
                 body: "at the bar".into(),
                 sealed: None,
                 sent_at,
-                stored_at: sent_at,
+                stored_at: Some(sent_at),
                 prev: None,
                 key: None,
                 sig: None,

@@ -48,7 +48,7 @@ impl Session {
         let result = change(&mut rooms);
         rooms
             .save(&self.data_dir)
-            .map_err(|e| AppError::Invalid(format!("Your rooms could not be saved: {e}.")))?;
+            .map_err(|e| AppError::Save(format!("Your rooms could not be saved: {e}.")))?;
         Ok(result)
     }
 

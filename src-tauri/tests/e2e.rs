@@ -91,7 +91,7 @@ fn virtual_display() -> (Process, String) {
 
 /// Reads every event of Bob's engine as it comes (an engine whose events are not read stops
 /// once their queue is full), keeping the messages for `wait_message`.
-fn messages_of(mut events: Events) -> mpsc::Receiver<festival_proto::ChatMessage> {
+fn messages_of(mut events: Events) -> mpsc::Receiver<festival_core::Delivered> {
     let (tx, rx) = mpsc::channel(100_000);
     tokio::spawn(async move {
         while let Some(event) = events.next().await {
@@ -106,9 +106,9 @@ fn messages_of(mut events: Events) -> mpsc::Receiver<festival_proto::ChatMessage
 }
 
 async fn wait_message(
-    messages: &mut mpsc::Receiver<festival_proto::ChatMessage>,
+    messages: &mut mpsc::Receiver<festival_core::Delivered>,
     body: &str,
-) -> festival_proto::ChatMessage {
+) -> festival_core::Delivered {
     tokio::time::timeout(WAIT, async {
         loop {
             let message = messages.recv().await.expect("Bob's engine stopped");
@@ -579,10 +579,37 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
         shots: Vec::new(),
     };
 
-    // Public rooms with live counts, one tap to join.
-    app.type_into(control("textbox", "Your name"), "Alice")
-        .await;
+    // Errors reach the page as codes it acts on, not as words: a public room tapped before a
+    // name is chosen marks the name field; a room name with nothing in it marks the room's.
     let main_stage = control("button", "Main Stage 1 online");
+    let your_name = control("textbox", "Your name");
+    let error_code = "return document.getElementById('join-error').dataset.code || false;";
+    app.click(main_stage).await;
+    assert_eq!(
+        app.until_script("the no-name error", error_code).await,
+        "no_name"
+    );
+    assert_eq!(
+        app.attribute(your_name, "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    app.type_into(your_name, "Alice").await;
+    let room_field = control("textbox", "Room or code");
+    app.type_into(room_field, "   ").await;
+    app.click(control("button", "Join")).await;
+    assert_eq!(
+        app.until_script("the invalid-room error", error_code).await,
+        "invalid_room"
+    );
+    assert_eq!(
+        app.attribute(room_field, "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    assert_eq!(app.attribute(your_name, "aria-invalid").await, None);
+    app.script("document.getElementById('room').value = '';", json!([]))
+        .await;
+
+    // Public rooms with live counts, one tap to join.
     app.wait_for(main_stage).await;
     app.wait_for(control("button", "Lost & Found 0 online"))
         .await;
@@ -789,11 +816,29 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
     })
     .await;
 
-    // Restart: back in the room it was in.
+    // Restart: back in the room it was in, and the switcher shows the unread counts it showed
+    // before (counted in the engine's store, not kept by the page): one in Lost & Found, none
+    // in the rooms that were read.
+    erin.join("Lost & Found").await.unwrap();
+    erin.send("Lost & Found", "a phone by the bar")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    let lost_unread = control("button", "Lost & Found 1 unread Erin: a phone by the bar");
+    let main_stage_read = control("button", "Main Stage muted Bob: older 300");
+    app.resize(DESKTOP.0, DESKTOP.1).await;
+    app.wait_for(lost_unread).await;
+    app.wait_for(main_stage_read).await;
     app.quit().await;
     wait_app_gone(&bus);
     let app = Browser::launch(port, native_port, bin).await;
     app.wait_for(control("heading", "Far Field")).await;
+    app.resize(DESKTOP.0, DESKTOP.1).await;
+    app.wait_for(lost_unread).await;
+    app.wait_for(main_stage_read).await;
+    app.resize(PHONE.0, PHONE.1).await;
     app.until("the room's history after the restart", async || {
         let last = app.script(LAST_MESSAGE, json!([])).await;
         last.as_str()?

@@ -47,7 +47,7 @@ async fn with_websockets_blocked_the_engine_chats_over_long_poll_and_returns_to_
         _ => None,
     })
     .await;
-    assert_eq!((got.seq, got.from.as_str()), (seq, "Alice"));
+    assert_eq!((got.seq, got.from.as_str()), (Some(seq), "Alice"));
 
     bob.send("Camp", "to the poller")
         .await

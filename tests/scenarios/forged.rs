@@ -11,11 +11,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use festival_core::{Authenticity, Event};
+use festival_core::{Authenticity, Delivered, Event};
 use festival_proto::{
-    ChatMessage, ClientFrame, DeviceId, DeviceKey, DisplayName, Hello, Join, MessageId,
-    PROTOCOL_VERSION, PeerChat, PeerFrame, PeerSignal, RoomName, ServerFrame, SignalSend,
-    Signature, decode_server, encode,
+    ClientFrame, DeviceId, DeviceKey, DisplayName, Hello, Join, MessageId, PROTOCOL_VERSION,
+    PeerChat, PeerFrame, PeerSignal, RoomName, ServerFrame, SessionId, SignalSend, Signature,
+    decode_server, encode,
 };
 use festival_tests::{Member, TestRelay, WAIT};
 use futures_util::{SinkExt, StreamExt};
@@ -49,7 +49,7 @@ async fn a_forged_direct_message_is_marked_and_not_shown_as_its_claimed_sender()
         .await
         .unwrap()
         .unwrap();
-    let original: ChatMessage = bob
+    let original: Delivered = bob
         .until("Alice's message", |events| {
             events.iter().find_map(|e| match e {
                 Event::Message {
@@ -69,7 +69,9 @@ async fn a_forged_direct_message_is_marked_and_not_shown_as_its_claimed_sender()
 
     // 1. An offer whose fingerprint is signed by another key: Bob refuses the link.
     let stranger = DeviceKey::generate();
-    let (pc, _) = mallory.offer(bob.device(), 1, Some(&stranger)).await;
+    let (pc, _) = mallory
+        .offer(bob.device(), SessionId(1), Some(&stranger))
+        .await;
     let reason = bob
         .until("the unsigned offer refused", |events| {
             events.iter().find_map(|e| match e {
@@ -91,8 +93,8 @@ async fn a_forged_direct_message_is_marked_and_not_shown_as_its_claimed_sender()
     pc.close().await.unwrap();
 
     // 2. A properly signed offer: the link opens.
-    let (pc, channel) = mallory.offer(bob.device(), 2, None).await;
-    let answer = mallory.answer_from(bob.device(), 2).await;
+    let (pc, channel) = mallory.offer(bob.device(), SessionId(2), None).await;
+    let answer = mallory.answer_from(bob.device(), SessionId(2)).await;
     pc.set_remote_description(RTCSessionDescription::answer(answer).unwrap())
         .await
         .unwrap();
@@ -250,7 +252,7 @@ impl Liar {
     async fn offer(
         &mut self,
         to: DeviceId,
-        session: u64,
+        session: SessionId,
         signer: Option<&DeviceKey>,
     ) -> (Arc<RTCPeerConnection>, Channel) {
         let pc = Arc::new(
@@ -281,7 +283,7 @@ impl Liar {
     }
 
     /// The SDP of `from`'s answer for `session`, skipping its requests.
-    async fn answer_from(&mut self, from: DeviceId, session: u64) -> String {
+    async fn answer_from(&mut self, from: DeviceId, session: SessionId) -> String {
         self.until(|frame| match frame {
             ServerFrame::Signal(signal) if signal.from == from => {
                 match serde_json::from_value(signal.payload).ok()? {

@@ -280,3 +280,64 @@ async fn older_history_over_http_refuses_bad_questions_and_is_charged_to_the_add
     let (status, body) = get("room=Camp&before=61").await;
     assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
 }
+
+/// A room's unread count is counted in the engine's store from the last time it was read: the
+/// same after the engine is closed and started again, with what arrived meanwhile added.
+#[tokio::test]
+async fn unread_counts_come_from_the_store_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay =
+        TestRelay::start_on("127.0.0.1:0".parse().unwrap(), dir.path(), generous_limits).await;
+    let alice = Member::start(&relay.url(), dir.path(), "alice").await;
+    let bob = Member::start(&relay.url(), dir.path(), "bob").await;
+    for room in ["Camp", "Stage"] {
+        alice.engine.join(room).await.unwrap();
+        bob.engine.join(room).await.unwrap();
+        alice.engine.mark_read(room).await.unwrap();
+    }
+    let say = async |room: &str, body: &str| {
+        bob.engine
+            .send(room, body)
+            .await
+            .unwrap()
+            .acked()
+            .await
+            .unwrap()
+    };
+    for n in 1..=3 {
+        say("Camp", &format!("camp {n}")).await;
+    }
+    say("Stage", "stage 1").await;
+    alice
+        .engine
+        .send("Camp", "my own does not count")
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    alice.wait_cursor("Camp", 4).await;
+    alice.wait_cursor("Stage", 1).await;
+    let unread = async |member: &Member| {
+        (
+            member.engine.unread("Camp").await.unwrap(),
+            member.engine.unread("Stage").await.unwrap(),
+        )
+    };
+    assert_eq!(unread(&alice).await, (3, 1));
+    alice.engine.mark_read("Stage").await.unwrap();
+    assert_eq!(unread(&alice).await, (3, 0));
+
+    // Alice closes the app; Bob says two more in Camp meanwhile.
+    alice.engine.shutdown().await;
+    for n in 4..=5 {
+        say("Camp", &format!("camp {n}")).await;
+    }
+    let alice = Member::start(&relay.url(), dir.path(), "alice").await;
+    assert_eq!(unread(&alice).await, (3, 0), "as it was when closed");
+    for room in ["Camp", "Stage"] {
+        alice.engine.join(room).await.unwrap();
+    }
+    alice.wait_cursor("Camp", 6).await;
+    assert_eq!(unread(&alice).await, (5, 0));
+}

@@ -2,6 +2,7 @@
 // nothing itself: routes, retries, storage and delivery are the engine's.
 
 import { Announcer } from "./announcer.js";
+import { isAppError, showError as showIn } from "./errors.js";
 import { type RoomEntry, renderJoined, renderPlain } from "./rooms.js";
 import { initPower } from "./power.js";
 import { initTheme } from "./theme.js";
@@ -56,7 +57,7 @@ interface RoomView {
 
 interface RoomsView {
   current: string | null;
-  joined: { room: string; favourite: boolean; muted: boolean; last: LocalMessage | null }[];
+  joined: { room: string; favourite: boolean; muted: boolean; unread: number; last: LocalMessage | null }[];
   recent: string[];
 }
 
@@ -145,7 +146,7 @@ let timeline: Timeline<LocalMessage>;
 let announcer: Announcer;
 
 function showError(where: "join" | "chat", error: unknown): void {
-  $(`${where}-error`).textContent = String(error);
+  showIn($(`${where}-error`), error);
 }
 
 function clock(ms: number | null): string {
@@ -478,7 +479,8 @@ async function loadRooms(): Promise<RoomsView> {
         room: r.room,
         favourite: r.favourite,
         muted: r.muted,
-        unread: known.get(r.room)?.unread ?? 0,
+        // Counted in the store when the app starts; from then on as events arrive.
+        unread: known.get(r.room)?.unread ?? r.unread,
         last: r.last ? `${r.last.from}: ${r.last.body}` : null,
       },
     ]),
@@ -629,8 +631,9 @@ async function main(): Promise<void> {
     view.me = await invoke<Profile>("start", {});
     $<HTMLInputElement>("name").value = view.me.name;
     reopen = (await loadRooms()).current;
-  } catch {
-    // No saved name yet: the join form asks for one.
+  } catch (error) {
+    // No saved name yet: the join form asks for one. Anything else is said.
+    if (!isAppError(error) || error.code !== "no_name") showError("join", error);
   }
   void loadPublic();
 

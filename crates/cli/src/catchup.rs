@@ -4,8 +4,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use festival_core::{Engine, EngineError, Event, LocalMessage, Missed, Route};
-use festival_proto::{ChatMessage, MessageId, RoomName};
+use festival_core::{Delivered, Engine, EngineError, Event, Missed, Route};
+use festival_proto::{MessageId, RoomName};
 
 /// Direct messages remembered to recognise a second sight; they are numbered by the relay
 /// within seconds, after which no range names them again.
@@ -20,11 +20,11 @@ pub(crate) struct Shown {
 
 impl Shown {
     /// Whether a message the engine reported is new here; notes it.
-    pub(crate) fn is_new(&mut self, message: &ChatMessage) -> bool {
-        if message.seq > 0 {
-            return !self.direct.contains(&message.id);
+    pub(crate) fn is_new(&mut self, message: &Delivered) -> bool {
+        match message.seq {
+            Some(_) => !self.direct.contains(&message.id),
+            None => self.note_direct(message.id),
         }
-        self.note_direct(message.id)
     }
 
     /// The messages of `room` the CLI missed, as message events to print in order.
@@ -36,13 +36,18 @@ impl Shown {
     ) -> Result<Vec<Event>, EngineError> {
         let mut events = Vec::new();
         for missed in rooms.iter().filter(|m| &m.room == room) {
-            for message in engine.reload(missed).await? {
-                let new = match message.seq {
-                    Some(_) => !self.direct.contains(&message.id),
-                    None => self.note_direct(message.id),
-                };
-                if new {
-                    events.push(as_event(message));
+            for stored in engine.reload(missed).await? {
+                // The event that would have shown it.
+                let (route, authenticity, privacy) =
+                    (stored.route, stored.authenticity, stored.privacy);
+                let message = Delivered::from(stored);
+                if self.is_new(&message) {
+                    events.push(Event::Message {
+                        route: route.unwrap_or(Route::Relay),
+                        authenticity,
+                        privacy,
+                        message,
+                    });
                 }
             }
         }
@@ -60,28 +65,5 @@ impl Shown {
             }
         }
         true
-    }
-}
-
-/// A message from the store as the event that would have shown it.
-fn as_event(message: LocalMessage) -> Event {
-    Event::Message {
-        route: message.route.unwrap_or(Route::Relay),
-        authenticity: message.authenticity,
-        privacy: message.privacy,
-        message: ChatMessage {
-            room: message.room,
-            id: message.id,
-            seq: message.seq.unwrap_or(0),
-            sender: message.sender,
-            from: message.from,
-            body: message.body,
-            sealed: message.sealed,
-            sent_at: message.sent_at,
-            stored_at: message.stored_at.unwrap_or(0),
-            prev: message.prev,
-            key: message.key,
-            sig: message.sig,
-        },
     }
 }

@@ -27,11 +27,7 @@ impl Printer {
                 &message.from,
                 &message.body,
                 // A direct message is not stored by the relay yet: its sender's clock.
-                if message.stored_at > 0 {
-                    message.stored_at
-                } else {
-                    message.sent_at
-                },
+                message.stored_at.unwrap_or(message.sent_at),
                 *authenticity,
                 *privacy,
             ),

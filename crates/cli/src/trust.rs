@@ -52,6 +52,7 @@ impl Verified {
         let Event::Message {
             message,
             authenticity: Authenticity::Verified,
+            privacy,
             ..
         } = event
         else {
@@ -65,13 +66,9 @@ impl Verified {
             value["key_status"] = json!(KeyStatus::Verified);
             return printer.json_line(&value);
         }
-        let at = if message.stored_at > 0 {
-            message.stored_at
-        } else {
-            message.sent_at
-        };
+        let at = message.stored_at.unwrap_or(message.sent_at);
         let marked = DisplayName::from_trusted(format!("{} {MARK}", message.from));
-        println_flush(&printer.line(&marked, &message.body, at, Authenticity::Verified));
+        println_flush(&printer.line(&marked, &message.body, at, Authenticity::Verified, *privacy));
     }
 
     /// `/whois NAME` and `/verify NAME`; false when the line is neither.

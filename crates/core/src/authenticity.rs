@@ -1,7 +1,9 @@
 //! Whether a message is from the device it names: the one check every received message goes
 //! through, whatever its route (relay, long-poll, direct), before it is shown as someone's.
 
-use festival_proto::{ChatMessage, DeviceId, PublicKey, Signature, SignedChat};
+use festival_proto::{DeviceId, PublicKey, Signature, SignedChat};
+
+use crate::Delivered;
 use serde::Serialize;
 
 /// What the signature of a received message says about its sender.
@@ -47,7 +49,7 @@ impl Authenticity {
     }
 
     /// Checks a message as it came: its own key and signature against its sender.
-    pub fn of(message: &ChatMessage) -> Self {
+    pub fn of(message: &Delivered) -> Self {
         Self::check(
             message.sender,
             message.key.as_ref(),
@@ -73,17 +75,17 @@ mod tests {
 
     use super::*;
 
-    fn signed_by(key: &DeviceKey) -> ChatMessage {
-        let mut message = ChatMessage {
+    fn signed_by(key: &DeviceKey) -> Delivered {
+        let mut message = Delivered {
             room: RoomName::parse("Camp").unwrap(),
             id: MessageId::of_device(key.device(), 5),
-            seq: 1,
+            seq: Some(1),
             sender: key.device(),
             from: DisplayName::parse("Alice").unwrap(),
             body: "at the gate".into(),
             sealed: None,
             sent_at: 5,
-            stored_at: 6,
+            stored_at: Some(6),
             prev: None,
             key: Some(key.public()),
             sig: None,
@@ -99,37 +101,37 @@ mod tests {
         assert_eq!(Authenticity::of(&message), Authenticity::Verified);
 
         let mallory = DeviceKey::generate();
-        let changed = ChatMessage {
+        let changed = Delivered {
             body: "at the other gate".into(),
             sealed: None,
             ..message.clone()
         };
         assert_eq!(Authenticity::of(&changed), Authenticity::Forged);
         // Mallory signs her text with her key but names Alice as the sender.
-        let claimed = ChatMessage {
+        let claimed = Delivered {
             sender: alice.device(),
             ..signed_by(&mallory)
         };
         assert_eq!(Authenticity::of(&claimed), Authenticity::Forged);
         // Alice's valid signature on a message that names Mallory as its sender.
-        let moved = ChatMessage {
+        let moved = Delivered {
             sender: mallory.device(),
             ..message.clone()
         };
         assert_eq!(Authenticity::of(&moved), Authenticity::Forged);
-        let half = ChatMessage {
+        let half = Delivered {
             sig: None,
             ..message.clone()
         };
         assert_eq!(Authenticity::of(&half), Authenticity::Forged);
         // Mallory's own text, honestly signed, under Alice's id (seen early over a link).
-        let mut taken = ChatMessage {
+        let mut taken = Delivered {
             id: message.id,
             ..signed_by(&mallory)
         };
         taken.sig = Some(mallory.sign_chat(&taken.signed()));
         assert_eq!(Authenticity::of(&taken), Authenticity::Forged);
-        let legacy = ChatMessage {
+        let legacy = Delivered {
             key: None,
             sig: None,
             ..message.clone()
@@ -140,7 +142,7 @@ mod tests {
     #[test]
     fn only_an_unsigned_message_under_the_nil_device_is_an_announcement() {
         let alice = DeviceKey::generate();
-        let announcement = ChatMessage {
+        let announcement = Delivered {
             sender: DeviceId::NIL,
             key: None,
             sig: None,
@@ -148,7 +150,7 @@ mod tests {
         };
         assert_eq!(Authenticity::of(&announcement), Authenticity::Announcement);
         // A signature claiming the nil device cannot hold: no key derives it.
-        let signed = ChatMessage {
+        let signed = Delivered {
             sender: DeviceId::NIL,
             ..signed_by(&alice)
         };

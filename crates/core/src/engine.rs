@@ -405,7 +405,8 @@ impl Engine {
             .set(privacy::SETTING, &self.keyring.save())
             .await?;
         for (id, sealed) in rekeys {
-            self.queue(room.clone(), id, sent_at, "", Some(sealed)).await?;
+            self.queue(room.clone(), id, sent_at, "", Some(sealed))
+                .await?;
         }
         drop(typing);
         Ok(epoch)
@@ -455,6 +456,18 @@ impl Engine {
         self.store.history(&RoomName::parse(room)?, limit).await
     }
 
+    /// The person has read everything in `room` so far (it is on screen, or they just left
+    /// it): its unread count starts again from zero.
+    pub async fn mark_read(&self, room: &str) -> Result<(), EngineError> {
+        self.store.mark_read(&RoomName::parse(room)?).await
+    }
+
+    /// How many messages from others came to `room` since it was last read, counted in the
+    /// store: the same after a restart, and counting what arrived while the app was closed.
+    pub async fn unread(&self, room: &str) -> Result<u64, EngineError> {
+        self.store.unread(&RoomName::parse(room)?).await
+    }
+
     /// Older history wherever it is: the page below `before` from the local store, and when
     /// the store has fewer than `limit` (at most 100), the rest from the relay's history
     /// (`GET /rooms/history`; not stored here, where retention would drop it again). `more`
@@ -498,7 +511,8 @@ impl Engine {
             .messages
             .into_iter()
             .skip(skip)
-            .map(|mut m| {
+            .map(|m| {
+                let mut m = crate::Delivered::from(m);
                 let (privacy, learned) = self.keyring.open(&mut m, &self.identity.key);
                 keys_learned |= learned.0;
                 let mut local = LocalMessage::from_relay(m, me);

@@ -2,13 +2,12 @@
 //! that the CLI prints them as JSON lines and the Tauri app forwards them to its UI.
 
 use festival_proto::{
-    ChatMessage, DeviceId, DisplayName, ErrorCode, Member, MessageId, PeerId, PresenceChange,
-    RoomName, Seq,
+    DeviceId, DisplayName, ErrorCode, Member, MessageId, PeerId, PresenceChange, RoomName, Seq,
 };
 use serde::Serialize;
 
 use crate::trust::KeyChange;
-use crate::{Authenticity, Privacy};
+use crate::{Authenticity, Delivered, Privacy};
 
 /// The path a message took. Stored by its name (TEXT), which the table checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, sqlx::Type)]
@@ -80,11 +79,11 @@ pub enum Event {
     },
     /// A chat message, delivered once. Messages that come by the relay are in the room's
     /// order; one that comes directly from its sender (`route` p2p) is shown at once, before
-    /// the relay numbered it: its `seq` and `stored_at` are then 0.
+    /// the relay numbered it: its `seq` and `stored_at` are then `None`.
     Message {
         /// The message.
         #[serde(flatten)]
-        message: ChatMessage,
+        message: Delivered,
         /// How it arrived.
         route: Route,
         /// Whether its signature shows it is from the device it names. Anything but

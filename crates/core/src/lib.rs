@@ -11,6 +11,7 @@
 
 mod authenticity;
 mod dedup;
+mod delivered;
 mod directory;
 mod engine;
 mod error;
@@ -27,6 +28,7 @@ pub mod transport;
 pub mod trust;
 
 pub use authenticity::Authenticity;
+pub use delivered::Delivered;
 pub use directory::Directory;
 pub use engine::{
     Engine, EngineConfig, Events, OlderHistory, P2pConfig, PendingSend, local_history,

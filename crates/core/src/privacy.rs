@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use festival_proto::{
-    ChatMessage, DeviceId, DeviceKey, Limits, MessageId, Opened, PrivateRoom, PublicKey, Rekey,
-    RoomKey, RoomName, Sealed, SealedFor, validate_body,
+    DeviceId, DeviceKey, Limits, MessageId, Opened, PrivateRoom, PublicKey, Rekey, RoomKey,
+    RoomName, Sealed, SealedFor, validate_body,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::Authenticity;
+use crate::{Authenticity, Delivered};
 
 /// The setting the keyring is saved under.
 pub(crate) const SETTING: &str = "private_rooms";
@@ -192,7 +192,7 @@ impl Keyring {
     /// Opens a received message in place (its text into `body`) and says what it was. A
     /// rekey is taken only from the room's owner, with a verified signature, and only when
     /// it wraps the new key for `me`.
-    pub(crate) fn open(&self, message: &mut ChatMessage, me: &DeviceKey) -> (Privacy, Learned) {
+    pub(crate) fn open(&self, message: &mut Delivered, me: &DeviceKey) -> (Privacy, Learned) {
         let Some(sealed) = &message.sealed else {
             return (Privacy::Public, Learned(false));
         };
@@ -260,17 +260,17 @@ mod tests {
         body: &str,
         sealed: Option<Sealed>,
         id: MessageId,
-    ) -> ChatMessage {
-        let mut message = ChatMessage {
+    ) -> Delivered {
+        let mut message = Delivered {
             room: room.clone(),
             id,
-            seq: 1,
+            seq: Some(1),
             sender: key.device(),
             from: DisplayName::from_trusted("Alice".into()),
             body: body.into(),
             sealed,
             sent_at: 5,
-            stored_at: 6,
+            stored_at: Some(6),
             prev: None,
             key: Some(key.public()),
             sig: None,
@@ -285,7 +285,7 @@ mod tests {
         let alice = DeviceKey::generate();
         let owner = Keyring::default();
         owner.add(&room, &PrivateRoom::create(alice.public()));
-        let id = MessageId::new();
+        let id = MessageId::of_device(alice.device(), 5);
         let sealed = owner
             .seal(&room, id, alice.device(), "backstage at 9")
             .unwrap();
@@ -303,7 +303,13 @@ mod tests {
         assert_eq!(stranger.open(&mut shut, &bob).0, Privacy::NoKey);
         assert_eq!(shut.body, "");
 
-        let mut plain = received(&room, &alice, "hello", None, MessageId::new());
+        let mut plain = received(
+            &room,
+            &alice,
+            "hello",
+            None,
+            MessageId::of_device(alice.device(), 5),
+        );
         assert_eq!(member.open(&mut plain, &bob).0, Privacy::Public);
         assert_eq!(plain.body, "hello");
     }
@@ -314,15 +320,21 @@ mod tests {
         let alice = DeviceKey::generate();
         let ring = Keyring::default();
         ring.add(&room, &PrivateRoom::create(alice.public()));
-        let first = MessageId::new();
+        let first = MessageId::of_device(alice.device(), 5);
         let sealed = ring.seal(&room, first, alice.device(), "hi").unwrap();
         // A member who copies Alice's sealed text under its own id and signature.
         let mallory = DeviceKey::generate();
-        let mut copied = received(&room, &mallory, "", Some(sealed.clone()), MessageId::new());
+        let mut copied = received(
+            &room,
+            &mallory,
+            "",
+            Some(sealed.clone()),
+            MessageId::of_device(mallory.device(), 5),
+        );
         assert_eq!(ring.open(&mut copied, &mallory).0, Privacy::Unreadable);
         assert_eq!(copied.body, "");
         // A control character sealed by a key holder is no valid text either.
-        let id = MessageId::new();
+        let id = MessageId::of_device(alice.device(), 5);
         let escape = ring
             .seal(&room, id, alice.device(), "hi \u{1b}[2J")
             .unwrap();
@@ -351,7 +363,7 @@ mod tests {
                 &room,
                 &[owner_key.public(), stays.public()],
                 owner_key.device(),
-                MessageId::new,
+                || MessageId::of_device(owner_key.device(), 5),
             )
             .unwrap();
         assert_eq!((epoch, rekeys.len()), (1, 1));
@@ -367,7 +379,7 @@ mod tests {
         );
         assert_eq!(member.current(&room).unwrap().epoch, 1);
 
-        let id = MessageId::new();
+        let id = MessageId::of_device(owner_key.device(), 5);
         let after = owner
             .seal(&room, id, owner_key.device(), "new plan")
             .unwrap();
@@ -383,7 +395,9 @@ mod tests {
         // A rekey from anyone but the owner is not taken.
         let (_, forged) = Keyring::load(Some(&gone.save()))
             .unwrap()
-            .rotate(&room, &[removed.public()], removed.device(), MessageId::new)
+            .rotate(&room, &[removed.public()], removed.device(), || {
+                MessageId::of_device(removed.device(), 5)
+            })
             .unwrap();
         let (id, sealed) = forged.into_iter().next().unwrap();
         let mut forged = received(&room, &removed, "", Some(sealed), id);

@@ -13,6 +13,7 @@ mod contract;
 mod known_keys;
 mod memory;
 mod messages;
+mod read_marks;
 mod settings;
 
 pub use contract::EngineStore;

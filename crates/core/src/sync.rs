@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use festival_proto::{ChatMessage, Joined, Seq};
+use festival_proto::{Joined, Seq};
+
+use crate::Delivered;
 
 /// Live messages held while a gap before them is being filled. Past this, the held messages
 /// are dropped and fetched again from history instead, so memory stays bounded.
@@ -17,8 +19,8 @@ pub const MAX_AHEAD: usize = 4096;
 /// What to do after an input.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SyncOutput {
-    /// Messages to hand to the user, in order, none of them seen before.
-    pub deliver: Vec<ChatMessage>,
+    /// Messages to hand to the user, in order, none of them seen before, each numbered.
+    pub deliver: Vec<Delivered>,
     /// Join again with this `since` to fetch what is missing.
     pub resync: Option<Seq>,
     /// Messages dropped because they were already delivered (seen twice, e.g. by two routes
@@ -30,7 +32,7 @@ pub struct SyncOutput {
 #[derive(Debug, Default)]
 pub struct RoomSync {
     cursor: Option<Seq>,
-    ahead: BTreeMap<Seq, ChatMessage>,
+    ahead: BTreeMap<Seq, Delivered>,
     catching_up: bool,
     /// Numbers whose message is on its way over a direct link: a gap made only of these is
     /// waited for, not fetched.
@@ -69,7 +71,7 @@ impl RoomSync {
         // the missing messages cannot come, so the cursor jumps over them.
         let jump = self.cursor.is_none() || joined.truncated;
         for message in joined.history {
-            self.deliver_if_new(message, &mut out, jump);
+            self.deliver_if_new(message.seq, message.into(), &mut out, jump);
         }
         if jump && !joined.has_more {
             // Nothing more to replay: start from the room's present.
@@ -84,24 +86,26 @@ impl RoomSync {
         out
     }
 
-    /// A live message arrived.
-    pub fn on_live(&mut self, message: ChatMessage) -> SyncOutput {
+    /// A live message arrived, numbered `seq`: the relay's copy carries its number, a copy
+    /// that came directly from its sender gets it from the relay's notice.
+    pub fn on_live(&mut self, seq: Seq, mut message: Delivered) -> SyncOutput {
+        message.seq = Some(seq);
         let mut out = SyncOutput::default();
         let Some(cursor) = self.cursor else {
             // Not joined yet on this connection: the coming `joined` carries it or precedes it.
-            self.hold(message, &mut out);
+            self.hold(seq, message, &mut out);
             return out;
         };
-        if message.seq <= cursor {
+        if seq <= cursor {
             out.duplicates += 1;
             return out;
         }
-        if message.seq == cursor + 1 && !self.catching_up {
-            self.deliver_if_new(message, &mut out, false);
+        if seq == cursor + 1 && !self.catching_up {
+            self.deliver_if_new(seq, message, &mut out, false);
             self.release_ahead(&mut out);
             return out;
         }
-        self.hold(message, &mut out);
+        self.hold(seq, message, &mut out);
         if !self.catching_up && !self.gap_is_expected() {
             // A gap on a live connection: ask for it.
             self.catching_up = true;
@@ -143,26 +147,27 @@ impl RoomSync {
         out
     }
 
-    fn hold(&mut self, message: ChatMessage, out: &mut SyncOutput) {
+    fn hold(&mut self, seq: Seq, message: Delivered, out: &mut SyncOutput) {
         if self.ahead.len() >= MAX_AHEAD {
             self.ahead.clear();
             self.catching_up = true;
             out.resync = self.cursor;
             return;
         }
-        self.ahead.insert(message.seq, message);
+        self.ahead.insert(seq, message);
     }
 
-    /// Delivers `message` if it is the next one (or, with `jump`, any later one).
-    fn deliver_if_new(&mut self, message: ChatMessage, out: &mut SyncOutput, jump: bool) {
+    /// Delivers `message`, numbered `seq`, if it is the next one (or, with `jump`, any later
+    /// one).
+    fn deliver_if_new(&mut self, seq: Seq, message: Delivered, out: &mut SyncOutput, jump: bool) {
         let next = self.cursor.map_or(0, |c| c + 1);
-        let is_next = self.cursor.is_none() || message.seq == next || (jump && message.seq > next);
+        let is_next = self.cursor.is_none() || seq == next || (jump && seq > next);
         if is_next {
-            self.cursor = Some(message.seq);
-            self.expected.remove(&message.seq);
+            self.cursor = Some(seq);
+            self.expected.remove(&seq);
             out.deliver.push(message);
-        } else if message.seq > next {
-            self.ahead.insert(message.seq, message);
+        } else if seq > next {
+            self.ahead.insert(seq, message);
         } else {
             out.duplicates += 1;
         }
@@ -196,7 +201,7 @@ impl RoomSync {
 
 #[cfg(test)]
 mod tests {
-    use festival_proto::{DeviceId, DisplayName, MessageId, RoomName};
+    use festival_proto::{ChatMessage, DeviceId, DisplayName, MessageId, RoomName};
 
     use super::*;
 
@@ -230,24 +235,27 @@ mod tests {
     }
 
     fn seqs(out: &SyncOutput) -> Vec<Seq> {
-        out.deliver.iter().map(|m| m.seq).collect()
+        out.deliver
+            .iter()
+            .map(|m| m.seq.expect("numbered"))
+            .collect()
     }
 
     #[test]
     fn a_gap_expected_over_a_direct_link_is_waited_for_then_filled() {
         let mut sync = RoomSync::resume(Some(4));
         sync.on_expected(5);
-        let out = sync.on_live(message(6));
+        let out = sync.on_live(6, message(6).into());
         assert_eq!(
             (seqs(&out), out.resync),
             (vec![], None),
             "held, not fetched"
         );
-        let out = sync.on_live(message(5));
+        let out = sync.on_live(5, message(5).into());
         assert_eq!(seqs(&out), [5, 6]);
         // Given up: the next gap is fetched.
         sync.on_expected(7);
-        assert_eq!(sync.on_live(message(8)).resync, None);
+        assert_eq!(sync.on_live(8, message(8).into()).resync, None);
         assert_eq!(sync.on_missing(7).resync, Some(6));
     }
 
@@ -268,7 +276,7 @@ mod tests {
         sync.on_join_sent();
         let out = sync.on_joined(page(8..=10, 10, false));
         assert_eq!(seqs(&out), [8, 9, 10]);
-        assert_eq!(seqs(&sync.on_live(message(11))), [11]);
+        assert_eq!(seqs(&sync.on_live(11, message(11).into())), [11]);
         assert_eq!(sync.since(), Some(11));
     }
 
@@ -279,7 +287,7 @@ mod tests {
         let mut empty = page(1..=1, 0, false);
         empty.history.clear();
         assert!(sync.on_joined(empty).deliver.is_empty());
-        assert_eq!(seqs(&sync.on_live(message(1))), [1]);
+        assert_eq!(seqs(&sync.on_live(1, message(1).into())), [1]);
     }
 
     #[test]
@@ -287,7 +295,7 @@ mod tests {
         let mut sync = RoomSync::new();
         sync.on_join_sent();
         sync.on_joined(page(1..=3, 3, false));
-        let out = sync.on_live(message(3));
+        let out = sync.on_live(3, message(3).into());
         assert!(out.deliver.is_empty());
         assert_eq!(out.duplicates, 1);
         sync.on_join_sent();
@@ -304,7 +312,7 @@ mod tests {
         // Reconnect: join since 2; the relay answers with a first page and has_more, while a
         // live message 9 is already arriving.
         sync.on_join_sent();
-        assert!(sync.on_live(message(9)).deliver.is_empty());
+        assert!(sync.on_live(9, message(9).into()).deliver.is_empty());
         let out = sync.on_joined(page(3..=5, 9, true));
         assert_eq!(seqs(&out), [3, 4, 5]);
         assert_eq!(out.resync, Some(5));
@@ -319,7 +327,7 @@ mod tests {
         let mut sync = RoomSync::new();
         sync.on_join_sent();
         sync.on_joined(page(1..=1, 1, false));
-        let out = sync.on_live(message(3));
+        let out = sync.on_live(3, message(3).into());
         assert!(out.deliver.is_empty());
         assert_eq!(out.resync, Some(1));
         let out = sync.on_joined(page(2..=3, 3, false));
@@ -335,7 +343,7 @@ mod tests {
         let mut truncated = page(50..=52, 52, false);
         truncated.truncated = true;
         assert_eq!(seqs(&sync.on_joined(truncated)), [50, 51, 52]);
-        assert_eq!(seqs(&sync.on_live(message(53))), [53]);
+        assert_eq!(seqs(&sync.on_live(53, message(53).into())), [53]);
     }
 
     #[test]
@@ -346,7 +354,7 @@ mod tests {
         sync.on_join_sent();
         let mut resyncs = 0;
         for seq in 3..(3 + MAX_AHEAD as Seq + 10) {
-            if sync.on_live(message(seq)).resync.is_some() {
+            if sync.on_live(seq, message(seq).into()).resync.is_some() {
                 resyncs += 1;
             }
         }

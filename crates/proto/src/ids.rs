@@ -119,6 +119,29 @@ impl fmt::Display for PeerId {
     }
 }
 
+/// One attempt to open a WebRTC link between two devices, numbered by the device that makes
+/// it (from 1, never reused while it runs): an answer, a decline or a data channel names the
+/// attempt it belongs to, so that one for an abandoned attempt is recognised and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(pub u64);
+
+impl SessionId {
+    /// What a `decline` of a `request` names: no attempt was made yet.
+    pub const NONE: Self = Self(0);
+
+    /// The attempt after this one.
+    pub fn next(self) -> Self {
+        Self(self.0 + 1)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s{}", self.0)
+    }
+}
+
 /// A message's position in its room, assigned by the relay when it stores the message.
 ///
 /// Invariant: within one room, sequence numbers start at 1 and strictly increase with no gaps

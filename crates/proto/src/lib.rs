@@ -34,7 +34,7 @@ pub use code::{CODE_SPACE, canonical_code, nth_code};
 pub use decode::{decode_client, decode_server, encode};
 pub use directory::{HistoryPage, NewRoom, PublicRoom, PublicRooms};
 pub use error::{ErrorCode, ProtoError};
-pub use ids::{DeviceId, MessageId, PeerId, Seq};
+pub use ids::{DeviceId, MessageId, PeerId, Seq, SessionId};
 pub use invite::{Invite, InviteError};
 pub use limits::Limits;
 pub use names::{DisplayName, RoomName};

@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, Limits, MessageId, ProtoError, RoomName, Sealed, Signature, SignedChat};
+use crate::{
+    ErrorCode, Limits, MessageId, ProtoError, RoomName, Sealed, SessionId, Signature, SignedChat,
+};
 
 /// A signaling payload, carried opaquely by the relay's `signal` frames.
 ///
@@ -22,7 +24,7 @@ pub enum PeerSignal {
     /// signaling frames per link instead of dozens, which matters on a rate-limited relay).
     Offer {
         /// The attempt.
-        session: u64,
+        session: SessionId,
         /// The SDP.
         sdp: String,
         /// The offerer's signature of the SDP's DTLS fingerprints, so that whoever passes
@@ -32,7 +34,7 @@ pub enum PeerSignal {
     /// The answer to `offer`.
     Answer {
         /// The attempt answered.
-        session: u64,
+        session: SessionId,
         /// The SDP.
         sdp: String,
         /// The answerer's signature of the SDP's DTLS fingerprints.
@@ -41,8 +43,8 @@ pub enum PeerSignal {
     /// "No link now" (P2P is off here, or this device has as many links as it keeps). The
     /// offerer backs off as after a failure.
     Decline {
-        /// The attempt declined (0 for a request).
-        session: u64,
+        /// The attempt declined ([`SessionId::NONE`], 0, for a request).
+        session: SessionId,
     },
 }
 
@@ -201,7 +203,7 @@ mod tests {
     #[test]
     fn signals_are_tagged_by_kind() {
         let offer = PeerSignal::Offer {
-            session: 7,
+            session: SessionId(7),
             sdp: "v=0".into(),
             sig: crate::Signature::from_bytes([7; 64]),
         };

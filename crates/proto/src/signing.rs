@@ -26,7 +26,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::{DeviceId, MessageId, RoomName, Sealed};
+use crate::{DeviceId, MessageId, RoomName, Sealed, SessionId};
 
 /// What `hello`'s proof signs after: the relay's nonce and the device id.
 const HELLO_CONTEXT: &[u8] = b"festival-chat/hello/v2\0";
@@ -261,7 +261,7 @@ impl DeviceKey {
     }
 
     /// The signature of the DTLS fingerprints in `sdp`, an offer or answer for `to`.
-    pub fn sign_sdp(&self, to: DeviceId, session: u64, sdp: &str) -> Signature {
+    pub fn sign_sdp(&self, to: DeviceId, session: SessionId, sdp: &str) -> Signature {
         self.sign(&sdp_bytes(self.device(), to, session, sdp))
     }
 
@@ -293,7 +293,7 @@ impl PublicKey {
         &self,
         from: DeviceId,
         to: DeviceId,
-        session: u64,
+        session: SessionId,
         sdp: &str,
         sig: &Signature,
     ) -> bool {
@@ -384,12 +384,12 @@ pub fn sdp_fingerprints(sdp: &str) -> impl Iterator<Item = &str> {
         .filter_map(|line| line.trim_end().strip_prefix("a=fingerprint:"))
 }
 
-fn sdp_bytes(from: DeviceId, to: DeviceId, session: u64, sdp: &str) -> Vec<u8> {
+fn sdp_bytes(from: DeviceId, to: DeviceId, session: SessionId, sdp: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(DTLS_CONTEXT.len() + 160);
     out.extend_from_slice(DTLS_CONTEXT);
     out.extend_from_slice(from.as_uuid().as_bytes());
     out.extend_from_slice(to.as_uuid().as_bytes());
-    out.extend_from_slice(&session.to_be_bytes());
+    out.extend_from_slice(&session.0.to_be_bytes());
     for fingerprint in sdp_fingerprints(sdp) {
         out.extend_from_slice(fingerprint.as_bytes());
         out.push(b'\n');
@@ -529,15 +529,21 @@ mod tests {
         let key = DeviceKey::generate();
         let to = DeviceKey::generate().device();
         let sdp = "v=0\r\na=fingerprint:sha-256 AB:CD\r\na=setup:actpass\r\n";
-        let sig = key.sign_sdp(to, 3, sdp);
+        let sig = key.sign_sdp(to, SessionId(3), sdp);
         let public = key.public();
-        assert!(public.verify_sdp(key.device(), to, 3, sdp, &sig));
+        assert!(public.verify_sdp(key.device(), to, SessionId(3), sdp, &sig));
         let swapped = sdp.replace("AB:CD", "AB:CE");
-        assert!(!public.verify_sdp(key.device(), to, 3, &swapped, &sig));
-        assert!(!public.verify_sdp(key.device(), to, 4, sdp, &sig));
-        assert!(!public.verify_sdp(key.device(), DeviceId::random(), 3, sdp, &sig));
+        assert!(!public.verify_sdp(key.device(), to, SessionId(3), &swapped, &sig));
+        assert!(!public.verify_sdp(key.device(), to, SessionId(4), sdp, &sig));
+        assert!(!public.verify_sdp(key.device(), DeviceId::random(), SessionId(3), sdp, &sig));
         let bare = "v=0\r\n";
-        assert!(!public.verify_sdp(key.device(), to, 3, bare, &key.sign_sdp(to, 3, bare)));
+        assert!(!public.verify_sdp(
+            key.device(),
+            to,
+            SessionId(3),
+            bare,
+            &key.sign_sdp(to, SessionId(3), bare)
+        ));
     }
 
     #[test]

@@ -135,11 +135,12 @@ impl Lag {
         let room = match event {
             Event::Message { message, .. } => {
                 let room = self.rooms.entry(message.room.clone()).or_default();
-                if message.seq == 0 {
-                    room.direct = true;
-                } else {
-                    let (first, last) = room.seqs.unwrap_or((message.seq, message.seq));
-                    room.seqs = Some((first.min(message.seq), last.max(message.seq)));
+                match message.seq {
+                    None => room.direct = true,
+                    Some(seq) => {
+                        let (first, last) = room.seqs.unwrap_or((seq, seq));
+                        room.seqs = Some((first.min(seq), last.max(seq)));
+                    }
                 }
                 return;
             }
@@ -175,23 +176,24 @@ impl Lag {
 
 #[cfg(test)]
 mod tests {
-    use festival_proto::{ChatMessage, DeviceId, DisplayName, MessageId};
+    use festival_proto::{DeviceId, DisplayName, MessageId};
 
     use super::*;
-    use crate::Route;
+    use crate::{Delivered, Route};
 
+    /// A message event; `seq` 0 stands for a direct copy, not numbered yet.
     fn message(room: &str, seq: Seq) -> Event {
         Event::Message {
-            message: ChatMessage {
+            message: Delivered {
                 room: RoomName::parse(room).unwrap(),
                 id: MessageId::new(),
-                seq,
+                seq: (seq > 0).then_some(seq),
                 sender: DeviceId::random(),
                 from: DisplayName::from_trusted("Bob".to_owned()),
                 body: format!("m{seq}"),
                 sealed: None,
                 sent_at: 0,
-                stored_at: 0,
+                stored_at: None,
                 prev: None,
                 key: None,
                 sig: None,
@@ -202,7 +204,7 @@ mod tests {
         }
     }
 
-    fn seq(event: &Event) -> Seq {
+    fn seq(event: &Event) -> Option<Seq> {
         match event {
             Event::Message { message, .. } => message.seq,
             other => panic!("not a message: {other:?}"),
@@ -217,12 +219,12 @@ mod tests {
         }
         sender.emit(message("Camp", 0));
         for n in 1..=2 {
-            assert_eq!(seq(&events.next().await.unwrap()), n);
+            assert_eq!(seq(&events.next().await.unwrap()), Some(n));
         }
         // Half the queue is free: the next event finds the summary queued before it.
         sender.emit(message("Camp", 11));
-        assert_eq!(seq(&events.next().await.unwrap()), 3);
-        assert_eq!(seq(&events.next().await.unwrap()), 4);
+        assert_eq!(seq(&events.next().await.unwrap()), Some(3));
+        assert_eq!(seq(&events.next().await.unwrap()), Some(4));
         let Some(Event::Lagged { missed, rooms }) = events.next().await else {
             panic!("a summary");
         };
@@ -230,7 +232,7 @@ mod tests {
         assert_eq!(rooms.len(), 1);
         assert_eq!(rooms[0].seqs, Some(SeqRange { first: 5, last: 10 }));
         assert!(rooms[0].direct, "the unnumbered message is named too");
-        assert_eq!(seq(&events.next().await.unwrap()), 11);
+        assert_eq!(seq(&events.next().await.unwrap()), Some(11));
     }
 
     #[tokio::test]
@@ -240,10 +242,10 @@ mod tests {
             sender.emit(message("Camp", n));
         }
         let ready = tokio::spawn(sender.room_for_summary());
-        assert_eq!(seq(&events.next().await.unwrap()), 1);
+        assert_eq!(seq(&events.next().await.unwrap()), Some(1));
         ready.await.unwrap();
         sender.catch_up();
-        assert_eq!(seq(&events.next().await.unwrap()), 2);
+        assert_eq!(seq(&events.next().await.unwrap()), Some(2));
         assert!(matches!(
             events.next().await,
             Some(Event::Lagged { missed: 1, .. })

@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use festival_proto::{
-    ChatMessage, ChatSend, ClientFrame, DeviceId, DisplayName, IceServer, Join, Leave, Limits,
-    Member, MessageId, PeerChat, PeerFrame, RoomName, Seq, TokenBucket,
+    ChatSend, ClientFrame, DeviceId, DisplayName, IceServer, Join, Leave, Limits, Member,
+    MessageId, PeerChat, PeerFrame, RoomName, Seq, SessionId, TokenBucket,
 };
 
 use self::direct::Direct;
@@ -41,7 +41,7 @@ use crate::sync::RoomSync;
 use crate::transport::TransportError;
 use crate::transport::backoff::Backoff;
 use crate::trust::{KnownKey, KnownKeys};
-use crate::{EngineError, Event, Route};
+use crate::{Delivered, EngineError, Event, Route};
 
 /// Message ids remembered to drop a second copy that came by another route.
 pub(super) const SEEN_KEPT: usize = 65_536;
@@ -126,7 +126,7 @@ pub(crate) enum Output {
     /// successful send with [`EngineState::direct_sent`] so that the relay is told who has it.
     Peer {
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         frame: PeerFrame,
         chat: Option<MessageId>,
     },
@@ -155,21 +155,21 @@ pub(crate) enum Output {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PeerAction {
     /// Open a connection and send an offer for this session.
-    Offer { peer: DeviceId, session: u64 },
+    Offer { peer: DeviceId, session: SessionId },
     /// Open a connection from the peer's offer and send the answer.
     Answer {
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         sdp: String,
     },
     /// Take the peer's answer to our offer.
     Accept {
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         sdp: String,
     },
     /// Close the connection of this session.
-    Close { peer: DeviceId, session: u64 },
+    Close { peer: DeviceId, session: SessionId },
     /// The relay handed out these ICE servers.
     IceServers(Vec<IceServer>),
 }
@@ -183,7 +183,7 @@ pub(crate) enum StoreOp {
     MarkSent(Vec<(MessageId, Seq)>),
     /// Messages shown (and the room cursors they move), in one transaction.
     RecordDelivered {
-        messages: Vec<ChatMessage>,
+        messages: Vec<Delivered>,
         me: DeviceId,
         route: Route,
         keep: usize,
@@ -314,7 +314,7 @@ pub(crate) struct Resume {
     /// Ids shown recently (dropped if they come again).
     pub(crate) recent: Vec<MessageId>,
     /// Messages shown from a direct link and not numbered yet.
-    pub(crate) unsequenced: Vec<ChatMessage>,
+    pub(crate) unsequenced: Vec<Delivered>,
     /// The key remembered per name.
     pub(crate) known_keys: Vec<KnownKey>,
     /// The private rooms' keys, shared with the handle that seals what is typed.

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use festival_proto::DeviceId;
+use festival_proto::{DeviceId, SessionId};
 use serde::Serialize;
 
 use super::breaker::{Breaker, BreakerState};
@@ -64,7 +64,7 @@ pub enum LinkState {
 #[derive(Debug, Clone, Copy)]
 struct Link {
     state: LinkState,
-    session: u64,
+    session: SessionId,
     since: Instant,
     /// Since when the peer has not been wanted.
     unwanted_since: Option<Instant>,
@@ -78,7 +78,7 @@ pub enum LinkAction {
         /// To whom.
         peer: DeviceId,
         /// The attempt's number.
-        session: u64,
+        session: SessionId,
     },
     /// Ask the peer to offer (it has the lower id).
     Request {
@@ -90,21 +90,21 @@ pub enum LinkAction {
         /// To whom.
         peer: DeviceId,
         /// The attempt's number, as the peer chose it.
-        session: u64,
+        session: SessionId,
     },
     /// Tell the peer there will be no link now.
     Decline {
         /// Whom.
         peer: DeviceId,
         /// The attempt declined.
-        session: u64,
+        session: SessionId,
     },
     /// Close the peer connection of this session (if any).
     Close {
         /// Whose.
         peer: DeviceId,
         /// The attempt's number.
-        session: u64,
+        session: SessionId,
     },
 }
 
@@ -132,7 +132,7 @@ pub struct Links {
     links: BTreeMap<DeviceId, Link>,
     cooldowns: Cooldowns<DeviceId>,
     breaker: Breaker,
-    next_session: u64,
+    next_session: SessionId,
     counters: LinkCounters,
 }
 
@@ -145,7 +145,7 @@ impl Links {
             links: BTreeMap::new(),
             cooldowns: Cooldowns::new(policy.timings),
             breaker: Breaker::with_recovery(policy.recovery),
-            next_session: 1,
+            next_session: SessionId(1),
             counters: LinkCounters::default(),
         }
     }
@@ -213,7 +213,7 @@ impl Links {
                 actions.push(LinkAction::Offer { peer, session });
             } else {
                 self.links
-                    .insert(peer, self.link(LinkState::Requested, 0, now));
+                    .insert(peer, self.link(LinkState::Requested, SessionId::NONE, now));
                 actions.push(LinkAction::Request { peer });
             }
         }
@@ -225,7 +225,10 @@ impl Links {
     /// breakers each refusing the other's probe would never close.
     pub fn on_request(&mut self, peer: DeviceId, welcome: bool, now: Instant) -> Vec<LinkAction> {
         if !welcome || peer == self.me || !self.has_room_for(peer) {
-            return vec![LinkAction::Decline { peer, session: 0 }];
+            return vec![LinkAction::Decline {
+                peer,
+                session: SessionId::NONE,
+            }];
         }
         let mut actions = Vec::new();
         if self
@@ -255,7 +258,7 @@ impl Links {
     pub fn on_offer(
         &mut self,
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         welcome: bool,
         now: Instant,
     ) -> Vec<LinkAction> {
@@ -264,7 +267,7 @@ impl Links {
         }
         let mut actions = Vec::new();
         if let Some(old) = self.links.remove(&peer) {
-            if old.session != 0 {
+            if old.session != SessionId::NONE {
                 actions.push(LinkAction::Close {
                     peer,
                     session: old.session,
@@ -278,7 +281,7 @@ impl Links {
     }
 
     /// Whether an answer from `peer` for `session` belongs to the attempt under way.
-    pub fn on_answer(&self, peer: DeviceId, session: u64) -> bool {
+    pub fn on_answer(&self, peer: DeviceId, session: SessionId) -> bool {
         self.links
             .get(&peer)
             .is_some_and(|l| l.session == session && l.state == LinkState::Connecting)
@@ -286,7 +289,7 @@ impl Links {
 
     /// The data channel of `session` to `peer` opened. False if that attempt was abandoned
     /// (the engine should close it).
-    pub fn on_open(&mut self, peer: DeviceId, session: u64, now: Instant) -> bool {
+    pub fn on_open(&mut self, peer: DeviceId, session: SessionId, now: Instant) -> bool {
         let Some(link) = self.links.get_mut(&peer) else {
             return false;
         };
@@ -303,7 +306,12 @@ impl Links {
 
     /// The attempt or link of `session` to `peer` failed or closed (`session` 0: a decline of
     /// a request). Returns the action to close it, if it was current.
-    pub fn on_failed(&mut self, peer: DeviceId, session: u64, now: Instant) -> Option<LinkAction> {
+    pub fn on_failed(
+        &mut self,
+        peer: DeviceId,
+        session: SessionId,
+        now: Instant,
+    ) -> Option<LinkAction> {
         let link = self.links.get(&peer)?;
         if link.session != session {
             return None;
@@ -323,7 +331,7 @@ impl Links {
     pub fn on_declined(
         &mut self,
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         now: Instant,
     ) -> Option<LinkAction> {
         let link = self.links.get(&peer)?;
@@ -408,7 +416,7 @@ impl Links {
     }
 
     /// The session of the open link to `peer`, if one is open.
-    pub fn open_session(&self, peer: DeviceId) -> Option<u64> {
+    pub fn open_session(&self, peer: DeviceId) -> Option<SessionId> {
         self.links
             .get(&peer)
             .filter(|l| l.state == LinkState::Open)
@@ -416,7 +424,7 @@ impl Links {
     }
 
     /// The session of the link or attempt to `peer`, if there is one.
-    pub fn session(&self, peer: DeviceId) -> Option<u64> {
+    pub fn session(&self, peer: DeviceId) -> Option<SessionId> {
         self.links.get(&peer).map(|l| l.session)
     }
 
@@ -449,13 +457,13 @@ impl Links {
         self.links.contains_key(&peer) || self.links.len() < self.policy.max_links
     }
 
-    fn new_session(&mut self) -> u64 {
+    fn new_session(&mut self) -> SessionId {
         let session = self.next_session;
-        self.next_session += 1;
+        self.next_session = session.next();
         session
     }
 
-    fn link(&self, state: LinkState, session: u64, now: Instant) -> Link {
+    fn link(&self, state: LinkState, session: SessionId, now: Instant) -> Link {
         Link {
             state,
             session,
@@ -535,7 +543,7 @@ mod tests {
                 LinkAction::Request { peer: d[0] },
                 LinkAction::Offer {
                     peer: d[2],
-                    session: 1
+                    session: SessionId(1)
                 },
             ]
         );
@@ -587,12 +595,12 @@ mod tests {
         let mut links = Links::new(d[0], mobile);
         let wanted: BTreeSet<_> = d[1..].iter().copied().collect();
         assert_eq!(links.reconcile(&wanted, &wanted, true, t0).len(), 3);
-        let offer = links.on_offer(d[5], 9, true, t0);
+        let offer = links.on_offer(d[5], SessionId(9), true, t0);
         assert_eq!(
             offer,
             [LinkAction::Decline {
                 peer: d[5],
-                session: 9
+                session: SessionId(9)
             }]
         );
     }
@@ -717,7 +725,7 @@ mod tests {
         let wanted = BTreeSet::from([d[0]]);
         for _ in 0..3 {
             links.reconcile(&wanted, &wanted, true, t0);
-            links.on_failed(d[0], 0, t0);
+            links.on_failed(d[0], SessionId(0), t0);
         }
         assert_eq!(links.breaker(t0), BreakerState::Open);
         let later = t0 + fast.recovery;
@@ -726,13 +734,13 @@ mod tests {
             [LinkAction::Request { peer: d[0] }]
         );
         assert_eq!(
-            links.on_offer(d[0], 7, true, later),
+            links.on_offer(d[0], SessionId(7), true, later),
             [LinkAction::Answer {
                 peer: d[0],
-                session: 7
+                session: SessionId(7)
             }]
         );
-        assert!(links.on_open(d[0], 7, later));
+        assert!(links.on_open(d[0], SessionId(7), later));
         assert_eq!(links.breaker(later), BreakerState::Closed { failures: 0 });
     }
 
@@ -743,17 +751,17 @@ mod tests {
         let d = devices(2);
         let t0 = Instant::now();
         let mut links = Links::new(d[1], policy());
-        let answer = links.on_offer(d[0], 4, true, t0);
+        let answer = links.on_offer(d[0], SessionId(4), true, t0);
         assert_eq!(
             answer,
             [LinkAction::Answer {
                 peer: d[0],
-                session: 4
+                session: SessionId(4)
             }]
         );
-        assert!(!links.on_open(d[0], 3, t0));
-        assert!(links.on_failed(d[0], 3, t0).is_none());
-        assert!(links.on_open(d[0], 4, t0));
+        assert!(!links.on_open(d[0], SessionId(3), t0));
+        assert!(links.on_failed(d[0], SessionId(3), t0).is_none());
+        assert!(links.on_open(d[0], SessionId(4), t0));
         let nobody = BTreeSet::new();
         assert!(
             links.reconcile(&nobody, &nobody, true, t0).is_empty(),
@@ -769,7 +777,7 @@ mod tests {
             closed,
             [LinkAction::Close {
                 peer: d[0],
-                session: 4
+                session: SessionId(4)
             }]
         );
     }
@@ -785,7 +793,7 @@ mod tests {
             links.on_request(d[1], false, t0),
             [LinkAction::Decline {
                 peer: d[1],
-                session: 0
+                session: SessionId(0)
             }]
         );
         assert_eq!(links.states().count(), 0);

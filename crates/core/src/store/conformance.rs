@@ -2,10 +2,10 @@
 //! `conformance_suite!` runs all of them against one backend. The SQLite store and the
 //! memory store both run it below, so the two cannot drift apart.
 
-use festival_proto::{ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, RoomName, Seq};
+use festival_proto::{ChatSend, DeviceId, DisplayName, MessageId, RoomName, Seq};
 
 use super::{DeliveryState, EngineStore, MemoryStore, Store};
-use crate::{EngineError, Route};
+use crate::{Delivered, EngineError, Route};
 
 /// Emits one `#[tokio::test]` per conformance test, each on a fresh store from `$open` (an
 /// async fn returning a guard to keep alive and the store).
@@ -26,6 +26,7 @@ macro_rules! conformance_suite {
             recent_ids_and_unsequenced_are_bounded_and_newest_last,
             settings_and_identity_are_kept,
             known_keys_are_one_per_name_and_read_back_whole,
+            unread_counts_what_others_said_after_the_room_was_last_read,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {
@@ -76,9 +77,9 @@ fn typed(room: &RoomName, body: &str, sent_at: i64) -> ChatSend {
     }
 }
 
-/// `chat` as the relay (seq > 0) or its sender directly (seq 0) delivers it.
-fn delivered(chat: &ChatSend, seq: Seq, sender: DeviceId) -> ChatMessage {
-    ChatMessage {
+/// `chat` as the relay (numbered `seq`) or its sender directly (no `seq`) delivers it.
+fn delivered(chat: &ChatSend, seq: Option<Seq>, sender: DeviceId) -> Delivered {
+    Delivered {
         room: chat.room.clone(),
         id: chat.id,
         seq,
@@ -87,7 +88,7 @@ fn delivered(chat: &ChatSend, seq: Seq, sender: DeviceId) -> ChatMessage {
         body: chat.body.clone(),
         sealed: None,
         sent_at: chat.sent_at,
-        stored_at: if seq > 0 { 5_000 + seq as i64 } else { 0 },
+        stored_at: seq.map(|seq| 5_000 + seq as i64),
         prev: chat.prev,
         key: None,
         sig: Some(chat.sig),
@@ -95,9 +96,9 @@ fn delivered(chat: &ChatSend, seq: Seq, sender: DeviceId) -> ChatMessage {
 }
 
 /// `count` messages from `sender` numbered `first..`, in `room`.
-fn numbered(room: &RoomName, first: Seq, count: u64, sender: DeviceId) -> Vec<ChatMessage> {
+fn numbered(room: &RoomName, first: Seq, count: u64, sender: DeviceId) -> Vec<Delivered> {
     (first..first + count)
-        .map(|seq| delivered(&typed(room, &format!("r{seq}"), 1_000), seq, sender))
+        .map(|seq| delivered(&typed(room, &format!("r{seq}"), 1_000), Some(seq), sender))
         .collect()
 }
 
@@ -136,7 +137,7 @@ async fn a_queued_message_becomes_sent_once_with_its_number(store: impl EngineSt
     // The ack again (a resend acked as a duplicate), then the relay's echo: same message.
     store.mark_sent(&[(first.id, 4)]).await.unwrap();
     store
-        .record_delivered(&[delivered(&first, 4, me)], me, Route::Relay, 100)
+        .record_delivered(&[delivered(&first, Some(4), me)], me, Route::Relay, 100)
         .await
         .unwrap();
     let history = store.history(&camp, 10).await.unwrap();
@@ -208,7 +209,7 @@ async fn a_failed_message_stays_failed_and_is_not_given_out(store: impl EngineSt
         .unwrap();
     store.expire_queued(i64::MAX, "expired").await.unwrap();
     store
-        .record_delivered(&[delivered(&refused, 3, me)], me, Route::Relay, 100)
+        .record_delivered(&[delivered(&refused, Some(3), me)], me, Route::Relay, 100)
         .await
         .unwrap();
     let history = store.history(&camp, 10).await.unwrap();
@@ -276,21 +277,21 @@ async fn ids_are_idempotent(store: impl EngineStore) {
     // First directly from its sender (not numbered yet), then twice by the relay, by two
     // routes: one message, which gains its number and keeps the route it first came by.
     store
-        .record_delivered(&[delivered(&chat, 0, alice)], me, Route::P2p, 100)
+        .record_delivered(&[delivered(&chat, None, alice)], me, Route::P2p, 100)
         .await
         .unwrap();
     assert_eq!(
         store.unsequenced(10).await.unwrap(),
-        [delivered(&chat, 0, alice)]
+        [delivered(&chat, None, alice)]
     );
-    let mut renamed = delivered(&chat, 7, alice);
+    let mut renamed = delivered(&chat, Some(7), alice);
     renamed.from = name("Alice Two");
     store
         .record_delivered(&[renamed.clone(), renamed.clone()], me, Route::Relay, 100)
         .await
         .unwrap();
     store
-        .record_delivered(&[delivered(&chat, 7, alice)], me, Route::Poll, 100)
+        .record_delivered(&[delivered(&chat, Some(7), alice)], me, Route::Poll, 100)
         .await
         .unwrap();
     let history = store.history(&camp, 10).await.unwrap();
@@ -321,7 +322,7 @@ async fn ids_are_idempotent(store: impl EngineStore) {
 
     // A numbered copy never loses its number to a later unnumbered one.
     store
-        .record_delivered(&[delivered(&chat, 0, alice)], me, Route::P2p, 100)
+        .record_delivered(&[delivered(&chat, None, alice)], me, Route::P2p, 100)
         .await
         .unwrap();
     assert_eq!(store.history(&camp, 10).await.unwrap()[0].seq, Some(7));
@@ -339,7 +340,7 @@ async fn the_cursor_moves_only_forward_and_only_on_numbered_messages(store: impl
     let (camp, stage) = (room("Camp"), room("Stage"));
     let (me, alice) = (DeviceId::random(), DeviceId::random());
     assert_eq!(store.cursor(&camp).await.unwrap(), None);
-    let direct = delivered(&typed(&camp, "direct", 1_000), 0, alice);
+    let direct = delivered(&typed(&camp, "direct", 1_000), None, alice);
     store
         .record_delivered(&[direct], me, Route::P2p, 100)
         .await
@@ -347,7 +348,7 @@ async fn the_cursor_moves_only_forward_and_only_on_numbered_messages(store: impl
     assert_eq!(
         store.cursor(&camp).await.unwrap(),
         None,
-        "seq 0 is not a number"
+        "an unnumbered message moves no cursor"
     );
 
     // One batch, two rooms, out of order: each room's cursor is its highest number.
@@ -387,7 +388,7 @@ async fn history_is_in_room_order_with_unnumbered_last(store: impl EngineStore) 
     store.enqueue(&offline, me, &name("Me")).await.unwrap();
     let direct = typed(&camp, "direct", 1_000);
     store
-        .record_delivered(&[delivered(&direct, 0, alice)], me, Route::P2p, 100)
+        .record_delivered(&[delivered(&direct, None, alice)], me, Route::P2p, 100)
         .await
         .unwrap();
     let mut relayed = numbered(&camp, 1, 3, alice);
@@ -434,7 +435,7 @@ async fn history_is_in_room_order_with_unnumbered_last(store: impl EngineStore) 
 
     // Once the direct message is numbered, it takes its place among the numbered ones.
     store
-        .record_delivered(&[delivered(&direct, 4, alice)], me, Route::Relay, 100)
+        .record_delivered(&[delivered(&direct, Some(4), alice)], me, Route::Relay, 100)
         .await
         .unwrap();
     let bodies: Vec<_> = shown(&store, &camp)
@@ -458,7 +459,7 @@ async fn older_history_comes_in_pages_below_a_number(store: impl EngineStore) {
         .unwrap();
     let direct = typed(&camp, "direct", 1_000);
     store
-        .record_delivered(&[delivered(&direct, 0, alice)], me, Route::P2p, 100)
+        .record_delivered(&[delivered(&direct, None, alice)], me, Route::P2p, 100)
         .await
         .unwrap();
     let page = async |before, limit| -> Vec<Seq> {
@@ -496,7 +497,7 @@ async fn retention_drops_only_old_delivered_messages(store: impl EngineStore) {
     store.mark_failed(failed.id, "refused").await.unwrap();
     let direct = typed(&camp, "direct", 1_000);
     store
-        .record_delivered(&[delivered(&direct, 0, alice)], me, Route::P2p, 100)
+        .record_delivered(&[delivered(&direct, None, alice)], me, Route::P2p, 100)
         .await
         .unwrap();
 
@@ -604,7 +605,7 @@ async fn own_message_carries_the_prev_and_signature_it_was_typed_with(store: imp
     store.enqueue(&elsewhere, me, &name("Me")).await.unwrap();
     let theirs = typed(&camp, "theirs", 1_004);
     store
-        .record_delivered(&[delivered(&theirs, 2, alice)], me, Route::Relay, 100)
+        .record_delivered(&[delivered(&theirs, Some(2), alice)], me, Route::Relay, 100)
         .await
         .unwrap();
     assert_eq!(
@@ -669,7 +670,7 @@ async fn recent_ids_and_unsequenced_are_bounded_and_newest_last(store: impl Engi
     let mine = typed(&camp, "mine", 1_000);
     store.enqueue(&mine, me, &name("Me")).await.unwrap();
     let direct: Vec<_> = (0..4)
-        .map(|i| delivered(&typed(&camp, &format!("d{i}"), 1_000), 0, alice))
+        .map(|i| delivered(&typed(&camp, &format!("d{i}"), 1_000), None, alice))
         .collect();
     for m in &direct {
         store
@@ -684,7 +685,7 @@ async fn recent_ids_and_unsequenced_are_bounded_and_newest_last(store: impl Engi
         .unwrap();
     // Our own message's echo is not among those received from others.
     store
-        .record_delivered(&[delivered(&mine, 3, me)], me, Route::Relay, 100)
+        .record_delivered(&[delivered(&mine, Some(3), me)], me, Route::Relay, 100)
         .await
         .unwrap();
 
@@ -743,4 +744,61 @@ async fn settings_and_identity_are_kept(store: impl EngineStore) {
         store.identity(None).await,
         Err(EngineError::Store { .. })
     ));
+}
+
+async fn unread_counts_what_others_said_after_the_room_was_last_read(store: impl EngineStore) {
+    let (camp, stage, empty) = (room("Camp"), room("Stage"), room("Empty"));
+    let (me, alice) = (DeviceId::random(), DeviceId::random());
+    let unread = async |room: &RoomName| store.unread(room).await.unwrap();
+
+    // Never read: every message received counts; this device's own never do.
+    store
+        .record_delivered(&numbered(&camp, 1, 3, alice), me, Route::Relay, 100)
+        .await
+        .unwrap();
+    let mine = typed(&camp, "mine", 1_000);
+    store.enqueue(&mine, me, &name("Me")).await.unwrap();
+    store
+        .record_delivered(&[delivered(&mine, Some(4), me)], me, Route::Relay, 100)
+        .await
+        .unwrap();
+    assert_eq!((unread(&camp).await, unread(&stage).await), (3, 0));
+
+    store.mark_read(&camp).await.unwrap();
+    assert_eq!(unread(&camp).await, 0);
+    // A direct copy, then the relay's copy of the same message: one unread message.
+    let direct = typed(&camp, "direct", 1_000);
+    store
+        .record_delivered(&[delivered(&direct, None, alice)], me, Route::P2p, 100)
+        .await
+        .unwrap();
+    store
+        .record_delivered(&[delivered(&direct, Some(5), alice)], me, Route::Relay, 100)
+        .await
+        .unwrap();
+    store
+        .record_delivered(&numbered(&stage, 1, 2, alice), me, Route::Relay, 100)
+        .await
+        .unwrap();
+    assert_eq!((unread(&camp).await, unread(&stage).await), (1, 2));
+
+    // Each room has its own mark; marking again changes nothing.
+    store.mark_read(&stage).await.unwrap();
+    store.mark_read(&stage).await.unwrap();
+    assert_eq!((unread(&camp).await, unread(&stage).await), (1, 0));
+
+    // A room read while it was empty counts what comes later.
+    store.mark_read(&empty).await.unwrap();
+    store
+        .record_delivered(&numbered(&empty, 1, 2, alice), me, Route::Relay, 100)
+        .await
+        .unwrap();
+    assert_eq!(unread(&empty).await, 2);
+
+    // Retention drops the oldest: the count is of what is still there after the mark.
+    store
+        .record_delivered(&numbered(&stage, 3, 4, alice), me, Route::Relay, 3)
+        .await
+        .unwrap();
+    assert_eq!(unread(&stage).await, 3);
 }

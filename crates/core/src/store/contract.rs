@@ -5,12 +5,12 @@ use std::path::Path;
 use std::str::FromStr;
 
 use festival_proto::{
-    ChatMessage, ChatSend, DeviceId, DeviceKey, DisplayName, MessageId, PeerChat, RoomName, Seq,
+    ChatSend, DeviceId, DeviceKey, DisplayName, MessageId, PeerChat, RoomName, Seq,
 };
 
 use super::{Identity, LocalMessage, Store};
 use crate::trust::KnownKey;
-use crate::{EngineError, Route};
+use crate::{Delivered, EngineError, Route};
 
 /// Where the engine keeps what must outlive it: the device's identity and settings, the
 /// local history, the outbox, each room's sync cursor and the key remembered per name.
@@ -119,11 +119,11 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
 
     /// Records delivered messages and moves each room's cursor, in one commit, then keeps
     /// only the newest `keep` delivered messages of each room. A message already here is
-    /// updated, not added again. Seq 0: a message that came directly from its sender and is
-    /// not numbered yet; it does not move the cursor.
+    /// updated, not added again. A message without a `seq` came directly from its sender and
+    /// is not numbered yet; it does not move the cursor.
     fn record_delivered(
         &self,
-        messages: &[ChatMessage],
+        messages: &[Delivered],
         me: DeviceId,
         route: Route,
         keep: usize,
@@ -142,11 +142,11 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Seq>, EngineError>> + Send;
 
     /// Messages received directly from their senders that the relay has not numbered yet,
-    /// newest last (at most `limit`), with seq and `stored_at` 0.
+    /// newest last (at most `limit`), with no `seq` or `stored_at`.
     fn unsequenced(
         &self,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ChatMessage>, EngineError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Delivered>, EngineError>> + Send;
 
     /// Whether a message with this id is in the store (received, or typed here).
     fn contains(&self, id: MessageId) -> impl Future<Output = Result<bool, EngineError>> + Send;
@@ -197,6 +197,15 @@ pub trait EngineStore: Clone + Send + Sync + 'static {
         &self,
         known: &KnownKey,
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// Everything in `room` now counts as read: the person has it on screen, or just left it.
+    /// The mark only moves forward.
+    fn mark_read(&self, room: &RoomName) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// How many messages from others (received, not typed here) came to `room` after its read
+    /// mark: the room's unread count, the same after a restart. A room never marked counts
+    /// every message received in it.
+    fn unread(&self, room: &RoomName) -> impl Future<Output = Result<u64, EngineError>> + Send;
 
     /// Closes the store, waiting for writes.
     fn close(&self) -> impl Future<Output = ()> + Send;
@@ -257,7 +266,7 @@ impl EngineStore for Store {
 
     async fn record_delivered(
         &self,
-        messages: &[ChatMessage],
+        messages: &[Delivered],
         me: DeviceId,
         route: Route,
         keep: usize,
@@ -273,7 +282,7 @@ impl EngineStore for Store {
         Store::cursor(self, room).await
     }
 
-    async fn unsequenced(&self, limit: usize) -> Result<Vec<ChatMessage>, EngineError> {
+    async fn unsequenced(&self, limit: usize) -> Result<Vec<Delivered>, EngineError> {
         Store::unsequenced(self, limit).await
     }
 
@@ -320,6 +329,14 @@ impl EngineStore for Store {
 
     async fn remember_key(&self, known: &KnownKey) -> Result<(), EngineError> {
         Store::remember_key(self, known).await
+    }
+
+    async fn mark_read(&self, room: &RoomName) -> Result<(), EngineError> {
+        Store::mark_read(self, room).await
+    }
+
+    async fn unread(&self, room: &RoomName) -> Result<u64, EngineError> {
+        Store::unread(self, room).await
     }
 
     async fn close(&self) {

@@ -9,12 +9,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use festival_proto::{
-    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, RoomName, Seq, Signature,
+    ChatSend, DeviceId, DisplayName, MessageId, PeerChat, RoomName, Seq, Signature,
 };
 
 use super::{DeliveryState, EngineStore, LocalMessage};
 use crate::trust::KnownKey;
-use crate::{Authenticity, EngineError, Privacy, Route};
+use crate::{Authenticity, Delivered, EngineError, Privacy, Route};
 
 /// What [`EngineStore::location`] names for a memory store.
 const LOCATION: &str = ":memory:";
@@ -35,6 +35,8 @@ struct Data {
     by_id: HashMap<MessageId, u64>,
     cursors: HashMap<RoomName, Seq>,
     known_keys: HashMap<String, KnownKey>,
+    /// Per room, the order of the newest message read.
+    read_marks: HashMap<RoomName, u64>,
 }
 
 impl Data {
@@ -205,16 +207,18 @@ impl EngineStore for MemoryStore {
 
     async fn record_delivered(
         &self,
-        messages: &[ChatMessage],
+        messages: &[Delivered],
         me: DeviceId,
         route: Route,
         keep: usize,
     ) -> Result<(), EngineError> {
         let mut data = self.lock();
         let mut last: BTreeMap<&RoomName, Seq> = BTreeMap::new();
-        for m in messages.iter().filter(|m| m.seq > 0) {
-            let entry = last.entry(&m.room).or_default();
-            *entry = (*entry).max(m.seq);
+        for m in messages {
+            if let Some(seq) = m.seq {
+                let entry = last.entry(&m.room).or_default();
+                *entry = (*entry).max(seq);
+            }
         }
         for m in messages {
             let state = if m.sender == me {
@@ -222,11 +226,9 @@ impl EngineStore for MemoryStore {
             } else {
                 DeliveryState::Received
             };
-            let seq = (m.seq > 0).then_some(m.seq);
-            let stored_at = (m.stored_at > 0).then_some(m.stored_at);
             if let Some(known) = data.get_mut(m.id) {
-                known.seq = seq.or(known.seq);
-                known.stored_at = stored_at.or(known.stored_at);
+                known.seq = m.seq.or(known.seq);
+                known.stored_at = m.stored_at.or(known.stored_at);
                 known.route = known.route.or(Some(route));
                 known.key = known.key.or(m.key);
                 known.from = m.from.clone();
@@ -238,7 +240,7 @@ impl EngineStore for MemoryStore {
             data.add(LocalMessage {
                 id: m.id,
                 room: m.room.clone(),
-                seq,
+                seq: m.seq,
                 sender: m.sender,
                 from: m.from.clone(),
                 body: m.body.clone(),
@@ -249,7 +251,7 @@ impl EngineStore for MemoryStore {
                 ),
                 sealed: m.sealed.clone(),
                 sent_at: m.sent_at,
-                stored_at,
+                stored_at: m.stored_at,
                 route: Some(route),
                 state,
                 error: None,
@@ -289,7 +291,7 @@ impl EngineStore for MemoryStore {
         Ok(self.lock().cursors.get(room).copied())
     }
 
-    async fn unsequenced(&self, limit: usize) -> Result<Vec<ChatMessage>, EngineError> {
+    async fn unsequenced(&self, limit: usize) -> Result<Vec<Delivered>, EngineError> {
         let data = self.lock();
         let mut newest: Vec<_> = data
             .messages
@@ -297,20 +299,8 @@ impl EngineStore for MemoryStore {
             .rev()
             .filter(|m| m.state == DeliveryState::Received && m.seq.is_none())
             .take(limit)
-            .map(|m| ChatMessage {
-                room: m.room.clone(),
-                id: m.id,
-                seq: 0,
-                sender: m.sender,
-                from: m.from.clone(),
-                body: m.body.clone(),
-                sealed: m.sealed.clone(),
-                sent_at: m.sent_at,
-                stored_at: 0,
-                prev: m.prev,
-                key: m.key,
-                sig: m.sig,
-            })
+            .cloned()
+            .map(Delivered::from)
             .collect();
         newest.reverse();
         Ok(newest)
@@ -412,6 +402,30 @@ impl EngineStore for MemoryStore {
             .known_keys
             .insert(known.canonical.clone(), known.clone());
         Ok(())
+    }
+
+    async fn mark_read(&self, room: &RoomName) -> Result<(), EngineError> {
+        let mut data = self.lock();
+        let newest = data
+            .messages
+            .iter()
+            .rev()
+            .find(|(_, m)| &m.room == room)
+            .map_or(0, |(order, _)| *order);
+        let mark = data.read_marks.entry(room.clone()).or_default();
+        *mark = (*mark).max(newest);
+        Ok(())
+    }
+
+    async fn unread(&self, room: &RoomName) -> Result<u64, EngineError> {
+        let data = self.lock();
+        let mark = data.read_marks.get(room).copied().unwrap_or(0);
+        let count = data
+            .messages
+            .range(mark + 1..)
+            .filter(|(_, m)| &m.room == room && m.state == DeliveryState::Received)
+            .count();
+        Ok(u64::try_from(count).unwrap_or(u64::MAX))
     }
 
     async fn close(&self) {}

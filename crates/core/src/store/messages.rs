@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use festival_proto::{
-    ChatMessage, ChatSend, DeviceId, DisplayName, MessageId, PeerChat, PublicKey, RoomName, Sealed,
-    Seq, Signature, SignedChat,
+    ChatSend, DeviceId, DisplayName, MessageId, PeerChat, PublicKey, RoomName, Sealed, Seq,
+    Signature, SignedChat,
 };
 use serde::Serialize;
 use sqlx::FromRow;
 
 use super::Store;
-use crate::{Authenticity, EngineError, Privacy, Route};
+use crate::{Authenticity, Delivered, EngineError, Privacy, Route};
 
 /// Where a message stands, as the user sees it. Stored as its name in TEXT, which the
 /// table's CHECK limits to these four.
@@ -104,7 +104,7 @@ impl LocalMessage {
 
     /// A message as the relay's history has it (read from the relay, not stored here):
     /// received, or sent when `me` sent it; its signature checked like any received one.
-    pub fn from_relay(message: ChatMessage, me: DeviceId) -> Self {
+    pub fn from_relay(message: Delivered, me: DeviceId) -> Self {
         let state = if message.sender == me {
             DeliveryState::Sent
         } else {
@@ -128,12 +128,12 @@ impl LocalMessage {
             sig: message.sig,
             id: message.id,
             room: message.room,
-            seq: Some(message.seq),
+            seq: message.seq,
             sender: message.sender,
             from: message.from,
             body: message.body,
             sent_at: message.sent_at,
-            stored_at: Some(message.stored_at),
+            stored_at: message.stored_at,
             route: Some(Route::Relay),
             error: None,
         }
@@ -356,7 +356,7 @@ impl Store {
     /// own, or one fetched twice) is updated, not added again.
     pub(crate) async fn record_delivered(
         &self,
-        messages: &[ChatMessage],
+        messages: &[Delivered],
         me: DeviceId,
         route: Route,
         keep: usize,
@@ -364,12 +364,14 @@ impl Store {
         if messages.is_empty() {
             return Ok(());
         }
-        // Seq 0: a message that came directly from its sender and is not numbered yet. It
+        // No seq: a message that came directly from its sender and is not numbered yet. It
         // gets its number (and moves the cursor) when the relay's notice or copy arrives.
         let mut last: BTreeMap<&RoomName, Seq> = BTreeMap::new();
-        for m in messages.iter().filter(|m| m.seq > 0) {
-            let entry = last.entry(&m.room).or_default();
-            *entry = (*entry).max(m.seq);
+        for m in messages {
+            if let Some(seq) = m.seq {
+                let entry = last.entry(&m.room).or_default();
+                *entry = (*entry).max(seq);
+            }
         }
         let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
         for m in messages {
@@ -389,12 +391,12 @@ impl Store {
             )
             .bind(m.id.to_string())
             .bind(m.room.as_str())
-            .bind((m.seq > 0).then(|| to_i64(m.seq)))
+            .bind(m.seq.map(to_i64))
             .bind(m.sender.to_string())
             .bind(m.from.as_str())
             .bind(&m.body)
             .bind(m.sent_at)
-            .bind((m.stored_at > 0).then_some(m.stored_at))
+            .bind(m.stored_at)
             .bind(route)
             .bind(state)
             .bind(m.prev.map(|p| p.to_string()))
@@ -454,7 +456,7 @@ impl Store {
 
     /// Messages received directly from their senders that the relay has not numbered yet,
     /// newest last (at most `limit`): the engine matches them with the relay's notices.
-    pub(crate) async fn unsequenced(&self, limit: usize) -> Result<Vec<ChatMessage>, EngineError> {
+    pub(crate) async fn unsequenced(&self, limit: usize) -> Result<Vec<Delivered>, EngineError> {
         let rows: Vec<Row> = sqlx::query_as(select_row!(
             "FROM messages WHERE state = 'received' AND seq IS NULL \
              ORDER BY local_order DESC LIMIT ?"
@@ -466,20 +468,7 @@ impl Store {
         let mut messages: Vec<_> = rows
             .into_iter()
             .filter_map(Row::into_message)
-            .map(|m| ChatMessage {
-                room: m.room,
-                id: m.id,
-                seq: 0,
-                sender: m.sender,
-                from: m.from,
-                body: m.body,
-                sealed: m.sealed,
-                sent_at: m.sent_at,
-                stored_at: 0,
-                prev: m.prev,
-                key: m.key,
-                sig: m.sig,
-            })
+            .map(Delivered::from)
             .collect();
         messages.reverse();
         Ok(messages)
@@ -611,17 +600,17 @@ mod tests {
         }
     }
 
-    fn delivered(chat: &ChatSend, seq: Seq, sender: DeviceId) -> ChatMessage {
-        ChatMessage {
+    fn delivered(chat: &ChatSend, seq: Seq, sender: DeviceId) -> Delivered {
+        Delivered {
             room: chat.room.clone(),
             id: chat.id,
-            seq,
+            seq: Some(seq),
             sender,
             from: DisplayName::parse("Me").unwrap(),
             body: chat.body.clone(),
             sealed: None,
             sent_at: chat.sent_at,
-            stored_at: 2_000,
+            stored_at: Some(2_000),
             prev: chat.prev,
             key: None,
             sig: Some(chat.sig),

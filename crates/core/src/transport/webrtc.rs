@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use festival_proto::{DeviceId, DeviceKey, IceServer, PeerSignal};
+use festival_proto::{DeviceId, DeviceKey, IceServer, PeerSignal, SessionId};
 use tokio::sync::mpsc;
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::api::{API, APIBuilder};
@@ -44,27 +44,27 @@ pub(crate) enum PeerEvent {
     /// The ICE connection state changed (for diagnostics).
     Ice {
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         state: String,
     },
     /// The data channel opened.
-    Open { peer: DeviceId, session: u64 },
+    Open { peer: DeviceId, session: SessionId },
     /// The attempt or the link failed or closed.
     Closed {
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         reason: String,
     },
     /// A text message arrived on the data channel.
     Text {
         peer: DeviceId,
-        session: u64,
+        session: SessionId,
         text: String,
     },
 }
 
 struct Conn {
-    session: u64,
+    session: SessionId,
     pc: Arc<RTCPeerConnection>,
     channel: Option<Arc<RTCDataChannel>>,
 }
@@ -142,7 +142,7 @@ impl Webrtc {
     }
 
     /// Starts an attempt as the offerer: a new peer connection and channel, then an offer.
-    pub(crate) fn offer(&self, peer: DeviceId, session: u64) {
+    pub(crate) fn offer(&self, peer: DeviceId, session: SessionId) {
         let setup = self.setup(peer, session);
         let key = self.key.clone();
         tokio::spawn(async move {
@@ -162,7 +162,7 @@ impl Webrtc {
     }
 
     /// Answers the peer's offer for `session` with a new peer connection.
-    pub(crate) fn answer(&self, peer: DeviceId, session: u64, sdp: String) {
+    pub(crate) fn answer(&self, peer: DeviceId, session: SessionId, sdp: String) {
         let setup = self.setup(peer, session);
         let key = self.key.clone();
         tokio::spawn(async move {
@@ -190,7 +190,7 @@ impl Webrtc {
     }
 
     /// Completes the offerer's side with the peer's answer.
-    pub(crate) fn accept(&self, peer: DeviceId, session: u64, sdp: String) {
+    pub(crate) fn accept(&self, peer: DeviceId, session: SessionId, sdp: String) {
         let Some(pc) = self.pc(peer, session) else {
             return;
         };
@@ -215,7 +215,7 @@ impl Webrtc {
 
     /// Sends `text` on the open channel of `session` to `peer`. False if there is none or
     /// the write failed (the link is then reported closed by its own events).
-    pub(crate) async fn send(&self, peer: DeviceId, session: u64, text: String) -> bool {
+    pub(crate) async fn send(&self, peer: DeviceId, session: SessionId, text: String) -> bool {
         if text.len() > MAX_MESSAGE {
             return false;
         }
@@ -233,7 +233,7 @@ impl Webrtc {
     }
 
     /// Closes the connection of `session` to `peer`, if it is the current one.
-    pub(crate) fn close(&self, peer: DeviceId, session: u64) {
+    pub(crate) fn close(&self, peer: DeviceId, session: SessionId) {
         let conn = {
             let mut conns = lock(&self.conns);
             match conns.get(&peer) {
@@ -256,14 +256,14 @@ impl Webrtc {
         }
     }
 
-    fn pc(&self, peer: DeviceId, session: u64) -> Option<Arc<RTCPeerConnection>> {
+    fn pc(&self, peer: DeviceId, session: SessionId) -> Option<Arc<RTCPeerConnection>> {
         lock(&self.conns)
             .get(&peer)
             .filter(|c| c.session == session)
             .map(|c| Arc::clone(&c.pc))
     }
 
-    fn setup(&self, peer: DeviceId, session: u64) -> Setup {
+    fn setup(&self, peer: DeviceId, session: SessionId) -> Setup {
         Setup {
             peer,
             session,
@@ -282,7 +282,7 @@ impl Webrtc {
 #[derive(Clone)]
 struct Setup {
     peer: DeviceId,
-    session: u64,
+    session: SessionId,
     api: Arc<API>,
     config: RTCConfiguration,
     events: mpsc::Sender<PeerEvent>,

@@ -7,9 +7,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use festival_proto::{
-    ChatMessage, ChatSend, ClientFrame, DeviceId, Member, MessageId, PeerChat, PeerFrame,
-    PeerSignal, PublicKey, RoomName, Seq, Sequenced, SignalRelayed, SignalSend, Signature,
-    decode_peer,
+    ChatSend, ClientFrame, DeviceId, Member, MessageId, PeerChat, PeerFrame, PeerSignal, PublicKey,
+    RoomName, Seq, Sequenced, SessionId, SignalRelayed, SignalSend, Signature, decode_peer,
 };
 
 use super::relay::Batch;
@@ -21,7 +20,7 @@ use crate::router::links::{LinkAction, LinkState, Links};
 use crate::router::{NetworkType, PreferredRoute, RouteInputs, plan};
 use crate::stats::PeerDiagnostics;
 use crate::transport::webrtc::PeerEvent;
-use crate::{Authenticity, Event, Route};
+use crate::{Authenticity, Delivered, Event, Route};
 
 /// What the engine knows about one peer beyond its link state.
 #[derive(Debug, Default)]
@@ -44,7 +43,7 @@ pub(super) struct Direct {
     /// Ids already shown, from any route.
     pub(super) seen: Seen,
     /// Messages shown from a direct link, waiting for the relay's number.
-    unsequenced: HashMap<MessageId, ChatMessage>,
+    unsequenced: HashMap<MessageId, Delivered>,
     unsequenced_order: VecDeque<MessageId>,
     /// Numbered by the relay, expected over a direct link: room, number, and when to stop
     /// waiting.
@@ -64,7 +63,7 @@ impl Direct {
         me: DeviceId,
         config: &StateConfig,
         recent: Vec<MessageId>,
-        unsequenced: Vec<ChatMessage>,
+        unsequenced: Vec<Delivered>,
     ) -> Self {
         let mut direct = Self {
             links: Links::new(me, config.p2p.links),
@@ -90,7 +89,7 @@ impl Direct {
     }
 
     /// The message shown from a direct link with this id, if it still waits for its number.
-    pub(super) fn take_unsequenced(&mut self, id: MessageId) -> Option<ChatMessage> {
+    pub(super) fn take_unsequenced(&mut self, id: MessageId) -> Option<Delivered> {
         self.unsequenced.remove(&id)
     }
 
@@ -134,13 +133,13 @@ impl Direct {
 
     /// Whether `sig` is `peer`'s signature of the DTLS fingerprints in `sdp`, sent to this
     /// device for attempt `session`.
-    fn sdp_signed(&self, peer: DeviceId, session: u64, sdp: &str, sig: &Signature) -> bool {
+    fn sdp_signed(&self, peer: DeviceId, session: SessionId, sdp: &str, sig: &Signature) -> bool {
         self.keys
             .get(&peer)
             .is_some_and(|key| key.verify_sdp(peer, self.me, session, sdp, sig))
     }
 
-    fn remember_unsequenced(&mut self, message: ChatMessage) {
+    fn remember_unsequenced(&mut self, message: Delivered) {
         if self.unsequenced_order.len() >= UNSEQUENCED_KEPT {
             // The oldest waits longest; if its notice still comes, the relay's copy is
             // fetched instead and recognised by its id.
@@ -281,7 +280,7 @@ impl EngineState {
                 }
                 LinkAction::Request { peer } => {
                     if !self.signal(now, peer, &PeerSignal::Request) {
-                        self.p2p.links.on_failed(peer, 0, now);
+                        self.p2p.links.on_failed(peer, SessionId::NONE, now);
                     }
                 }
                 LinkAction::Decline { peer, session } => {
@@ -371,12 +370,12 @@ impl EngineState {
     /// Refuses a link whose offer or answer does not carry `peer`'s signature of its DTLS
     /// fingerprint: whoever passed it on (the relay, or someone between) would be the other
     /// end of the link, not `peer`.
-    fn refuse_link(&mut self, peer: DeviceId, session: u64, what: &str) {
+    fn refuse_link(&mut self, peer: DeviceId, session: SessionId, what: &str) {
         let reason = format!(
             "refused the {what} of attempt {session}: its DTLS fingerprint is not signed by \
              the device's key"
         );
-        tracing::warn!(%peer, session, "{reason}");
+        tracing::warn!(%peer, %session, "{reason}");
         self.emit(Event::Peer {
             device: peer,
             open: false,
@@ -392,7 +391,7 @@ impl EngineState {
                     PeerSignal::Offer { session, .. } | PeerSignal::Answer { session, .. } => {
                         *session
                     }
-                    PeerSignal::Request | PeerSignal::Decline { .. } => 0,
+                    PeerSignal::Request | PeerSignal::Decline { .. } => SessionId::NONE,
                 };
                 if !self.signal(now, peer, &signal) {
                     if let Some(close) = self.p2p.links.on_failed(peer, session, now) {
@@ -406,7 +405,7 @@ impl EngineState {
                 state,
             } => {
                 if self.p2p.links.states().any(|(p, _)| p == peer) {
-                    tracing::debug!(%peer, session, "ICE {state}");
+                    tracing::debug!(%peer, %session, "ICE {state}");
                     self.p2p.peers.entry(peer).or_default().ice = Some(state);
                 }
             }
@@ -597,16 +596,16 @@ impl EngineState {
             tracing::warn!(%peer, room = %chat.room, "dropping a direct message from a non-member");
             return;
         };
-        let mut message = ChatMessage {
+        let mut message = Delivered {
             room: chat.room,
             id: chat.id,
-            seq: 0,
+            seq: None,
             sender: peer,
             from,
             body: chat.body,
             sealed: chat.sealed,
             sent_at: chat.sent_at,
-            stored_at: 0,
+            stored_at: None,
             prev: chat.prev,
             key: self.p2p.keys.get(&peer).copied(),
             sig: Some(chat.sig),
@@ -652,12 +651,11 @@ impl EngineState {
         });
         // The relay's number came first: it now takes its place in the room's order.
         if let Some((room, seq, _)) = numbered {
-            let numbered = ChatMessage { seq, ..message };
             // Messages held behind it came by the relay.
             let mut batch = Batch::new(self.relay_route.unwrap_or(Route::Relay));
-            self.p2p.seen.numbering(numbered.id);
+            self.p2p.seen.numbering(message.id);
             if let Some(state) = self.rooms.get_mut(&room) {
-                let output = state.sync.on_live(numbered);
+                let output = state.sync.on_live(seq, message);
                 batch.synced(
                     room,
                     output,

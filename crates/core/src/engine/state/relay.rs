@@ -14,7 +14,7 @@ use crate::engine::relay_policy::{Keepalive, RelayRoute};
 use crate::privacy::Keyring;
 use crate::sync::SyncOutput;
 use crate::transport::TransportError;
-use crate::{Authenticity, EngineError, Event, Route};
+use crate::{Authenticity, Delivered, EngineError, Event, Route};
 
 /// What a batch of frames asks for, applied together by [`EngineState::apply`].
 pub(super) struct Batch {
@@ -23,7 +23,7 @@ pub(super) struct Batch {
     /// Acks: message id and its sequence number.
     sent: Vec<(MessageId, Seq)>,
     /// Messages to record, in order.
-    delivered: Vec<ChatMessage>,
+    delivered: Vec<Delivered>,
     /// Events for the app, in order.
     events: Vec<Event>,
     /// Rooms to join again from a sequence number.
@@ -282,10 +282,9 @@ impl EngineState {
                     return;
                 };
                 let output = match self.p2p.take_unsequenced(notice.id) {
-                    Some(mut message) => {
-                        message.seq = notice.seq;
+                    Some(message) => {
                         self.p2p.seen.numbering(message.id);
-                        state.sync.on_live(message)
+                        state.sync.on_live(notice.seq, message)
                     }
                     None if self.p2p.open_links() > 0 => {
                         // The direct copy may still be on its way: wait a moment for it.
@@ -388,7 +387,7 @@ impl EngineState {
     fn accept_relay_chat(&mut self, message: ChatMessage, batch: &mut Batch) {
         let room = message.room.clone();
         if let Some(state) = self.rooms.get_mut(&room) {
-            let output = state.sync.on_live(message);
+            let output = state.sync.on_live(message.seq, message.into());
             batch.synced(
                 room,
                 output,

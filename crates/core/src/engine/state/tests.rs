@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use festival_proto::{
     Ack, ChatMessage, ChatSend, ClientFrame, DeviceId, DeviceKey, DisplayName, Join, Joined,
     Limits, Member, MessageId, PeerChat, PeerFrame, PeerId, PeerSignal, Pong, RoomName, Seq,
-    Sequenced, ServerFrame, SignalRelayed, Signature, Welcome, encode,
+    Sequenced, ServerFrame, SessionId, SignalRelayed, Signature, Welcome, encode,
 };
 
 mod day;
@@ -108,7 +108,8 @@ struct FakeRelay {
 /// One step the machine asked for, in order: enough to check that writes precede events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
-    Recorded(MessageId, Seq),
+    /// A message recorded, with its number if the relay gave it one.
+    Recorded(MessageId, Option<Seq>),
     Shown(MessageId),
 }
 
@@ -406,7 +407,7 @@ impl Sim {
     }
 
     /// Opens a direct link to `peer`, the peer offering.
-    async fn link_to(&mut self, peer: DeviceId, session: u64) {
+    async fn link_to(&mut self, peer: DeviceId, session: SessionId) {
         let sdp = "v=0\r\na=fingerprint:sha-256 AB:CD\r\n";
         let offer = PeerSignal::Offer {
             session,
@@ -428,7 +429,7 @@ impl Sim {
         self.peer(PeerEvent::Open { peer, session }).await;
     }
 
-    async fn direct(&mut self, peer: DeviceId, session: u64, chat: PeerChat) {
+    async fn direct(&mut self, peer: DeviceId, session: SessionId, chat: PeerChat) {
         let text = encode(&PeerFrame::Chat(chat));
         self.peer(PeerEvent::Text {
             peer,
@@ -512,8 +513,8 @@ async fn a_message_typed_goes_over_open_links_first_and_tells_the_relay_who_has_
     let (ann, bob) = (device(), device());
     sim.join_with(&[(ann, "Ann"), (bob, "Bob")], Vec::new())
         .await;
-    sim.link_to(ann, 11).await;
-    sim.link_to(bob, 12).await;
+    sim.link_to(ann, SessionId(11)).await;
+    sim.link_to(bob, SessionId(12)).await;
     sim.unreachable.insert(bob);
     let id = sim.type_message("meet at the left tower").await;
     let direct: Vec<_> = sim
@@ -559,7 +560,7 @@ async fn what_is_shown_is_written_first_and_an_ack_settles_the_sender_once() {
     sim.frames(vec![ServerFrame::Chat(m.clone())]).await;
     assert_eq!(
         sim.steps,
-        vec![Step::Recorded(m.id, 1), Step::Shown(m.id)],
+        vec![Step::Recorded(m.id, Some(1)), Step::Shown(m.id)],
         "on disk before the app hears of it"
     );
     let id = sim.type_message("hi Ann").await;
@@ -585,15 +586,16 @@ async fn a_direct_message_whose_predecessor_memory_forgot_asks_the_store_not_the
     let mut sim = Sim::new(Sim::config(), online());
     let ann = device();
     sim.join_with(&[(ann, "Ann")], Vec::new()).await;
-    sim.link_to(ann, 3).await;
+    sim.link_to(ann, SessionId(3)).await;
     // Shown long ago: in the store, no longer among the ids in memory.
     let old = message(ann, "Ann", 1, "old");
     sim.store
-        .record_delivered(std::slice::from_ref(&old), sim.me.device, Route::Relay, 100)
+        .record_delivered(&[old.clone().into()], sim.me.device, Route::Relay, 100)
         .await
         .unwrap();
     let next = message(ann, "Ann", 0, "next");
-    sim.direct(ann, 3, peer_chat(&next, Some(old.id))).await;
+    sim.direct(ann, SessionId(3), peer_chat(&next, Some(old.id)))
+        .await;
     assert_eq!(sim.shown(), vec![next.id], "shown at once");
     assert!(
         !sim.to_peers
@@ -609,15 +611,15 @@ async fn a_strangers_direct_copy_under_someone_elses_id_does_not_take_it() {
     let (ann, mallory) = (device(), device());
     sim.join_with(&[(ann, "Ann"), (mallory, "Mallory")], Vec::new())
         .await;
-    sim.link_to(ann, 3).await;
-    sim.link_to(mallory, 4).await;
+    sim.link_to(ann, SessionId(3)).await;
+    sim.link_to(mallory, SessionId(4)).await;
     let anns = message(ann, "Ann", 0, "meet at the left tower");
     // Mallory saw Ann's id (over her own link with Ann) and sends her own words under it
     // first, with her own valid signature.
     let mut stolen = message(mallory, "Mallory", 0, "meet at the right tower");
     stolen.id = anns.id;
-    sim.direct(mallory, 4, peer_chat(&stolen, None)).await;
-    sim.direct(ann, 3, peer_chat(&anns, None)).await;
+    sim.direct(mallory, SessionId(4), peer_chat(&stolen, None)).await;
+    sim.direct(ann, SessionId(3), peer_chat(&anns, None)).await;
     let shown: Vec<_> = sim
         .events
         .iter()
@@ -649,7 +651,7 @@ async fn a_number_whose_direct_copy_never_comes_is_fetched_from_the_relay_after_
     let mut sim = Sim::new(Sim::config(), online());
     let ann = device();
     sim.join_with(&[(ann, "Ann")], Vec::new()).await;
-    sim.link_to(ann, 3).await;
+    sim.link_to(ann, SessionId(3)).await;
     let notice = Sequenced {
         room: room(),
         id: MessageId::new(),

@@ -146,6 +146,11 @@ async fn a_data_file_from_before_the_route_check_keeps_its_messages() {
     pool.close().await;
 
     let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(
+        store.unread(&camp).await.unwrap(),
+        0,
+        "what was stored before read marks counts as read"
+    );
     let history = store.history(&camp, 10).await.unwrap();
     assert_eq!(
         history
@@ -173,4 +178,28 @@ async fn a_data_file_from_before_the_route_check_keeps_its_messages() {
         bad_route.is_err(),
         "the table refuses a route the engine cannot read"
     );
+}
+
+/// Unread counts are kept in the file: the same after the store is closed and opened again.
+#[tokio::test]
+async fn unread_counts_are_the_same_after_a_reopen() {
+    let (dir, store) = open().await;
+    let (camp, stage) = (room("Camp"), room("Stage"));
+    let (me, alice) = (DeviceId::random(), DeviceId::random());
+    store
+        .record_delivered(&numbered(&camp, 1, 4, alice), me, Route::Relay, 100)
+        .await
+        .unwrap();
+    store.mark_read(&camp).await.unwrap();
+    let mut batch = numbered(&camp, 5, 2, alice);
+    batch.extend(numbered(&stage, 1, 3, alice));
+    store
+        .record_delivered(&batch, me, Route::Relay, 100)
+        .await
+        .unwrap();
+    store.close().await;
+
+    let store = Store::open(dir.path()).await.unwrap();
+    assert_eq!(store.unread(&camp).await.unwrap(), 2);
+    assert_eq!(store.unread(&stage).await.unwrap(), 3);
 }

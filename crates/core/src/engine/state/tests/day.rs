@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use festival_proto::{DeviceKey, MessageId, PeerFrame, ServerFrame};
+use festival_proto::{DeviceKey, MessageId, PeerFrame, ServerFrame, SessionId};
 
 use super::{DAY, FakeRelay, Sim, identity, key_device, member, message, peer_chat, room};
 use crate::engine::relay_policy::RelayRoute;
@@ -85,10 +85,11 @@ async fn a_day_of_engine_time_breakers_backoff_keepalive_holdback_and_expiry() {
 
     // A link opens (Ann offers now); a direct message whose predecessor never comes waits a
     // second, then shows.
-    sim.link_to(ann, 99).await;
+    sim.link_to(ann, SessionId(99)).await;
     let lost = MessageId::new();
     let held = message(ann, "Ann", 0, "after the lost one");
-    sim.direct(ann, 99, peer_chat(&held, Some(lost))).await;
+    sim.direct(ann, SessionId(99), peer_chat(&held, Some(lost)))
+        .await;
     assert!(
         sim.to_peers
             .iter()

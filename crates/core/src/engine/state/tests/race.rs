@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use festival_proto::{
-    ChatMessage, DeviceId, Joined, MessageId, PeerFrame, Seq, Sequenced, ServerFrame,
+    ChatMessage, DeviceId, Joined, MessageId, PeerFrame, Seq, Sequenced, ServerFrame, SessionId,
 };
 use proptest::prelude::*;
 
@@ -72,8 +72,8 @@ async fn run_race(plans: &[Plan], inputs: &[Input]) -> Sim {
         Vec::new(),
     )
     .await;
-    sim.link_to(senders[0], 1).await;
-    sim.link_to(senders[1], 2).await;
+    sim.link_to(senders[0], SessionId(1)).await;
+    sim.link_to(senders[1], SessionId(2)).await;
     let log: Vec<ChatMessage> = plans
         .iter()
         .enumerate()
@@ -88,7 +88,7 @@ async fn run_race(plans: &[Plan], inputs: &[Input]) -> Sim {
             .find(|j| plans[*j].sender == plans[k].sender)
             .map(|j| log[j].id)
     };
-    let session = |k: usize| if plans[k].sender == 0 { 1 } else { 2 };
+    let session = |k: usize| SessionId(if plans[k].sender == 0 { 1 } else { 2 });
     let mut stored = 0usize;
     let mut answered_wants = 0usize;
     for input in inputs {
@@ -199,8 +199,8 @@ fn check_race(sim: &Sim, expected: &[(MessageId, DeviceId)]) {
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::Recorded(_, seq) if *seq > 0 => Some(*seq),
-            _ => None,
+            Step::Recorded(_, seq) => *seq,
+            Step::Shown(_) => None,
         })
         .collect();
     let all: Vec<Seq> = (1..=Seq::try_from(expected.len()).unwrap()).collect();
