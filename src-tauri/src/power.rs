@@ -17,7 +17,7 @@ use crate::AppError;
 use crate::session::Session;
 
 /// The Tauri event each change of the mode (or of what it was decided on) is sent as; its
-/// payload is a [`PowerView`].
+/// payload is the power view as JSON: the mode, the person's choice, why, and its limits.
 pub const POWER_EVENT: &str = "festival://power";
 const FILE: &str = "power.json";
 
