@@ -9,9 +9,11 @@ mod commands;
 mod error;
 mod notify;
 mod power;
+mod private;
 mod rooms;
 mod session;
 mod settings;
+mod trust;
 
 use tauri::{Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
@@ -97,6 +99,12 @@ pub fn run() {
             commands::launch_invite,
             power::power,
             power::set_power,
+            trust::whois,
+            trust::verify,
+            private::make_private,
+            private::accept_invite,
+            private::invite_link,
+            private::remove_member,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {
