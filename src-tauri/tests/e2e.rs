@@ -14,6 +14,8 @@
 
 #[path = "e2e/browser.rs"]
 mod browser;
+#[path = "e2e/keys.rs"]
+mod keys;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
