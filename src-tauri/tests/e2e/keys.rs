@@ -299,6 +299,10 @@ async fn a_private_room_is_read_by_its_invites_holders_and_by_no_one_else() {
     let dir = tempfile::tempdir().unwrap();
     let relay = relay_at("127.0.0.1:0".parse().unwrap(), dir.path()).await;
     let url = relay.ws_url();
+    // Carol will take the invite; Dave only knows the room's name. (Starting an engine also
+    // installs the TLS provider the WebDriver client needs.)
+    let (carol, mut carol_seen) = person(url.clone(), dir.path(), "carol", "Carol").await;
+    let (dave, mut dave_seen) = person(url.clone(), dir.path(), "dave", "Dave").await;
     let (app, _processes) = launch(dir.path(), &url).await;
     let mut shots = Shots {
         audits: Vec::new(),
@@ -343,16 +347,14 @@ async fn a_private_room_is_read_by_its_invites_holders_and_by_no_one_else() {
     shots.take(&app, "14-private-invite").await;
     app.click(control("button", "Invite")).await;
 
-    // Carol takes the invite; Dave only knows the room's name.
+    // Carol takes the invite; Dave joins by the room's name.
     let invite = Invite::parse(&link).unwrap();
     let private = invite.private.clone().expect("the link carries the key");
-    let (carol, mut carol_seen) = person(url.clone(), dir.path(), "carol", "Carol").await;
     carol
         .add_private(invite.room.as_str(), &private)
         .await
         .unwrap();
     carol.join(invite.room.as_str()).await.unwrap();
-    let (dave, mut dave_seen) = person(url.clone(), dir.path(), "dave", "Dave").await;
     dave.join("Backstage").await.unwrap();
     app.wait_for(control("button", "3 online")).await;
 
