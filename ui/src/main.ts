@@ -666,9 +666,16 @@ async function joinInvite(room: string, link: string): Promise<void> {
   await switchTo(room, () => invoke<string>("accept_invite", { link }));
 }
 
-/** Whether the join form asks for a private room. */
-function privateChosen(): boolean {
-  return $<HTMLInputElement>("private").checked;
+/** An invite opened before a name was chosen: Join opens it (with its key) once there is one. */
+let awaitingName: { room: string; link: string } | null = null;
+
+/** Whether the join form asks for a private room; the box is cleared once read, so that the
+ * next room joined from the form is not made private by a tick left from before. */
+function takePrivateChoice(): boolean {
+  const box = $<HTMLInputElement>("private");
+  const chosen = box.checked;
+  box.checked = false;
+  return chosen;
 }
 
 /** The room whose older history is being read, or whose store has nothing older. */
@@ -708,6 +715,7 @@ async function openInvite(link: string): Promise<void> {
     const invite = await invoke<InviteView>("read_invite", { link });
     $<HTMLInputElement>("room").value = invite.room;
     if (!view.me && !$<HTMLInputElement>("name").value.trim()) {
+      awaitingName = { room: invite.room, link };
       showError("join", `Choose a name, then Join to open ${invite.room}.`);
       return;
     }
@@ -781,14 +789,18 @@ async function main(): Promise<void> {
   $("join-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const room = $<HTMLInputElement>("room").value.trim();
-    void switchTo(room, privateChosen() ? () => invoke("make_private", { room }) : undefined);
+    const invite = awaitingName?.room === room ? awaitingName : null;
+    awaitingName = null;
+    if (invite) void joinInvite(invite.room, invite.link);
+    else if (takePrivateChoice()) void switchTo(room, () => invoke("make_private", { room }));
+    else void switchTo(room);
   });
   $("new-room").addEventListener("click", async () => {
     try {
       showError("join", "");
       await ensureStarted();
       const room = await invoke<string>("create_room");
-      if (privateChosen()) await invoke("make_private", { room });
+      if (takePrivateChoice()) await invoke("make_private", { room });
       await openRoom(room);
       // The code is what people pass on: show it with the QR at once.
       toggle("invite");

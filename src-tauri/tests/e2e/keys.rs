@@ -426,7 +426,15 @@ async fn a_private_room_is_read_by_its_invites_holders_and_by_no_one_else() {
     app.click(control("button", "Rooms")).await;
     app.type_into(control("textbox", "Room or code"), "Carol's Tent")
         .await;
-    app.click(control("checkbox", "Private room")).await;
+    assert_eq!(
+        app.script(
+            "return document.getElementById('private').checked;",
+            json!([])
+        )
+        .await,
+        false,
+        "the tick that made Backstage private is not left for the next room"
+    );
     app.click(control("button", "Join")).await;
     app.wait_for(control("heading", "Carol's Tent")).await;
     let notice = app
@@ -444,6 +452,35 @@ async fn a_private_room_is_read_by_its_invites_holders_and_by_no_one_else() {
         app.find(control("img", "private room")).await.is_none(),
         "not private here: this device holds no key for it"
     );
+
+    // Carol's invite opened in the app (the path a clicked festival:// link takes): its key
+    // is taken before the room opens, and what Carol says from then on reads as text.
+    let tent = Invite {
+        room: festival_proto::RoomName::parse("Carol's Tent").unwrap(),
+        relay: Some(url.clone()),
+        private: carol.private_room("Carol's Tent").unwrap(),
+    }
+    .to_link();
+    app.click(control("button", "Rooms")).await;
+    app.type_into(control("textbox", "Invite link"), &tent)
+        .await;
+    app.click(control("button", "Open invite")).await;
+    app.wait_for(control("heading", "Carol's Tent")).await;
+    app.wait_for(control("img", "private room")).await;
+    let opened = "now you hold the key too";
+    carol
+        .send("Carol's Tent", opened)
+        .await
+        .unwrap()
+        .acked()
+        .await
+        .unwrap();
+    app.until("Carol's message opened with the invite's key", async || {
+        let last = app.script(LAST_MESSAGE, json!([])).await;
+        last.as_str()?.contains(opened).then_some(())
+    })
+    .await;
+    assert!(!relay_db_holds(dir.path(), opened));
 
     // Errors about members come back by code.
     let error = app
