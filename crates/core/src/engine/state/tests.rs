@@ -618,7 +618,8 @@ async fn a_strangers_direct_copy_under_someone_elses_id_does_not_take_it() {
     // first, with her own valid signature.
     let mut stolen = message(mallory, "Mallory", 0, "meet at the right tower");
     stolen.id = anns.id;
-    sim.direct(mallory, SessionId(4), peer_chat(&stolen, None)).await;
+    sim.direct(mallory, SessionId(4), peer_chat(&stolen, None))
+        .await;
     sim.direct(ann, SessionId(3), peer_chat(&anns, None)).await;
     let shown: Vec<_> = sim
         .events
