@@ -549,13 +549,21 @@ async function openRoom(room: string): Promise<void> {
   $("chat-screen").hidden = false;
   timeline.jumpToEnd();
   $<HTMLInputElement>("message").focus();
-  // A private room's link carries its key (after the #): whoever has it reads the room.
-  const invite = await invoke<InviteLink>("invite_link", { room: opened.room });
+  await loadInvite(opened.room);
+  await refresh();
+}
+
+/** The room's invite: link, QR and code. Read again each time the panel opens: a private
+ * room's link carries its current key (after the #), which changes when the owner removes
+ * someone, and whoever has the link reads the room. */
+async function loadInvite(room: string): Promise<void> {
+  const invite = await invoke<InviteLink>("invite_link", { room });
+  const qr = await invoke<string>("qr_svg", { text: invite.link });
+  if (room !== view.room) return;
   $<HTMLInputElement>("invite-link").value = invite.link;
   $("invite-private").hidden = !invite.private;
-  $("invite-code").textContent = opened.room;
-  $("qr").innerHTML = await invoke<string>("qr_svg", { text: invite.link });
-  await refresh();
+  $("invite-code").textContent = room;
+  $("qr").innerHTML = qr;
 }
 
 /** A message for any room: the lists show it as the room's last, and count it unread when
@@ -748,6 +756,9 @@ function toggle(panel: string): void {
     const shown = name === panel && $(`${name}-panel`).hidden;
     $(`${name}-panel`).hidden = !shown;
     $(`${name}-button`).setAttribute("aria-expanded", String(shown));
+    if (shown && name === "invite" && view.room) {
+      loadInvite(view.room).catch((error) => showError("chat", error));
+    }
   }
   void refresh();
 }

@@ -102,6 +102,8 @@ export class MemberDetails {
       showError($("member-error"), "");
       await this.render(await this.invoke<Whois>("verify", { room: this.room, name }));
       $("member-result").textContent = `${name} is marked verified while this key is theirs.`;
+      // The button pressed is gone: focus stays in the details, not lost on the page.
+      $("member-panel").focus();
       this.changed(this.room);
     } catch (error) {
       showError($("member-error"), error);
@@ -117,6 +119,7 @@ export class MemberDetails {
       $("remove-member").hidden = true;
       $("member-result").textContent =
         `${name} was removed: the room has a new key, which ${name} does not get.`;
+      $("member-panel").focus();
       this.changed(this.room);
     } catch (error) {
       showError($("member-error"), error);

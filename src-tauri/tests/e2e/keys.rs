@@ -519,6 +519,19 @@ async fn a_private_room_is_read_by_its_invites_holders_and_by_no_one_else() {
     )
     .await;
     assert!(!relay_db_holds(dir.path(), after));
+    // The invite now carries the new key: the old link no longer reads the room.
+    app.click(control("button", "Invite")).await;
+    app.until("the invite with the new key", async || {
+        let link = app
+            .script(
+                "return document.getElementById('invite-link').value;",
+                json!([]),
+            )
+            .await;
+        let epoch = Invite::parse(link.as_str()?).ok()?.private?.epoch;
+        (epoch == 1).then_some(())
+    })
+    .await;
 
     app.quit().await;
     for engine in [carol, dave] {
