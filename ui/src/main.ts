@@ -35,6 +35,9 @@ interface ChatMessage {
   /** The engine's words for a sealed message shown instead of its text ("encrypted message
    * (no key for this room)"): it has no text to show. */
   notice?: string;
+  /** Who could read it: `public` (the relay too), `private` (sealed, opened here), or a
+   * sealed message shown by its notice. */
+  privacy?: "public" | "private" | "no_key" | "unreadable" | "key_changed";
 }
 
 /** Whether the engine found the sender's signature: anything but verified is not shown as
@@ -231,6 +234,10 @@ function renderMessage(message: LocalMessage): HTMLLIElement {
     meta.append(badge("authenticity forged", "⚠", "forged: not from this sender"));
   } else if (message.authenticity === "unsigned") {
     meta.append(badge("authenticity unsigned", "?", "unsigned: sender not proven"));
+  }
+  // In a private room, words typed without its key went in the clear: the relay read them.
+  if (!announcement && message.privacy === "public" && view.rooms.get(message.room)?.private) {
+    meta.append(badge("privacy public", "!", "not sealed: the relay could read it"));
   }
   const body = document.createElement("p");
   body.className = "body";

@@ -405,6 +405,13 @@ async fn a_private_room_is_read_by_its_invites_holders_and_by_no_one_else() {
         relay_db_holds(dir.path(), plain),
         "the search finds plain text"
     );
+    app.until_script(
+        "Dave's plain words marked as not sealed",
+        "return [...document.querySelectorAll('#messages li')].some((li) => \
+           li.textContent.includes('dave has no key') && \
+           li.textContent.includes('not sealed: the relay could read it'));",
+    )
+    .await;
     for sentence in [secret, reply] {
         assert!(
             !relay_db_holds(dir.path(), sentence),
@@ -444,6 +451,7 @@ async fn a_private_room_is_read_by_its_invites_holders_and_by_no_one_else() {
         )
         .await;
     assert_eq!(notice, "encrypted message (no key for this room)");
+    app.screenshot("15-sealed-notice").await;
     let page = app
         .script("return document.body.textContent;", json!([]))
         .await;
