@@ -144,8 +144,16 @@ async fn a_member_verified_in_person_is_marked_until_their_name_comes_with_anoth
     // Bob's details, from the members list: his key's fingerprint, and the safety number his
     // own phone shows for the two of them, in twelve groups of five digits, with its QR code.
     app.click(control("button", "2 online")).await;
-    app.click(control("button", "Bob")).await;
+    // By the keyboard: Enter on his name.
+    let bob_in_list = app.wait_for(control("button", "Bob")).await;
+    app.keys(&bob_in_list, "\u{E007}").await;
     app.wait_for(control("region", "Details of Bob")).await;
+    assert_eq!(
+        app.script("return document.activeElement.id;", json!([]))
+            .await,
+        "member-panel",
+        "focus follows into his details"
+    );
     let groups = app
         .script(
             "return [...document.querySelectorAll('#safety-number li')].map((li) => li.textContent);",
@@ -188,7 +196,13 @@ async fn a_member_verified_in_person_is_marked_until_their_name_comes_with_anoth
     );
     shots.take(&app, "11-member-details").await;
     app.script(
-        "document.getElementById('member-qr').scrollIntoView({ block: 'end' });",
+        "document.getElementById('member-qr').scrollIntoView({ block: 'center' });",
+        json!([]),
+    )
+    .await;
+    // Drawn before the picture is taken: two frames.
+    app.script(
+        "return new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))));",
         json!([]),
     )
     .await;
