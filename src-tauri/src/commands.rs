@@ -115,8 +115,8 @@ pub(crate) async fn join(session: State<'_, Session>, room: String) -> Result<Ro
             ))
         })
         .await?;
-    let view = session.change_marks(|marks| RoomView {
-        members: members.into_iter().map(|m| marks.member(m)).collect(),
+    let view = session.with_marks(|marks| RoomView {
+        members: marks.members(members),
         history: marks.messages(history),
         room: room.clone(),
         private,
@@ -193,7 +193,7 @@ pub(crate) async fn rooms(session: State<'_, Session>) -> Result<RoomsView, AppE
             favourite: rooms.favourites.contains(room),
             muted: rooms.muted.contains(room),
             unread,
-            last: last.map(|m| session.change_marks(|marks| marks.message(m))),
+            last: last.map(|m| session.with_marks(|marks| marks.message(m))),
             private,
         });
     }
@@ -307,7 +307,7 @@ pub(crate) async fn history(
     let history = session
         .with(async |engine| engine.history(&room, HISTORY_SHOWN).await)
         .await?;
-    Ok(session.change_marks(|marks| marks.messages(history)))
+    Ok(session.with_marks(|marks| marks.messages(history)))
 }
 
 /// A page of older history as the UI gets it.
@@ -331,7 +331,7 @@ pub(crate) async fn history_before(
         .with(async |engine| engine.older_history(&room, before, OLDER_PAGE).await)
         .await?;
     Ok(OlderView {
-        messages: session.change_marks(|marks| marks.messages(messages)),
+        messages: session.with_marks(|marks| marks.messages(messages)),
         more,
     })
 }
@@ -344,7 +344,7 @@ pub(crate) async fn members(
     let members = session
         .with(async |engine| engine.members(&room).await)
         .await?;
-    Ok(session.change_marks(|marks| members.into_iter().map(|m| marks.member(m)).collect()))
+    Ok(session.with_marks(|marks| marks.members(members)))
 }
 
 #[tauri::command]

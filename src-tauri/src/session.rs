@@ -56,8 +56,8 @@ impl Session {
     }
 
     /// Reads or changes the verified marks (never held across an await).
-    pub(crate) fn change_marks<T>(&self, change: impl FnOnce(&mut Marks) -> T) -> T {
-        change(&mut self.marks.lock().unwrap_or_else(PoisonError::into_inner))
+    pub(crate) fn with_marks<T>(&self, f: impl FnOnce(&mut Marks) -> T) -> T {
+        f(&mut self.marks.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     pub(crate) fn data_dir(&self) -> &std::path::Path {
@@ -86,7 +86,7 @@ impl Session {
         };
         let (engine, events) = Engine::start(config).await?;
         let known = engine.known_keys().await?;
-        self.change_marks(|marks| *marks = Marks::new(known));
+        self.with_marks(|marks| *marks = Marks::new(known));
         // Back in every room the person was in before the restart (or the relay change).
         for room in self.rooms().joined {
             engine.join(room.as_str()).await?;
@@ -139,7 +139,7 @@ async fn forward(app: AppHandle, mut events: Events, me: DeviceId) {
         // notice: the UI cannot tell look-alike names apart as the engine does.
         let shown = app
             .state::<Session>()
-            .change_marks(|marks| marks.event(&event));
+            .with_marks(|marks| marks.event(&event));
         let sent = match shown {
             Ok(shown) => app.emit(ENGINE_EVENT, shown),
             Err(e) => {

@@ -67,6 +67,11 @@ impl Marks {
         }
     }
 
+    /// Members of a room, each as [`Marks::member`].
+    pub(crate) fn members(&self, members: Vec<Member>) -> Vec<Shown<Member>> {
+        members.into_iter().map(|m| self.member(m)).collect()
+    }
+
     /// A stored message: marked when its signature is checked and its name and key are a
     /// verified pair.
     pub(crate) fn message(&self, message: LocalMessage) -> Shown<LocalMessage> {
@@ -168,7 +173,7 @@ pub(crate) async fn verify(
     let whois = session
         .with(async |engine| engine.verify(room.as_str(), &name).await)
         .await?;
-    session.change_marks(|marks| marks.add(&whois));
+    session.with_marks(|marks| marks.add(&whois));
     session
         .with(async |engine| view(engine, &room, whois))
         .await
