@@ -9,6 +9,7 @@ import { initTheme } from "./theme.js";
 import { Timeline } from "./timeline.js";
 import { lockIcon, verifiedMark } from "./marks.js";
 import { MemberDetails } from "./member.js";
+import { KeyWarnings, keyWarning } from "./warnings.js";
 
 type Route = "p2p" | "relay" | "poll";
 type State = "queued" | "sent" | "failed" | "received";
@@ -166,14 +167,13 @@ const view = {
   openLinks: new Set<string>(),
   /** The rooms joined, in the switcher's order, with what the lists show of each. */
   rooms: new Map<string, RoomEntry>(),
-  /** Per room, the names whose key changed and who were not verified again since. */
-  keyWarnings: new Map<string, Set<string>>(),
 };
 
 /** The room's messages, windowed; built in `main` once the page is there. */
 let timeline: Timeline<LocalMessage>;
 let announcer: Announcer;
 let details: MemberDetails;
+let warnings: KeyWarnings;
 
 function showError(where: "join" | "chat", error: unknown): void {
   showIn($(`${where}-error`), error);
@@ -297,45 +297,6 @@ async function showMember(name: string): Promise<void> {
   $("member-panel").focus();
 }
 
-/** The key warnings of the room on screen: "Bob's key changed: verify again", each with a
- * button to his details and one to put the warning away. */
-function renderKeyWarnings(): void {
-  const names = (view.room && view.keyWarnings.get(view.room)) || new Set<string>();
-  const list = $("key-warnings");
-  list.hidden = names.size === 0;
-  list.replaceChildren(
-    ...[...names].map((name) => {
-      const item = document.createElement("li");
-      item.className = "banner warning";
-      const text = document.createElement("span");
-      text.textContent = keyWarning(name);
-      const check = document.createElement("button");
-      check.type = "button";
-      check.textContent = `Check ${name}`;
-      check.addEventListener("click", () => void showMember(name));
-      const dismiss = document.createElement("button");
-      dismiss.type = "button";
-      dismiss.textContent = "Dismiss";
-      dismiss.setAttribute("aria-label", `Dismiss the warning about ${name}`);
-      dismiss.addEventListener("click", () => {
-        forgetKeyWarning(view.room, name);
-        $<HTMLInputElement>("message").focus();
-      });
-      item.append(text, check, dismiss);
-      return item;
-    }),
-  );
-}
-
-function keyWarning(name: string): string {
-  return `${name}'s key changed: verify again`;
-}
-
-function forgetKeyWarning(room: string | null, name: string): void {
-  if (room) view.keyWarnings.get(room)?.delete(name);
-  renderKeyWarnings();
-}
-
 function renderStatus(stats?: Stats): void {
   const banner = $("offline");
   if (view.relayUp) {
@@ -434,17 +395,11 @@ function onEvent(event: EngineEvent): void {
       if (event.route === null) view.relayUp = false;
       void refresh();
       break;
-    case "key_changed": {
-      const names = view.keyWarnings.get(event.room) ?? new Set<string>();
-      names.add(event.name);
-      view.keyWarnings.set(event.room, names);
+    case "key_changed":
+      warnings.add(event.room, event.name);
       announcer.say(`${keyWarning(event.name)} (in ${event.room})`);
-      if (event.room === view.room) {
-        renderKeyWarnings();
-        void reloadRoom(event.room);
-      }
+      if (event.room === view.room) void reloadRoom(event.room);
       break;
-    }
     case "joined":
       if (event.room === view.room) {
         view.members = new Map(event.members.map((m) => [m.device, m]));
@@ -535,7 +490,7 @@ async function openRoom(room: string): Promise<void> {
   $("room-lock").replaceChildren(...(opened.private ? [lockIcon()] : []));
   $("room-lock").hidden = !opened.private;
   renderMembers();
-  renderKeyWarnings();
+  warnings.show(opened.room);
   const entry = view.rooms.get(opened.room) ?? {
     room: opened.room,
     favourite: false,
@@ -665,6 +620,7 @@ async function switchTo(room: string, before?: () => Promise<unknown>): Promise<
  * step is, not lost on the page. */
 async function showHome(): Promise<void> {
   view.room = null;
+  warnings.show(null);
   toggle("");
   $("chat-screen").hidden = true;
   $("join-screen").hidden = false;
@@ -774,9 +730,13 @@ async function main(): Promise<void> {
   initTheme([...document.querySelectorAll<HTMLButtonElement>(".theme-toggle")]);
   timeline = new Timeline($("scroller"), $("messages"), $<HTMLButtonElement>("new-messages"), renderMessage);
   announcer = new Announcer($("announcer"));
+  warnings = new KeyWarnings($("key-warnings"), {
+    check: (name) => void showMember(name),
+    dismissed: () => $<HTMLInputElement>("message").focus(),
+  });
   details = new MemberDetails(invoke, (room) => {
     const shown = details.shownName();
-    if (shown) forgetKeyWarning(room, shown);
+    if (shown) warnings.forget(room, shown);
     void reloadRoom(room);
   });
   $("member-close").addEventListener("click", () => {
