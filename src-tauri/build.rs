@@ -30,6 +30,12 @@ const COMMANDS: &[&str] = &[
     "launch_invite",
     "power",
     "set_power",
+    "whois",
+    "verify",
+    "make_private",
+    "accept_invite",
+    "invite_link",
+    "remove_member",
 ];
 
 fn main() {

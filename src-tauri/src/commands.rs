@@ -9,6 +9,7 @@ use tauri::{AppHandle, State};
 use crate::AppError;
 use crate::session::Session;
 use crate::settings::{self, Settings, Source};
+use crate::trust::Shown;
 
 /// Messages of history a room opens with.
 const HISTORY_SHOWN: usize = 200;
@@ -26,12 +27,13 @@ pub(crate) struct Profile {
 }
 
 /// A joined room as it opens: its members and its recent history (from the local store,
-/// so it shows at once, offline too).
+/// so it shows at once, offline too), and whether it is private here.
 #[derive(Debug, Serialize)]
 pub(crate) struct RoomView {
     room: RoomName,
-    members: Vec<Member>,
-    history: Vec<LocalMessage>,
+    members: Vec<Shown<Member>>,
+    history: Vec<Shown<LocalMessage>>,
+    private: bool,
 }
 
 #[tauri::command]
@@ -101,18 +103,24 @@ pub(crate) async fn join(session: State<'_, Session>, room: String) -> Result<Ro
     let room = RoomName::parse(&room).map_err(AppError::InvalidRoom)?;
     let before = session.rooms();
     let joined = before.is_joined(&room);
-    let view = session
+    let (members, history, private) = session
         .with(async |engine| {
             if !joined {
                 engine.join(room.as_str()).await?;
             }
-            Ok(RoomView {
-                members: engine.members(room.as_str()).await?,
-                history: engine.history(room.as_str(), HISTORY_SHOWN).await?,
-                room: room.clone(),
-            })
+            Ok((
+                engine.members(room.as_str()).await?,
+                engine.history(room.as_str(), HISTORY_SHOWN).await?,
+                engine.private_room(room.as_str())?.is_some(),
+            ))
         })
         .await?;
+    let view = session.with_marks(|marks| RoomView {
+        members: marks.members(members),
+        history: marks.messages(history),
+        room: room.clone(),
+        private,
+    });
     if !session.change_rooms(|rooms| rooms.open(&room))? {
         session
             .with(async |engine| engine.leave(room.as_str()).await)
@@ -150,7 +158,9 @@ pub(crate) struct JoinedRoom {
     /// Messages from others since it was last on screen, counted in the engine's store.
     unread: u64,
     /// Its newest message here, if any.
-    last: Option<LocalMessage>,
+    last: Option<Shown<LocalMessage>>,
+    /// Whether it is private here (its messages sealed with a key only its invite carries).
+    private: bool,
 }
 
 /// The person's rooms: the joined ones (favourites first), the one on screen, the recent
@@ -167,10 +177,14 @@ pub(crate) async fn rooms(session: State<'_, Session>) -> Result<RoomsView, AppE
     let rooms = session.rooms();
     let mut joined = Vec::with_capacity(rooms.joined.len());
     for room in &rooms.joined {
-        let (last, unread) = session
+        let (last, unread, private) = session
             .with(async |engine| {
                 let last = engine.history(room.as_str(), 1).await?.pop();
-                Ok((last, engine.unread(room.as_str()).await?))
+                Ok((
+                    last,
+                    engine.unread(room.as_str()).await?,
+                    engine.private_room(room.as_str())?.is_some(),
+                ))
             })
             .await
             .unwrap_or_default();
@@ -179,7 +193,8 @@ pub(crate) async fn rooms(session: State<'_, Session>) -> Result<RoomsView, AppE
             favourite: rooms.favourites.contains(room),
             muted: rooms.muted.contains(room),
             unread,
-            last,
+            last: last.map(|m| session.with_marks(|marks| marks.message(m))),
+            private,
         });
     }
     // Favourites first; otherwise in the order joined.
@@ -288,10 +303,20 @@ pub(crate) async fn send(
 pub(crate) async fn history(
     session: State<'_, Session>,
     room: String,
-) -> Result<Vec<LocalMessage>, AppError> {
-    session
+) -> Result<Vec<Shown<LocalMessage>>, AppError> {
+    let history = session
         .with(async |engine| engine.history(&room, HISTORY_SHOWN).await)
-        .await
+        .await?;
+    Ok(session.with_marks(|marks| marks.messages(history)))
+}
+
+/// A page of older history as the UI gets it.
+#[derive(Debug, Serialize)]
+pub(crate) struct OlderView {
+    /// The messages, oldest first.
+    messages: Vec<Shown<LocalMessage>>,
+    /// Older messages may remain.
+    more: bool,
 }
 
 /// The page of older history before message number `before`, oldest first: from this
@@ -301,20 +326,25 @@ pub(crate) async fn history_before(
     session: State<'_, Session>,
     room: String,
     before: u64,
-) -> Result<OlderHistory, AppError> {
-    session
+) -> Result<OlderView, AppError> {
+    let OlderHistory { messages, more } = session
         .with(async |engine| engine.older_history(&room, before, OLDER_PAGE).await)
-        .await
+        .await?;
+    Ok(OlderView {
+        messages: session.with_marks(|marks| marks.messages(messages)),
+        more,
+    })
 }
 
 #[tauri::command]
 pub(crate) async fn members(
     session: State<'_, Session>,
     room: String,
-) -> Result<Vec<Member>, AppError> {
-    session
+) -> Result<Vec<Shown<Member>>, AppError> {
+    let members = session
         .with(async |engine| engine.members(&room).await)
-        .await
+        .await?;
+    Ok(session.with_marks(|marks| marks.members(members)))
 }
 
 #[tauri::command]

@@ -79,6 +79,13 @@ pub enum AppErrorCode {
     Storage,
     /// The engine stopped.
     Stopped,
+    /// Nobody in the room is shown under the name asked about.
+    NoSuchMember,
+    /// Several members look like the name asked about: pick one from the list.
+    AmbiguousMember,
+    /// A private room's owner action that cannot be done (not private here, not the owner,
+    /// not one member).
+    Private,
     /// Anything else.
     Internal,
 }
@@ -105,6 +112,9 @@ impl AppError {
                 EngineError::Refused { .. } => AppErrorCode::RelayRefused,
                 EngineError::Unreachable(_) => AppErrorCode::RelayUnreachable,
                 EngineError::Failed(_) => AppErrorCode::NotDelivered,
+                EngineError::NoSuchMember { .. } => AppErrorCode::NoSuchMember,
+                EngineError::AmbiguousMember { .. } => AppErrorCode::AmbiguousMember,
+                EngineError::Private(_) => AppErrorCode::Private,
                 EngineError::Invalid(e) => match e.code {
                     ErrorCode::InvalidName => AppErrorCode::InvalidName,
                     ErrorCode::InvalidRoom => AppErrorCode::InvalidRoom,
@@ -159,6 +169,13 @@ fn engine_sentence(error: &EngineError) -> String {
         EngineError::Stopped => "The chat engine stopped; restart the app.".to_owned(),
         EngineError::Invalid(e) => sentence(&e.message),
         EngineError::Refused { message, .. } => format!("The relay said no: {}", sentence(message)),
+        EngineError::NoSuchMember { room, name } => {
+            format!("Nobody in {room} is shown as {name} now: see the members list.")
+        }
+        EngineError::AmbiguousMember {
+            name, candidates, ..
+        } => format!("Several members look like {name} ({candidates}): choose one in the list."),
+        EngineError::Private(message) => sentence(message),
         EngineError::Unreachable(_) => {
             "The relay cannot be reached now; try again when the network is back.".to_owned()
         }
@@ -210,6 +227,40 @@ mod tests {
                 "message": "The relay said no: No new rooms from this address for a minute.",
                 "relay_code": "room_limit",
             })
+        );
+    }
+
+    #[test]
+    fn member_and_private_room_errors_have_codes_of_their_own() {
+        let nobody = as_ui_sees(
+            EngineError::NoSuchMember {
+                room: "Camp".into(),
+                name: "Zed".into(),
+            }
+            .into(),
+        );
+        assert_eq!(
+            nobody,
+            json!({
+                "code": "no_such_member",
+                "message": "Nobody in Camp is shown as Zed now: see the members list.",
+            })
+        );
+        let two = as_ui_sees(
+            EngineError::AmbiguousMember {
+                room: "Camp".into(),
+                name: "Alice".into(),
+                candidates: "Alice, Аlice".into(),
+            }
+            .into(),
+        );
+        assert_eq!(two["code"], "ambiguous_member");
+        let not_owner = as_ui_sees(
+            EngineError::Private("only the owner of Crew can remove members".into()).into(),
+        );
+        assert_eq!(
+            not_owner,
+            json!({"code": "private", "message": "Only the owner of Crew can remove members."})
         );
     }
 

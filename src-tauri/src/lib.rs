@@ -9,9 +9,11 @@ mod commands;
 mod error;
 mod notify;
 mod power;
+mod private;
 mod rooms;
 mod session;
 mod settings;
+mod trust;
 
 use tauri::{Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
@@ -97,10 +99,67 @@ pub fn run() {
             commands::launch_invite,
             power::power,
             power::set_power,
+            trust::whois,
+            trust::verify,
+            private::make_private,
+            private::accept_invite,
+            private::invite_link,
+            private::remove_member,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {
         eprintln!("festival-app: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// The quoted words of `text` (`"whois"` gives `whois`).
+    fn quoted(text: &str) -> BTreeSet<String> {
+        text.split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Every command `build.rs` declares is allowed to the UI, and the UI names each one (a
+    /// command nobody calls is not allowed "just in case"; one the UI calls but the
+    /// capability lacks is refused at run time, which the e2e test would show).
+    #[test]
+    fn the_capability_allows_exactly_the_commands_the_ui_calls() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let build = std::fs::read_to_string(dir.join("build.rs")).unwrap();
+        let list = build
+            .split("const COMMANDS: &[&str] = &[")
+            .nth(1)
+            .and_then(|rest| rest.split("];").next())
+            .unwrap();
+        let declared = quoted(list);
+        let capability: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("capabilities/default.json")).unwrap(),
+        )
+        .unwrap();
+        let allowed: BTreeSet<String> = capability["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_str()?.strip_prefix("allow-"))
+            .map(|p| p.replace('-', "_"))
+            .collect();
+        assert_eq!(declared, allowed, "build.rs and capabilities/default.json");
+        let mut named = BTreeSet::new();
+        for file in std::fs::read_dir(dir.join("../ui/src")).unwrap() {
+            let source = std::fs::read_to_string(file.unwrap().path()).unwrap();
+            named.extend(quoted(&source));
+        }
+        let unnamed: Vec<_> = declared.difference(&named).collect();
+        assert!(unnamed.is_empty(), "allowed but never called: {unnamed:?}");
     }
 }

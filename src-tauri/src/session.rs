@@ -12,13 +12,15 @@ use tokio::sync::RwLock;
 use crate::notify::{self, Looking, Notifications};
 use crate::rooms::Rooms;
 use crate::settings::Settings;
+use crate::trust::Marks;
 use crate::{AppError, ENGINE_EVENT};
 
-/// The app's one engine (none until the person has a name), its rooms, and where its data
-/// lives.
+/// The app's one engine (none until the person has a name), its rooms, the names it shows
+/// as verified, and where its data lives.
 pub(crate) struct Session {
     engine: RwLock<Option<Engine>>,
     rooms: Mutex<Rooms>,
+    marks: Mutex<Marks>,
     data_dir: PathBuf,
 }
 
@@ -27,6 +29,7 @@ impl Session {
         Self {
             engine: RwLock::new(None),
             rooms: Mutex::new(Rooms::load(&data_dir)),
+            marks: Mutex::new(Marks::default()),
             data_dir,
         }
     }
@@ -50,6 +53,11 @@ impl Session {
             .save(&self.data_dir)
             .map_err(|e| AppError::Save(format!("Your rooms could not be saved: {e}.")))?;
         Ok(result)
+    }
+
+    /// Reads or changes the verified marks (never held across an await).
+    pub(crate) fn with_marks<T>(&self, f: impl FnOnce(&mut Marks) -> T) -> T {
+        f(&mut self.marks.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     pub(crate) fn data_dir(&self) -> &std::path::Path {
@@ -77,6 +85,8 @@ impl Session {
             P2pConfig::desktop()
         };
         let (engine, events) = Engine::start(config).await?;
+        let known = engine.known_keys().await?;
+        self.with_marks(|marks| *marks = Marks::new(known));
         // Back in every room the person was in before the restart (or the relay change).
         for room in self.rooms().joined {
             engine.join(room.as_str()).await?;
@@ -125,7 +135,19 @@ async fn forward(app: AppHandle, mut events: Events, me: DeviceId) {
         if let Event::Left { room } = &event {
             notifications.forget(room);
         }
-        if let Err(e) = app.emit(ENGINE_EVENT, &event) {
+        // With the verified mark beside each name that carries it, and a sealed message's
+        // notice: the UI cannot tell look-alike names apart as the engine does.
+        let shown = app
+            .state::<Session>()
+            .with_marks(|marks| marks.event(&event));
+        let sent = match shown {
+            Ok(shown) => app.emit(ENGINE_EVENT, shown),
+            Err(e) => {
+                tracing::warn!("an engine event that is not JSON: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = sent {
             tracing::warn!("forwarding an engine event to the UI: {e}");
         }
     }

@@ -3,7 +3,8 @@
 //! shown, the exact member count, a burst of messages arriving while the user types (the
 //! composer never leaves the screen, the list stays windowed, reading up is not yanked down),
 //! and a message typed while the relay is down shown as queued, then delivered when it
-//! returns. axe-core audits every screen in both themes; screenshots of each screen at phone
+//! returns. Names bound to keys and private rooms are in `e2e/keys.rs`. axe-core audits
+//! every screen in both themes; screenshots of each screen at phone
 //! and desktop size, in both themes, land in `target/e2e-screenshots/`.
 //!
 //! Needs `Xvfb`, `tauri-driver` and `WebKitWebDriver` (see `scripts/test-app`, which installs
@@ -14,6 +15,8 @@
 
 #[path = "e2e/browser.rs"]
 mod browser;
+#[path = "e2e/keys.rs"]
+mod keys;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;

@@ -1,5 +1,6 @@
 // What a screen reader hears of incoming messages: one message is read out, a burst becomes
-// one summary ("240 new messages"), never 1,000 announcements in a row.
+// one summary ("240 new messages"), never 1,000 announcements in a row. A warning ("Bob's key
+// changed") is said at once.
 
 /** How long messages are gathered before one announcement. */
 const GATHER_MS = 1500;
@@ -10,6 +11,7 @@ export class Announcer {
   private count = 0;
   private last = "";
   private timer: number | null = null;
+  private urgent = "";
 
   /** `region` is a polite live region (`role="status"`), visually hidden. */
   constructor(private readonly region: HTMLElement) {}
@@ -21,8 +23,18 @@ export class Announcer {
     this.timer ??= window.setTimeout(() => this.flush(), GATHER_MS);
   }
 
+  /** Says `text` now (a warning, not a message): ahead of the messages gathered so far,
+   * which are said with it. */
+  say(text: string): void {
+    this.urgent = text;
+    if (this.timer !== null) window.clearTimeout(this.timer);
+    this.flush();
+  }
+
   private flush(): void {
-    this.region.textContent = this.count === 1 ? this.last : `${this.count} new messages`;
+    const messages = this.count === 0 ? "" : this.count === 1 ? this.last : `${this.count} new messages`;
+    this.region.textContent = [this.urgent, messages].filter(Boolean).join(". ");
+    this.urgent = "";
     this.count = 0;
     this.timer = null;
   }

@@ -17,6 +17,9 @@ export type ErrorCode =
   | "not_delivered"
   | "storage"
   | "stopped"
+  | "no_such_member"
+  | "ambiguous_member"
+  | "private"
   | "internal";
 
 /** A command's error. `relay_code` is the relay's own code when it refused. */

@@ -7,13 +7,19 @@ import { type RoomEntry, renderJoined, renderPlain } from "./rooms.js";
 import { initPower } from "./power.js";
 import { initTheme } from "./theme.js";
 import { Timeline } from "./timeline.js";
+import { lockIcon, verifiedMark } from "./marks.js";
+import { MemberDetails } from "./member.js";
+import { KeyWarnings, keyWarning } from "./warnings.js";
 
 type Route = "p2p" | "relay" | "poll";
 type State = "queued" | "sent" | "failed" | "received";
 
+/** A member as src-tauri sends it: `verified` when this device verified their key in
+ * person under this name (the engine tells look-alike names apart; the page does not). */
 interface Member {
   device: string;
   name: string;
+  verified?: boolean;
 }
 
 interface ChatMessage {
@@ -25,6 +31,14 @@ interface ChatMessage {
   body: string;
   sent_at: number;
   stored_at: number | null;
+  /** Sender verified in person, with this key under this name. */
+  verified?: boolean;
+  /** The engine's words for a sealed message shown instead of its text ("encrypted message
+   * (no key for this room)"): it has no text to show. */
+  notice?: string;
+  /** Who could read it: `public` (the relay too), `private` (sealed, opened here), or a
+   * sealed message shown by its notice. */
+  privacy?: "public" | "private" | "no_key" | "unreadable" | "key_changed";
 }
 
 /** Whether the engine found the sender's signature: anything but verified is not shown as
@@ -53,12 +67,25 @@ interface RoomView {
   room: string;
   members: Member[];
   history: LocalMessage[];
+  private: boolean;
 }
 
 interface RoomsView {
   current: string | null;
-  joined: { room: string; favourite: boolean; muted: boolean; unread: number; last: LocalMessage | null }[];
+  joined: {
+    room: string;
+    favourite: boolean;
+    muted: boolean;
+    unread: number;
+    last: LocalMessage | null;
+    private: boolean;
+  }[];
   recent: string[];
+}
+
+interface InviteLink {
+  link: string;
+  private: boolean;
 }
 
 interface PublicRoom {
@@ -107,7 +134,8 @@ type EngineEvent =
   | { event: "failed"; id: string; room: string; reason: string }
   | { event: "error"; code: string; message: string }
   | { event: "storage_failed"; reason: string }
-  | { event: "lagged"; missed: number; rooms: { room: string }[] };
+  | { event: "lagged"; missed: number; rooms: { room: string }[] }
+  | { event: "key_changed"; room: string; name: string; device: string; was_verified: boolean };
 
 interface Tauri {
   core: { invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> };
@@ -144,6 +172,8 @@ const view = {
 /** The room's messages, windowed; built in `main` once the page is there. */
 let timeline: Timeline<LocalMessage>;
 let announcer: Announcer;
+let details: MemberDetails;
+let warnings: KeyWarnings;
 
 function showError(where: "join" | "chat", error: unknown): void {
   showIn($(`${where}-error`), error);
@@ -191,6 +221,7 @@ function renderMessage(message: LocalMessage): HTMLLIElement {
   const name = document.createElement("bdi");
   name.textContent = announcement ? "Announcement from the organisers" : message.from;
   from.append(name);
+  if (message.verified && !announcement) from.append(" ", verifiedMark());
   if (mine) from.append(" (you)");
   const at = message.stored_at || message.sent_at;
   const time = document.createElement("time");
@@ -204,12 +235,27 @@ function renderMessage(message: LocalMessage): HTMLLIElement {
   } else if (message.authenticity === "unsigned") {
     meta.append(badge("authenticity unsigned", "?", "unsigned: sender not proven"));
   }
+  // In a private room, words typed without its key went in the clear: the relay read them.
+  if (!announcement && message.privacy === "public" && view.rooms.get(message.room)?.private) {
+    meta.append(badge("privacy public", "!", "not sealed: the relay could read it"));
+  }
   const body = document.createElement("p");
   body.className = "body";
   body.dir = "auto";
-  body.textContent = message.body;
+  if (message.notice) {
+    // A sealed message with no text here: the engine's words for it, styled as a notice.
+    body.classList.add("notice");
+    body.textContent = message.notice;
+  } else {
+    body.textContent = message.body;
+  }
   item.append(meta, body);
   return item;
+}
+
+/** What a message reads as in a list or an announcement: its text, or its notice. */
+function said(message: ChatMessage): string {
+  return message.notice ?? message.body;
 }
 
 function setState(id: string, state: State): void {
@@ -217,17 +263,38 @@ function setState(id: string, state: State): void {
   if (message && message.state !== "sent") timeline.upsert({ ...message, state });
 }
 
+/** The members list: each other member is a button that opens their details (safety
+ * number, verify); a verified one carries the mark. */
 function renderMembers(): void {
   $("online").textContent = String(view.members.size);
   const list = $("members");
   list.replaceChildren(
     ...[...view.members.values()].map((member) => {
       const item = document.createElement("li");
-      const direct = view.openLinks.has(member.device) ? " (direct)" : "";
-      item.textContent = `${member.name}${direct}`;
+      const name = document.createElement("bdi");
+      name.textContent = member.name;
+      const mine = member.device === view.me?.device;
+      const holder = mine ? document.createElement("span") : document.createElement("button");
+      holder.append(name);
+      if (member.verified) holder.append(" ", verifiedMark());
+      if (mine) holder.append(" (you)");
+      if (view.openLinks.has(member.device)) holder.append(" (direct)");
+      if (holder instanceof HTMLButtonElement) {
+        holder.type = "button";
+        holder.addEventListener("click", () => void showMember(member.name));
+      }
+      item.append(holder);
       return item;
     }),
   );
+}
+
+/** Opens a member's details in place of the members list. */
+async function showMember(name: string): Promise<void> {
+  if (!view.room || !(await details.open(view.room, name))) return;
+  toggle("");
+  $("member-panel").hidden = false;
+  $("member-panel").focus();
 }
 
 function renderStatus(stats?: Stats): void {
@@ -328,6 +395,11 @@ function onEvent(event: EngineEvent): void {
       if (event.route === null) view.relayUp = false;
       void refresh();
       break;
+    case "key_changed":
+      warnings.add(event.room, event.name);
+      announcer.say(`${keyWarning(event.name)} (in ${event.room})`);
+      if (event.room === view.room) void reloadRoom(event.room);
+      break;
     case "joined":
       if (event.room === view.room) {
         view.members = new Map(event.members.map((m) => [m.device, m]));
@@ -351,7 +423,7 @@ function onEvent(event: EngineEvent): void {
       if (event.room === view.room) {
         const mine = event.sender === view.me?.device;
         const known = timeline.get(event.id);
-        if (!known && !mine) announcer.message(event.from, event.body);
+        if (!known && !mine) announcer.message(event.from, said(event));
         timeline.upsert({
           ...event,
           route: known?.route ?? event.route,
@@ -415,17 +487,22 @@ async function openRoom(room: string): Promise<void> {
   for (const member of opened.members) view.members.set(member.device, member);
   opened.history.forEach((message) => timeline.upsert(message));
   $("room-title").textContent = opened.room;
+  $("room-lock").replaceChildren(...(opened.private ? [lockIcon()] : []));
+  $("room-lock").hidden = !opened.private;
   renderMembers();
+  warnings.show(opened.room);
   const entry = view.rooms.get(opened.room) ?? {
     room: opened.room,
     favourite: false,
     muted: false,
     unread: 0,
     last: null,
+    private: opened.private,
   };
   entry.unread = 0;
+  entry.private = opened.private;
   const newest = opened.history[opened.history.length - 1];
-  if (newest) entry.last = `${newest.from}: ${newest.body}`;
+  if (newest) entry.last = `${newest.from}: ${said(newest)}`;
   view.rooms.set(opened.room, entry);
   $("favourite").setAttribute("aria-pressed", String(entry.favourite));
   $("mute").setAttribute("aria-pressed", String(entry.muted));
@@ -434,11 +511,21 @@ async function openRoom(room: string): Promise<void> {
   $("chat-screen").hidden = false;
   timeline.jumpToEnd();
   $<HTMLInputElement>("message").focus();
-  const link = `festival://join?room=${encodeURIComponent(opened.room)}&relay=${encodeURIComponent(view.me?.relay_url ?? "")}`;
-  $<HTMLInputElement>("invite-link").value = link;
-  $("invite-code").textContent = opened.room;
-  $("qr").innerHTML = await invoke<string>("qr_svg", { text: link });
+  await loadInvite(opened.room);
   await refresh();
+}
+
+/** The room's invite: link, QR and code. Read again each time the panel opens: a private
+ * room's link carries its current key (after the #), which changes when the owner removes
+ * someone, and whoever has the link reads the room. */
+async function loadInvite(room: string): Promise<void> {
+  const invite = await invoke<InviteLink>("invite_link", { room });
+  const qr = await invoke<string>("qr_svg", { text: invite.link });
+  if (room !== view.room) return;
+  $<HTMLInputElement>("invite-link").value = invite.link;
+  $("invite-private").hidden = !invite.private;
+  $("invite-code").textContent = room;
+  $("qr").innerHTML = qr;
 }
 
 /** A message for any room: the lists show it as the room's last, and count it unread when
@@ -446,7 +533,7 @@ async function openRoom(room: string): Promise<void> {
 function noteMessage(message: ChatMessage): void {
   const entry = view.rooms.get(message.room);
   if (!entry) return;
-  entry.last = `${message.from}: ${message.body}`;
+  entry.last = `${message.from}: ${said(message)}`;
   const onScreen = message.room === view.room && !$("chat-screen").hidden;
   if (!onScreen && message.sender !== view.me?.device) entry.unread += 1;
   renderRooms();
@@ -481,7 +568,8 @@ async function loadRooms(): Promise<RoomsView> {
         muted: r.muted,
         // Counted in the store when the app starts; from then on as events arrive.
         unread: known.get(r.room)?.unread ?? r.unread,
-        last: r.last ? `${r.last.from}: ${r.last.body}` : null,
+        last: r.last ? `${r.last.from}: ${said(r.last)}` : null,
+        private: r.private,
       },
     ]),
   );
@@ -513,12 +601,14 @@ async function ensureStarted(): Promise<void> {
 }
 
 /** Opens a room from a list, the join form, an invite or a new code; errors where the
- * person is. */
-async function switchTo(room: string): Promise<void> {
+ * person is. `before` runs once the engine runs, before the room is joined (making it
+ * private, taking an invite's key). */
+async function switchTo(room: string, before?: () => Promise<unknown>): Promise<void> {
   const where = $("chat-screen").hidden ? "join" : "chat";
   try {
     showError(where, "");
     await ensureStarted();
+    if (before) await before();
     toggle("");
     await openRoom(room);
   } catch (error) {
@@ -530,6 +620,7 @@ async function switchTo(room: string): Promise<void> {
  * step is, not lost on the page. */
 async function showHome(): Promise<void> {
   view.room = null;
+  warnings.show(null);
   toggle("");
   $("chat-screen").hidden = true;
   $("join-screen").hidden = false;
@@ -539,7 +630,24 @@ async function showHome(): Promise<void> {
   void loadPublic();
 }
 
-let pendingInvite: InviteView | null = null;
+let pendingInvite: { invite: InviteView; link: string } | null = null;
+
+/** Joins an invite's room, taking the room's key first when the link carries one. */
+async function joinInvite(room: string, link: string): Promise<void> {
+  await switchTo(room, () => invoke<string>("accept_invite", { link }));
+}
+
+/** An invite opened before a name was chosen: Join opens it (with its key) once there is one. */
+let awaitingName: { room: string; link: string } | null = null;
+
+/** Whether the join form asks for a private room; the box is cleared once read, so that the
+ * next room joined from the form is not made private by a tick left from before. */
+function takePrivateChoice(): boolean {
+  const box = $<HTMLInputElement>("private");
+  const chosen = box.checked;
+  box.checked = false;
+  return chosen;
+}
 
 /** The room whose older history is being read, or whose store has nothing older. */
 let olderBusy: string | null = null;
@@ -578,6 +686,7 @@ async function openInvite(link: string): Promise<void> {
     const invite = await invoke<InviteView>("read_invite", { link });
     $<HTMLInputElement>("room").value = invite.room;
     if (!view.me && !$<HTMLInputElement>("name").value.trim()) {
+      awaitingName = { room: invite.room, link };
       showError("join", `Choose a name, then Join to open ${invite.room}.`);
       return;
     }
@@ -586,7 +695,7 @@ async function openInvite(link: string): Promise<void> {
       return;
     }
     if (invite.other_relay) {
-      pendingInvite = invite;
+      pendingInvite = { invite, link };
       if ($("join-screen").hidden) await showHome();
       $("relay-question-text").textContent =
         `The invite to ${invite.room} is for the relay ${invite.relay}. You use ${view.me?.relay_url ?? "another one"}.`;
@@ -594,7 +703,7 @@ async function openInvite(link: string): Promise<void> {
       $("switch-relay").focus();
       return;
     }
-    await switchTo(invite.room);
+    await joinInvite(invite.room, link);
   } catch (error) {
     showError("join", error);
   }
@@ -602,12 +711,17 @@ async function openInvite(link: string): Promise<void> {
 
 const PANELS = ["members", "invite", "mesh", "debug"];
 
-/** Opens one panel (closing the others), or closes it; its button says which. */
+/** Opens one panel (closing the others and a member's details), or closes it; its button
+ * says which. */
 function toggle(panel: string): void {
+  $("member-panel").hidden = true;
   for (const name of PANELS) {
     const shown = name === panel && $(`${name}-panel`).hidden;
     $(`${name}-panel`).hidden = !shown;
     $(`${name}-button`).setAttribute("aria-expanded", String(shown));
+    if (shown && name === "invite" && view.room) {
+      loadInvite(view.room).catch((error) => showError("chat", error));
+    }
   }
   void refresh();
 }
@@ -616,6 +730,19 @@ async function main(): Promise<void> {
   initTheme([...document.querySelectorAll<HTMLButtonElement>(".theme-toggle")]);
   timeline = new Timeline($("scroller"), $("messages"), $<HTMLButtonElement>("new-messages"), renderMessage);
   announcer = new Announcer($("announcer"));
+  warnings = new KeyWarnings($("key-warnings"), {
+    check: (name) => void showMember(name),
+    dismissed: () => $<HTMLInputElement>("message").focus(),
+  });
+  details = new MemberDetails(invoke, (room) => {
+    const shown = details.shownName();
+    if (shown) warnings.forget(room, shown);
+    void reloadRoom(room);
+  });
+  $("member-close").addEventListener("click", () => {
+    toggle("members");
+    $("members-panel").focus();
+  });
   timeline.onReachTop(() => void loadOlder());
   await tauri.event.listen<EngineEvent>("festival://event", (e) => onEvent(e.payload));
   const settings = await invoke<Settings>("settings");
@@ -639,13 +766,19 @@ async function main(): Promise<void> {
 
   $("join-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    void switchTo($<HTMLInputElement>("room").value.trim());
+    const room = $<HTMLInputElement>("room").value.trim();
+    const invite = awaitingName?.room === room ? awaitingName : null;
+    awaitingName = null;
+    if (invite) void joinInvite(invite.room, invite.link);
+    else if (takePrivateChoice()) void switchTo(room, () => invoke("make_private", { room }));
+    else void switchTo(room);
   });
   $("new-room").addEventListener("click", async () => {
     try {
       showError("join", "");
       await ensureStarted();
       const room = await invoke<string>("create_room");
+      if (takePrivateChoice()) await invoke("make_private", { room });
       await openRoom(room);
       // The code is what people pass on: show it with the QR at once.
       toggle("invite");
@@ -658,15 +791,16 @@ async function main(): Promise<void> {
     void openInvite($<HTMLInputElement>("invite").value.trim());
   });
   $("switch-relay").addEventListener("click", async () => {
-    const invite = pendingInvite;
+    const pending = pendingInvite;
     pendingInvite = null;
     $("relay-question").hidden = true;
-    if (!invite?.relay) return;
+    const invite = pending?.invite;
+    if (!pending || !invite?.relay) return;
     try {
       await invoke<Settings>("set_relay_url", { url: invite.relay });
       relay.value = invite.relay;
       view.me = await invoke<Profile>("profile");
-      await switchTo(invite.room);
+      await joinInvite(invite.room, pending.link);
     } catch (error) {
       showError("join", error);
     }

@@ -2,6 +2,8 @@
 // the relay's public rooms with their live counts, and the recent ones. Each entry is one
 // button, joinable in one tap; its accessible name is what it shows.
 
+import { lockIcon } from "./marks.js";
+
 /** One joined room as the lists show it. */
 export interface RoomEntry {
   room: string;
@@ -10,6 +12,8 @@ export interface RoomEntry {
   unread: number;
   /** "Bob: see you at the bar", or null for a room with no message yet. */
   last: string | null;
+  /** Private here: its messages sealed with a key only its invite carries. */
+  private: boolean;
 }
 
 function span(className: string, text: string): HTMLSpanElement {
@@ -56,6 +60,7 @@ export function renderJoined(
         button.prepend(star, " ");
         appendWords(button, span("visually-hidden", "favourite"));
       }
+      if (entry.private) button.querySelector(".room-name")?.after(" ", lockIcon());
       if (entry.muted) appendWords(button, span("count", "muted"));
       if (entry.unread > 0) appendWords(button, span("unread", `${entry.unread} unread`));
       if (entry.last) {

@@ -200,6 +200,13 @@ impl Browser {
     pub(crate) async fn click(&self, control: Control<'_>) {
         self.until(&format!("the {control:?} to click"), async || {
             let id = self.find(control).await?;
+            // As a person scrolls a control into view before tapping it: WebKitWebDriver
+            // does not always scroll a control inside a scrolled panel.
+            self.script(
+                "arguments[0].scrollIntoView({ block: 'center' });",
+                json!([{ ELEMENT: id }]),
+            )
+            .await;
             let path = format!("/element/{id}/click");
             let answer = self
                 .call(reqwest::Method::POST, &path, Some(json!({})))
