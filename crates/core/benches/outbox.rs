@@ -173,10 +173,15 @@ async fn bare_websocket_flush(dir: &tempfile::TempDir, n: usize) -> f64 {
     let reader = tokio::spawn(async move {
         let mut acks = 0;
         while acks < n {
-            if let Some(Ok(Message::Text(text))) = stream.next().await {
-                if matches!(decode_server(&text), Ok(ServerFrame::Ack(_))) {
-                    acks += 1;
-                }
+            match stream.next().await {
+                Some(Ok(Message::Text(text))) => match decode_server(&text) {
+                    Ok(ServerFrame::Ack(_)) => acks += 1,
+                    Ok(ServerFrame::Error(e)) => panic!("the relay refused a chat: {e:?}"),
+                    _ => {}
+                },
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("the relay's socket failed after {acks} acks: {e}"),
+                None => panic!("the relay closed the socket after {acks} acks"),
             }
         }
     });
@@ -184,7 +189,7 @@ async fn bare_websocket_flush(dir: &tempfile::TempDir, n: usize) -> f64 {
     for i in 0..n {
         // Signed as every client must: the same work the engine does per message.
         let mut chat = ChatSend {
-            id: MessageId::new(),
+            id: MessageId::of_device(key.device(), 0),
             room: room.clone(),
             body: body(i),
             sealed: None,
