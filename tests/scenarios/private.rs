@@ -173,6 +173,18 @@ async fn a_private_rooms_text_is_nowhere_in_the_relays_database() {
         stdout.contains("Alice: [encrypted message (no key for this room)]"),
         "{stdout}"
     );
+    // Then Carol gets the invite: what she stored sealed opens in place.
+    let (code, _, err) = run(festival(
+        &dir,
+        "carol",
+        &["sync", "--relay", &link, "--name", "Carol"],
+    ))
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, err) =
+        run(festival(&dir, "carol", &["history", "--room", "Crew Only"])).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains(&format!("Alice: {SECRET}")), "{stdout}");
 
     drop(typing);
     let status = tokio::time::timeout(WAIT, alice.wait())

@@ -44,6 +44,9 @@ const RELOAD_SLACK: usize = 256;
 /// Messages of a room's local history read to find who holds its key, when its owner removes
 /// a member.
 const KEY_HOLDERS_SCANNED: usize = 5000;
+/// Messages of a room's local history read, when its key arrives, for sealed ones that came
+/// before it (shown as "no key"), which are then opened in place.
+const REOPEN_SCANNED: usize = 5000;
 /// Commands waiting for the engine before callers wait.
 const COMMAND_QUEUE: usize = 256;
 
@@ -426,11 +429,44 @@ impl Engine {
     }
 
     /// Takes a private room's key from its invite, and saves it: what arrives sealed with it
-    /// is opened, and what is typed in the room is sealed.
+    /// is opened, and what is typed in the room is sealed. What this device stored sealed
+    /// before it held the key (it joined by name or code, then got the invite) is opened in
+    /// place, so that reading the room's history shows it as text.
     pub async fn add_private(&self, room: &str, private: &PrivateRoom) -> Result<(), EngineError> {
         let room = RoomName::parse(room)?;
         self.keyring.add(&room, private);
-        self.store.set(privacy::SETTING, &self.keyring.save()).await
+        self.store
+            .set(privacy::SETTING, &self.keyring.save())
+            .await?;
+        self.reopen(&room).await
+    }
+
+    /// Opens the received messages of `room` stored sealed and unread (the newest
+    /// [`REOPEN_SCANNED`]) with the keys held now. A rekey among them gives its later epochs'
+    /// keys, so it is read in order, oldest first.
+    async fn reopen(&self, room: &RoomName) -> Result<(), EngineError> {
+        let stored = self.store.history(room, REOPEN_SCANNED).await?;
+        let mut keys_learned = false;
+        for local in stored {
+            let unread = local.state == DeliveryState::Received
+                && local.sealed.is_some()
+                && local.body.is_empty();
+            if !unread {
+                continue;
+            }
+            let mut message = crate::Delivered::from(local);
+            let (privacy, learned) = self.keyring.open(&mut message, &self.identity.key);
+            keys_learned |= learned.0;
+            if privacy == Privacy::Private {
+                self.store.set_opened(message.id, &message.body).await?;
+            }
+        }
+        if keys_learned {
+            self.store
+                .set(privacy::SETTING, &self.keyring.save())
+                .await?;
+        }
+        Ok(())
     }
 
     /// The private room's current key, epoch and owner, for its invite; `None`: public.

@@ -540,6 +540,21 @@ impl Store {
         Ok(row.and_then(Row::into_message))
     }
 
+    /// Writes the text of the received sealed message `id`, opened after it was stored (its
+    /// room's key came later). Only while its text is still empty: a text is never replaced.
+    pub(crate) async fn set_opened(&self, id: MessageId, text: &str) -> Result<(), EngineError> {
+        sqlx::query(
+            "UPDATE messages SET body = ? \
+             WHERE id = ? AND state = 'received' AND sealed IS NOT NULL AND body = ''",
+        )
+        .bind(text)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
     /// The newest `limit` messages of `room`, oldest first; queued ones last.
     pub(crate) async fn history(
         &self,
