@@ -15,7 +15,7 @@ mod session;
 mod settings;
 mod trust;
 
-use tauri::{Emitter, Manager};
+use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 
 pub use error::{AppError, AppErrorCode};
@@ -26,6 +26,9 @@ pub const ENGINE_EVENT: &str = "festival://event";
 /// The Tauri event a `festival://` invite opened while the app runs is sent as (its payload:
 /// the link); the UI reads it with the `read_invite` command.
 pub const INVITE_EVENT: &str = "festival://invite";
+/// The Tauri event a clicked notification is sent as (its payload: the room); the UI opens
+/// the room as a tap on it in the room list does.
+pub const OPEN_ROOM_EVENT: &str = "festival://open-room";
 
 /// Builds and runs the app (desktop `main`, or the mobile entry point).
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
@@ -45,13 +48,7 @@ pub fn run() {
     let builder = builder.plugin(
         tauri_plugin_single_instance::Builder::new()
             .dbus_id(settings::instance_id())
-            .callback(|app, _args, _cwd| {
-                if let Some(window) = app.get_webview_window("main") {
-                    let _ = window.unminimize();
-                    let _ = window.show();
-                    let _ = window.set_focus();
-                }
-            })
+            .callback(|app, _args, _cwd| bring_to_front(app))
             .build(),
     );
     let result = builder
@@ -62,6 +59,7 @@ pub fn run() {
             let data_dir = settings::data_dir(app.handle())?;
             power::setup(app.handle(), &data_dir);
             app.manage(session::Session::new(data_dir));
+            app.manage(notify::notifier(app.handle()));
             let handle = app.handle().clone();
             app.deep_link().on_open_url(move |event| {
                 for url in event.urls() {
@@ -110,6 +108,17 @@ pub fn run() {
     if let Err(e) = result {
         eprintln!("festival-app: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Brings the main window to the front (shown, unminimised, focused), for what the person
+/// did outside it: a second launch with a link, a notification clicked.
+#[cfg(desktop)]
+fn bring_to_front(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
     }
 }
 
