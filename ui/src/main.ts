@@ -752,6 +752,9 @@ async function main(): Promise<void> {
   $("relay-source").textContent =
     settings.source === "environment" ? "Set by FESTIVAL_RELAY_URL for this run." : "";
   await tauri.event.listen<string>("festival://invite", (e) => void openInvite(e.payload));
+  // A notification clicked (the app brought its window to the front): its room, opened as a
+  // tap on it in the room list opens it.
+  await tauri.event.listen<string>("festival://open-room", (e) => void switchTo(e.payload));
   await initPower(tauri, (error) => showError("chat", error));
   let reopen: string | null = null;
   try {
