@@ -13,6 +13,10 @@
 mod clicks;
 #[cfg(target_os = "linux")]
 mod freedesktop;
+/// The fake notification service the end-to-end test runs, for the notifier's own test.
+#[cfg(all(test, target_os = "linux"))]
+#[path = "../tests/e2e/notification_service.rs"]
+mod notification_service;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -200,9 +200,9 @@ mod tests {
     use std::process::{Child, Command, Stdio};
 
     use tokio::sync::mpsc;
-    use zbus::zvariant::OwnedValue;
 
     use super::*;
+    use crate::notify::notification_service;
 
     /// Longest wait for anything over the bus.
     const WAIT: Duration = Duration::from_secs(10);
@@ -249,68 +249,6 @@ mod tests {
         }
     }
 
-    /// What the fake service was asked to show.
-    #[derive(Debug)]
-    struct Shown {
-        id: u32,
-        app_name: String,
-        summary: String,
-        body: String,
-        actions: Vec<String>,
-    }
-
-    /// A notification service as a desktop runs one, that records each `Notify`.
-    struct FakeService {
-        shown: mpsc::Sender<Shown>,
-        next_id: u32,
-    }
-
-    #[zbus::interface(name = "org.freedesktop.Notifications")]
-    impl FakeService {
-        fn get_capabilities(&self) -> Vec<String> {
-            ["actions", "body", "body-markup"]
-                .map(String::from)
-                .to_vec()
-        }
-
-        #[allow(clippy::too_many_arguments)]
-        async fn notify(
-            &mut self,
-            app_name: String,
-            _replaces_id: u32,
-            _app_icon: String,
-            summary: String,
-            body: String,
-            actions: Vec<String>,
-            _hints: HashMap<String, OwnedValue>,
-            _expire_timeout: i32,
-        ) -> u32 {
-            self.next_id += 1;
-            let id = self.next_id;
-            let shown = Shown {
-                id,
-                app_name,
-                summary,
-                body,
-                actions,
-            };
-            self.shown.send(shown).await.unwrap();
-            id
-        }
-    }
-
-    /// The service's signal `name` with `body`, as a desktop sends it to every listener.
-    async fn signal<B: serde::Serialize + zbus::zvariant::DynamicType>(
-        service: &zbus::Connection,
-        name: &str,
-        body: &B,
-    ) {
-        service
-            .emit_signal(None::<&str>, PATH, SERVICE, name, body)
-            .await
-            .unwrap();
-    }
-
     async fn next<T>(receiver: &mut mpsc::Receiver<T>, what: &str) -> T {
         tokio::time::timeout(WAIT, receiver.recv())
             .await
@@ -330,22 +268,7 @@ mod tests {
     async fn a_click_on_a_shown_notification_opens_its_room() {
         let dir = tempfile::tempdir().unwrap();
         let bus = Bus::start(dir.path());
-        let (shown_tx, mut shown) = mpsc::channel(8);
-        let service = zbus::connection::Builder::address(bus.address.as_str())
-            .unwrap()
-            .name(SERVICE)
-            .unwrap()
-            .serve_at(
-                PATH,
-                FakeService {
-                    shown: shown_tx,
-                    next_id: 0,
-                },
-            )
-            .unwrap()
-            .build()
-            .await
-            .unwrap();
+        let (service, mut shown) = notification_service::serve(&bus.address).await;
         let (opened_tx, mut opened) = mpsc::channel(8);
         let (notifier, listener) = Freedesktop::new(bus.connect().await, move |room| {
             opened_tx.try_send(room).unwrap();
@@ -372,11 +295,11 @@ mod tests {
         // Another application's click, a button that is not the default action, and a
         // notification closed unclicked open nothing; the click on Camp opens Camp, and the
         // signals arrive in order, so nothing came before it.
-        signal(&service, "ActionInvoked", &(stage.id + 100, DEFAULT_ACTION)).await;
-        signal(&service, "ActionInvoked", &(camp.id, "reply")).await;
-        signal(&service, "NotificationClosed", &(stage.id, 2u32)).await;
-        signal(&service, "ActionInvoked", &(stage.id, DEFAULT_ACTION)).await;
-        signal(&service, "ActionInvoked", &(camp.id, DEFAULT_ACTION)).await;
+        service.invoke(stage.id + 100, DEFAULT_ACTION).await;
+        service.invoke(camp.id, "reply").await;
+        service.close(stage.id).await;
+        service.invoke(stage.id, DEFAULT_ACTION).await;
+        service.invoke(camp.id, DEFAULT_ACTION).await;
         assert_eq!(
             next(&mut opened, "click").await,
             RoomName::parse("Camp").unwrap()
