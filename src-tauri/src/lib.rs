@@ -51,6 +51,9 @@ pub fn run() {
             .callback(|app, _args, _cwd| bring_to_front(app))
             .build(),
     );
+    // The camera's QR scanner, for invites (the plugin exists for phones only).
+    #[cfg(mobile)]
+    let builder = builder.plugin(tauri_plugin_barcode_scanner::init());
     let result = builder
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
@@ -103,6 +106,7 @@ pub fn run() {
             private::accept_invite,
             private::invite_link,
             private::remove_member,
+            commands::can_scan,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {
@@ -170,5 +174,42 @@ mod tests {
         }
         let unnamed: Vec<_> = declared.difference(&named).collect();
         assert!(unnamed.is_empty(), "allowed but never called: {unnamed:?}");
+    }
+
+    /// A phone's capability adds the QR scanner's scan and its camera permission commands
+    /// (which the UI's scan button calls) and nothing else, on Android and iOS only: a
+    /// desktop has no such plugin, and the default capability, which applies everywhere,
+    /// stays the app's own commands.
+    #[test]
+    fn only_a_phone_may_scan_and_only_that() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("capabilities");
+        let read = |file: &str| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+        };
+        let files: BTreeSet<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|f| f.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(
+            files,
+            BTreeSet::from(["default.json".into(), "mobile.json".into()])
+        );
+        assert_eq!(read("default.json").get("platforms"), None);
+        let mobile = read("mobile.json");
+        assert_eq!(mobile["platforms"], serde_json::json!(["android", "iOS"]));
+        let allowed: BTreeSet<_> = mobile["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            allowed,
+            BTreeSet::from([
+                "barcode-scanner:allow-scan",
+                "barcode-scanner:allow-check-permissions",
+                "barcode-scanner:allow-request-permissions",
+            ])
+        );
     }
 }

@@ -880,9 +880,13 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
         )
     };
     assert_eq!(app.script(&call("rooms"), json!([])).await, "allowed");
+    // A desktop has no camera scanner: no button for it, and the plugin's scan is refused.
+    let scan_button = "return document.getElementById('scan-invite').hidden;";
+    assert_eq!(app.script(scan_button, json!([])).await, true);
     for command in [
         "plugin:deep-link|get_current",
         "plugin:notification|is_permission_granted",
+        "plugin:barcode-scanner|scan",
     ] {
         let answer = app.script(&call(command), json!([])).await;
         assert!(
