@@ -20,9 +20,10 @@ use zbus::zvariant::Value;
 use super::clicks::{Clicks, DEFAULT_ACTION};
 use super::{Notification, Notifier};
 
-/// The service's well-known bus name, object path and interface (the specification's).
-pub(crate) const SERVICE: &str = "org.freedesktop.Notifications";
-pub(crate) const PATH: &str = "/org/freedesktop/Notifications";
+/// The service's well-known bus name, which is also its interface's (the specification's).
+const SERVICE: &str = "org.freedesktop.Notifications";
+/// The object the service serves the interface at.
+const PATH: &str = "/org/freedesktop/Notifications";
 /// The name the service shows the notifications under.
 const APP_NAME: &str = "Festival Chat";
 /// The label of the default action: most services show none for it (a click on the
