@@ -55,7 +55,7 @@ pub(crate) trait Notifier: Send + Sync {
 }
 
 /// The desktop's (or phone's) notifications, through Tauri's notification plugin (no click
-/// reaches the app: on Linux, [`freedesktop::Freedesktop`] is used instead).
+/// reaches the app: on Linux, `freedesktop::Freedesktop` is used instead).
 pub(crate) struct Desktop(pub(crate) AppHandle);
 
 impl Notifier for Desktop {
