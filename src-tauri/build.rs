@@ -1,6 +1,8 @@
 //! Tauri's build step: reads `tauri.conf.json`, the capabilities and the icons, and declares
 //! the app's commands, so that a command is callable only where a capability allows it
-//! (`capabilities/default.json`), not everywhere because it is registered.
+//! (`capabilities/default.json`), not everywhere because it is registered. A phone also
+//! reads `capabilities/mobile.json`: the QR scanner plugin's commands, on Android and iOS
+//! only.
 
 /// Every command the app registers (`lib.rs`); each gets an `allow-…` permission.
 const COMMANDS: &[&str] = &[
@@ -36,6 +38,7 @@ const COMMANDS: &[&str] = &[
     "accept_invite",
     "invite_link",
     "remove_member",
+    "can_scan",
 ];
 
 fn main() {

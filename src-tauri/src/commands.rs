@@ -398,6 +398,14 @@ pub(crate) fn qr_svg(text: String) -> Result<String, AppError> {
         .build())
 }
 
+/// Whether this device scans QR codes with its camera: a phone, where the barcode-scanner
+/// plugin is registered (it exists for Android and iOS only). The UI shows its "Scan QR
+/// code" button only then.
+#[tauri::command]
+pub(crate) fn can_scan() -> bool {
+    cfg!(mobile)
+}
+
 /// The invite link the app was launched with (`festival-app festival://join?...`, as the
 /// system opens a clicked link when the app is not running), if any.
 #[tauri::command]

@@ -15,7 +15,7 @@ mod session;
 mod settings;
 mod trust;
 
-use tauri::{Emitter, Manager};
+use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 
 pub use error::{AppError, AppErrorCode};
@@ -26,6 +26,9 @@ pub const ENGINE_EVENT: &str = "festival://event";
 /// The Tauri event a `festival://` invite opened while the app runs is sent as (its payload:
 /// the link); the UI reads it with the `read_invite` command.
 pub const INVITE_EVENT: &str = "festival://invite";
+/// The Tauri event a clicked notification is sent as (its payload: the room); the UI opens
+/// the room as a tap on it in the room list does.
+pub const OPEN_ROOM_EVENT: &str = "festival://open-room";
 
 /// Builds and runs the app (desktop `main`, or the mobile entry point).
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
@@ -45,15 +48,12 @@ pub fn run() {
     let builder = builder.plugin(
         tauri_plugin_single_instance::Builder::new()
             .dbus_id(settings::instance_id())
-            .callback(|app, _args, _cwd| {
-                if let Some(window) = app.get_webview_window("main") {
-                    let _ = window.unminimize();
-                    let _ = window.show();
-                    let _ = window.set_focus();
-                }
-            })
+            .callback(|app, _args, _cwd| bring_to_front(app))
             .build(),
     );
+    // The camera's QR scanner, for invites (the plugin exists for phones only).
+    #[cfg(mobile)]
+    let builder = builder.plugin(tauri_plugin_barcode_scanner::init());
     let result = builder
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
@@ -62,6 +62,7 @@ pub fn run() {
             let data_dir = settings::data_dir(app.handle())?;
             power::setup(app.handle(), &data_dir);
             app.manage(session::Session::new(data_dir));
+            app.manage(notify::notifier(app.handle()));
             let handle = app.handle().clone();
             app.deep_link().on_open_url(move |event| {
                 for url in event.urls() {
@@ -105,11 +106,23 @@ pub fn run() {
             private::accept_invite,
             private::invite_link,
             private::remove_member,
+            commands::can_scan,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {
         eprintln!("festival-app: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Brings the main window to the front (shown, unminimised, focused), for what the person
+/// did outside it: a second launch with a link, a notification clicked.
+#[cfg(desktop)]
+fn bring_to_front(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
     }
 }
 
@@ -161,5 +174,42 @@ mod tests {
         }
         let unnamed: Vec<_> = declared.difference(&named).collect();
         assert!(unnamed.is_empty(), "allowed but never called: {unnamed:?}");
+    }
+
+    /// A phone's capability adds the QR scanner's scan and its camera permission commands
+    /// (which the UI's scan button calls) and nothing else, on Android and iOS only: a
+    /// desktop has no such plugin, and the default capability, which applies everywhere,
+    /// stays the app's own commands.
+    #[test]
+    fn only_a_phone_may_scan_and_only_that() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("capabilities");
+        let read = |file: &str| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+        };
+        let files: BTreeSet<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|f| f.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(
+            files,
+            BTreeSet::from(["default.json".into(), "mobile.json".into()])
+        );
+        assert_eq!(read("default.json").get("platforms"), None);
+        let mobile = read("mobile.json");
+        assert_eq!(mobile["platforms"], serde_json::json!(["android", "iOS"]));
+        let allowed: BTreeSet<_> = mobile["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            allowed,
+            BTreeSet::from([
+                "barcode-scanner:allow-scan",
+                "barcode-scanner:allow-check-permissions",
+                "barcode-scanner:allow-request-permissions",
+            ])
+        );
     }
 }

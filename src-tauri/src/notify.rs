@@ -4,9 +4,19 @@
 //! a join, and at most a few per room in a burst.
 //!
 //! What to raise is decided by [`Notifications`], a state machine with time passed in; how
-//! it is shown is a [`Notifier`]: the desktop's notifications, or (when
-//! `FESTIVAL_NOTIFY_LOG` names a file) a recorder that an end-to-end test reads, since no
-//! notification daemon runs under a virtual display.
+//! it is shown is a [`Notifier`]: on Linux the freedesktop notification service, whose
+//! clicks open the notification's room ([`clicks`] decides which); elsewhere Tauri's
+//! notification plugin; or (when `FESTIVAL_NOTIFY_LOG` names a file) a recorder that an
+//! end-to-end test reads.
+
+#[cfg(target_os = "linux")]
+mod clicks;
+#[cfg(target_os = "linux")]
+mod freedesktop;
+/// The fake notification service the end-to-end test runs, for the notifier's own test.
+#[cfg(all(test, target_os = "linux"))]
+#[path = "../tests/e2e/notification_service.rs"]
+mod notification_service;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -44,7 +54,8 @@ pub(crate) trait Notifier: Send + Sync {
     fn notify(&self, notification: &Notification);
 }
 
-/// The desktop's (or phone's) notifications, through Tauri's notification plugin.
+/// The desktop's (or phone's) notifications, through Tauri's notification plugin (no click
+/// reaches the app: on Linux, `freedesktop::Freedesktop` is used instead).
 pub(crate) struct Desktop(pub(crate) AppHandle);
 
 impl Notifier for Desktop {
@@ -79,11 +90,39 @@ impl Notifier for Recorder {
     }
 }
 
-/// The notifier this run uses: the recorder when `FESTIVAL_NOTIFY_LOG` is set.
+/// The notifier this run uses: the recorder when `FESTIVAL_NOTIFY_LOG` is set; on Linux the
+/// freedesktop service when the session bus has one; otherwise the plugin. Made once, when
+/// the app starts (on Linux it connects to the session bus).
 pub(crate) fn notifier(app: &AppHandle) -> Box<dyn Notifier> {
-    match std::env::var_os(NOTIFY_LOG_ENV) {
-        Some(path) => Box::new(Recorder(PathBuf::from(path))),
-        None => Box::new(Desktop(app.clone())),
+    if let Some(path) = std::env::var_os(NOTIFY_LOG_ENV) {
+        return Box::new(Recorder(PathBuf::from(path)));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let handle = app.clone();
+        let connected =
+            tauri::async_runtime::block_on(freedesktop::Freedesktop::session(move |room| {
+                open_room(&handle, &room)
+            }));
+        match connected {
+            Ok((notifier, listener)) => {
+                tauri::async_runtime::spawn(listener);
+                return Box::new(notifier);
+            }
+            Err(e) => tracing::info!("notifications cannot open their room when clicked: {e}"),
+        }
+    }
+    Box::new(Desktop(app.clone()))
+}
+
+/// A notification about `room` was clicked: the window comes to the front and the UI opens
+/// the room.
+#[cfg(target_os = "linux")]
+fn open_room(app: &AppHandle, room: &RoomName) {
+    use tauri::Emitter;
+    crate::bring_to_front(app);
+    if let Err(e) = app.emit(crate::OPEN_ROOM_EVENT, room) {
+        tracing::warn!("opening a notification's room: {e}");
     }
 }
 

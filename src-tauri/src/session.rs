@@ -9,7 +9,7 @@ use festival_proto::DeviceId;
 use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::RwLock;
 
-use crate::notify::{self, Looking, Notifications};
+use crate::notify::{Looking, Notifications, Notifier};
 use crate::rooms::Rooms;
 use crate::settings::Settings;
 use crate::trust::Marks;
@@ -113,7 +113,7 @@ impl Session {
 // The app's event loop is a driver: it reads the clock for the notification policy.
 #[allow(clippy::disallowed_methods)]
 async fn forward(app: AppHandle, mut events: Events, me: DeviceId) {
-    let notifier = notify::notifier(&app);
+    let notifier = app.state::<Box<dyn Notifier>>();
     let mut notifications = Notifications::default();
     while let Some(event) = events.next().await {
         if matches!(event, Event::Message { .. } | Event::Presence { .. }) {

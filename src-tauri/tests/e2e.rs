@@ -3,7 +3,8 @@
 //! shown, the exact member count, a burst of messages arriving while the user types (the
 //! composer never leaves the screen, the list stays windowed, reading up is not yanked down),
 //! and a message typed while the relay is down shown as queued, then delivered when it
-//! returns. Names bound to keys and private rooms are in `e2e/keys.rs`. axe-core audits
+//! returns. Names bound to keys and private rooms are in `e2e/keys.rs`; a clicked
+//! notification opening its room (Linux) in `e2e/clicks.rs`. axe-core audits
 //! every screen in both themes; screenshots of each screen at phone
 //! and desktop size, in both themes, land in `target/e2e-screenshots/`.
 //!
@@ -15,8 +16,17 @@
 
 #[path = "e2e/browser.rs"]
 mod browser;
+#[cfg(target_os = "linux")]
+#[path = "e2e/clicks.rs"]
+mod clicks;
 #[path = "e2e/keys.rs"]
 mod keys;
+// Shared with the notifier's unit test, which also closes notifications; this test only
+// clicks one.
+#[cfg(target_os = "linux")]
+#[allow(dead_code)]
+#[path = "e2e/notification_service.rs"]
+mod notification_service;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -870,9 +880,13 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
         )
     };
     assert_eq!(app.script(&call("rooms"), json!([])).await, "allowed");
+    // A desktop has no camera scanner: no button for it, and the plugin's scan is refused.
+    let scan_button = "return document.getElementById('scan-invite').hidden;";
+    assert_eq!(app.script(scan_button, json!([])).await, true);
     for command in [
         "plugin:deep-link|get_current",
         "plugin:notification|is_permission_granted",
+        "plugin:barcode-scanner|scan",
     ] {
         let answer = app.script(&call(command), json!([])).await;
         assert!(

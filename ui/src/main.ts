@@ -5,6 +5,7 @@ import { Announcer } from "./announcer.js";
 import { isAppError, showError as showIn } from "./errors.js";
 import { type RoomEntry, renderJoined, renderPlain } from "./rooms.js";
 import { initPower } from "./power.js";
+import { type BarcodeScanner, initScanner } from "./scan.js";
 import { initTheme } from "./theme.js";
 import { Timeline } from "./timeline.js";
 import { lockIcon, verifiedMark } from "./marks.js";
@@ -140,6 +141,8 @@ type EngineEvent =
 interface Tauri {
   core: { invoke<T>(command: string, args?: Record<string, unknown>): Promise<T> };
   event: { listen<T>(name: string, handler: (event: { payload: T }) => void): Promise<() => void> };
+  /** On a phone only: the camera's QR scanner. */
+  barcodeScanner?: BarcodeScanner;
 }
 
 declare global {
@@ -752,7 +755,14 @@ async function main(): Promise<void> {
   $("relay-source").textContent =
     settings.source === "environment" ? "Set by FESTIVAL_RELAY_URL for this run." : "";
   await tauri.event.listen<string>("festival://invite", (e) => void openInvite(e.payload));
+  // A notification clicked (the app brought its window to the front): its room, opened as a
+  // tap on it in the room list opens it.
+  await tauri.event.listen<string>("festival://open-room", (e) => void switchTo(e.payload));
   await initPower(tauri, (error) => showError("chat", error));
+  const inviteField = $<HTMLInputElement>("invite");
+  await initScanner(tauri, $<HTMLButtonElement>("scan-invite"), inviteField, openInvite, (problem) =>
+    showError("join", problem),
+  );
   let reopen: string | null = null;
   try {
     view.me = await invoke<Profile>("start", {});
@@ -788,7 +798,7 @@ async function main(): Promise<void> {
   });
   $("invite-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    void openInvite($<HTMLInputElement>("invite").value.trim());
+    void openInvite(inviteField.value.trim());
   });
   $("switch-relay").addEventListener("click", async () => {
     const pending = pendingInvite;
