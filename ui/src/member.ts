@@ -48,7 +48,9 @@ export class MemberDetails {
     private readonly changed: (room: string) => void,
   ) {
     $("verify").addEventListener("click", () => void this.verify());
-    $("remove-member").addEventListener("click", () => void this.remove());
+    $("remove-member").addEventListener("click", () => this.askRemove());
+    $("remove-yes").addEventListener("click", () => void this.remove());
+    $("remove-no").addEventListener("click", () => this.cancelRemove());
   }
 
   /** The name of the member shown. */
@@ -93,6 +95,7 @@ export class MemberDetails {
     $("member-qr").innerHTML = await this.invoke<string>("qr_svg", { text: whois.qr });
     $("verify").hidden = whois.status === "verified";
     $("remove-member").hidden = !whois.removable;
+    $("remove-confirm").hidden = true;
   }
 
   private async verify(): Promise<void> {
@@ -110,13 +113,31 @@ export class MemberDetails {
     }
   }
 
+  /** A removal cannot be undone (the room moves to a new key): asked once more first. */
+  private askRemove(): void {
+    const name = this.shown?.name;
+    if (!name) return;
+    $("remove-question").textContent =
+      `Remove ${name}? The room gets a new key that ${name} does not get: they keep what they have read, and read nothing new. Only a new invite lets them back.`;
+    $("remove-yes").textContent = `Remove ${name}`;
+    $("remove-member").hidden = true;
+    $("remove-confirm").hidden = false;
+    $("remove-no").focus();
+  }
+
+  private cancelRemove(): void {
+    $("remove-confirm").hidden = true;
+    $("remove-member").hidden = false;
+    $("remove-member").focus();
+  }
+
   private async remove(): Promise<void> {
     const name = this.shown?.name;
     if (!name) return;
     try {
       showError($("member-error"), "");
       await this.invoke<number>("remove_member", { room: this.room, name });
-      $("remove-member").hidden = true;
+      $("remove-confirm").hidden = true;
       $("member-result").textContent =
         `${name} was removed: the room has a new key, which ${name} does not get.`;
       $("member-panel").focus();
