@@ -527,6 +527,8 @@ async fn a_private_room_is_read_by_its_invites_holders_and_by_no_one_else() {
     app.click(control("button", "Remove from private room"))
         .await;
     // Asked once more; Cancel leaves Carol in, then the removal is confirmed.
+    app.wait_for(control("group", "Remove Carol? The room gets a new key that Carol does not get: they keep what they have read, and read nothing new. Only a new invite lets them back.")).await;
+    shots.take(&app, "17-remove-confirm").await;
     app.click(control("button", "Cancel")).await;
     app.click(control("button", "Remove from private room"))
         .await;
