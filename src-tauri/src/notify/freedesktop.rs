@@ -5,7 +5,8 @@
 //!
 //! [`Freedesktop::new`] subscribes to the service's signals before anything is shown, so no
 //! click can come before its listener; the listener it returns runs for as long as the bus
-//! connection, and [`Clicks`] decides which room a click opens.
+//! connection, and [`Clicks`] decides which room a click opens (also for a click read before
+//! the answer that numbered its notification).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -57,6 +58,9 @@ pub(crate) enum BusError {
 pub(crate) struct Freedesktop {
     proxy: zbus::Proxy<'static>,
     clicks: Arc<Mutex<Clicks>>,
+    /// What a click does: called by the listener, or by [`Freedesktop::show`] for a click
+    /// read before the service's answer.
+    on_click: Arc<dyn Fn(RoomName) + Send + Sync>,
     /// The service renders a little markup in bodies (`body-markup`): a message's text is
     /// escaped for it, so that `<b>` or `<img src=…>` in a message shows as typed.
     markup: bool,
@@ -99,9 +103,14 @@ impl Freedesktop {
         let notifier = Self {
             proxy,
             clicks: Arc::new(Mutex::new(Clicks::default())),
+            on_click: Arc::new(on_click),
             markup: capabilities.iter().any(|c| c == "body-markup"),
         };
-        let listener = listen(signals, Arc::clone(&notifier.clicks), on_click);
+        let listener = listen(
+            signals,
+            Arc::clone(&notifier.clicks),
+            Arc::clone(&notifier.on_click),
+        );
         Ok((notifier, listener))
     }
 
@@ -129,7 +138,10 @@ impl Freedesktop {
             .call("Notify", &call)
             .await
             .map_err(BusError::Service)?;
-        lock(&self.clicks).shown(id, notification.room.clone());
+        let clicked = lock(&self.clicks).shown(id, notification.room.clone());
+        if let Some(room) = clicked {
+            (self.on_click)(room);
+        }
         Ok(())
     }
 }
@@ -150,7 +162,7 @@ impl Notifier for Freedesktop {
 async fn listen(
     mut signals: SignalStream<'static>,
     clicks: Arc<Mutex<Clicks>>,
-    on_click: impl Fn(RoomName) + Send + Sync + 'static,
+    on_click: Arc<dyn Fn(RoomName) + Send + Sync>,
 ) {
     while let Some(signal) = signals.next().await {
         let header = signal.header();
