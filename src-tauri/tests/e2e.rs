@@ -166,12 +166,34 @@ const TOP_MESSAGE: &str = "const s = document.getElementById('scroller').getBoun
 
 /// The app as it is now, per theme and size: an axe-core audit (at phone size) and two
 /// screenshots. Leaves the app in the theme it found it in, at phone size.
+#[derive(Default)]
 struct Shots {
     audits: Vec<Audit>,
     shots: Vec<std::path::PathBuf>,
 }
 
 impl Shots {
+    /// Prints every audit and screenshot taken, and fails on any serious or critical axe
+    /// violation.
+    fn assert_accessible(&self) {
+        for audit in &self.audits {
+            println!(
+                "axe {}: {} passed rules, serious/critical {:?}, minor/moderate {:?}",
+                audit.screen, audit.passes, audit.blocking, audit.other
+            );
+        }
+        for shot in &self.shots {
+            println!("screenshot: {}", shot.display());
+        }
+        let blocking: Vec<_> = self
+            .audits
+            .iter()
+            .filter(|a| !a.blocking.is_empty())
+            .map(|a| (&a.screen, &a.blocking))
+            .collect();
+        assert!(blocking.is_empty(), "axe: {blocking:?}");
+    }
+
     async fn take(&mut self, app: &Browser, screen: &str) {
         for _ in 0..2 {
             let theme = match app.attribute(THEME, "aria-pressed").await.as_deref() {
@@ -189,6 +211,33 @@ impl Shots {
             app.click(THEME).await;
         }
     }
+}
+
+/// The app under tauri-driver on a virtual display of its own, its data in `dir/app`, its
+/// relay `relay_url`, with `env` added to the app's environment. The processes stop when the
+/// returned guards are dropped.
+async fn launch_app(
+    dir: &std::path::Path,
+    relay_url: &str,
+    env: &[(&str, &str)],
+) -> (Browser, [Process; 2]) {
+    let (display_process, display) = virtual_display();
+    let port = free_port();
+    let native_port = free_port();
+    let driver = Command::new("tauri-driver")
+        .args(["--port", &port.to_string()])
+        .args(["--native-port", &native_port.to_string()])
+        .env("DISPLAY", &display)
+        .env("FESTIVAL_RELAY_URL", relay_url)
+        .env("FESTIVAL_DATA_DIR", dir.join("app"))
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tauri-driver is installed (scripts/test-app installs it)");
+    let driver = Process(driver);
+    let app = Browser::launch(port, native_port, env!("CARGO_BIN_EXE_festival-app")).await;
+    (app, [driver, display_process])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,25 +261,8 @@ async fn the_app_chats_stays_usable_under_a_burst_and_queues_while_offline() {
     let bob = Arc::new(bob);
     bob.join("Camp").await.unwrap();
 
-    let (_display, display) = virtual_display();
-    let port = free_port();
-    let native_port = free_port();
-    let driver = Command::new("tauri-driver")
-        .args(["--port", &port.to_string()])
-        .args(["--native-port", &native_port.to_string()])
-        .env("DISPLAY", &display)
-        .env("FESTIVAL_RELAY_URL", relay.ws_url())
-        .env("FESTIVAL_DATA_DIR", dir.path().join("app"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tauri-driver is installed (scripts/test-app installs it)");
-    let _driver = Process(driver);
-    let app = Browser::launch(port, native_port, env!("CARGO_BIN_EXE_festival-app")).await;
-    let mut shots = Shots {
-        audits: Vec::new(),
-        shots: Vec::new(),
-    };
+    let (app, _processes) = launch_app(dir.path(), &relay.ws_url(), &[]).await;
+    let mut shots = Shots::default();
 
     app.type_into(control("textbox", "Your name"), "Alice")
         .await;
@@ -424,22 +456,7 @@ async fn the_app_chats_stays_usable_under_a_burst_and_queues_while_offline() {
     assert_eq!(focused, "room", "focus after Leave");
     Arc::try_unwrap(bob).unwrap().shutdown().await;
 
-    for audit in &shots.audits {
-        println!(
-            "axe {}: {} passed rules, serious/critical {:?}, minor/moderate {:?}",
-            audit.screen, audit.passes, audit.blocking, audit.other
-        );
-    }
-    let blocking: Vec<_> = shots
-        .audits
-        .iter()
-        .filter(|a| !a.blocking.is_empty())
-        .map(|a| (&a.screen, &a.blocking))
-        .collect();
-    assert!(blocking.is_empty(), "axe: {blocking:?}");
-    for shot in &shots.shots {
-        println!("screenshot: {}", shot.display());
-    }
+    shots.assert_accessible();
 }
 
 /// The two tests each run a whole app under their own display: one at a time on a small
@@ -587,10 +604,7 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
     let _driver = Process(driver.spawn().unwrap());
     let bin = env!("CARGO_BIN_EXE_festival-app");
     let app = Browser::launch(port, native_port, bin).await;
-    let mut shots = Shots {
-        audits: Vec::new(),
-        shots: Vec::new(),
-    };
+    let mut shots = Shots::default();
 
     // Errors reach the page as codes it acts on, not as words: a public room tapped before a
     // name is chosen marks the name field; a room name with nothing in it marks the room's.
@@ -895,19 +909,7 @@ async fn rooms_codes_switching_notifications_invites_and_restart() {
         );
     }
 
-    for audit in &shots.audits {
-        println!(
-            "axe {}: {} passed rules, serious/critical {:?}, minor/moderate {:?}",
-            audit.screen, audit.passes, audit.blocking, audit.other
-        );
-    }
-    let blocking: Vec<_> = shots
-        .audits
-        .iter()
-        .filter(|a| !a.blocking.is_empty())
-        .map(|a| (&a.screen, &a.blocking))
-        .collect();
-    assert!(blocking.is_empty(), "axe: {blocking:?}");
+    shots.assert_accessible();
     app.quit().await;
     for engine in [bob, carol, dave, erin] {
         engine.shutdown().await;
@@ -929,23 +931,13 @@ async fn the_app_shows_the_power_mode_and_the_persons_choice_changes_it() {
     let _bob_events = messages_of(bob_events);
     bob.join("Camp").await.unwrap();
 
-    let (_display, display) = virtual_display();
-    let port = free_port();
-    let native_port = free_port();
-    let driver = Command::new("tauri-driver")
-        .args(["--port", &port.to_string()])
-        .args(["--native-port", &native_port.to_string()])
-        .env("DISPLAY", &display)
-        .env("FESTIVAL_RELAY_URL", relay.ws_url())
-        .env("FESTIVAL_DATA_DIR", dir.path().join("app"))
-        // The power source: a battery at 55 %, whatever this machine has.
-        .env("FESTIVAL_POWER", "battery:55")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tauri-driver is installed (scripts/test-app installs it)");
-    let _driver = Process(driver);
-    let app = Browser::launch(port, native_port, env!("CARGO_BIN_EXE_festival-app")).await;
+    // The power source: a battery at 55 %, whatever this machine has.
+    let (app, _processes) = launch_app(
+        dir.path(),
+        &relay.ws_url(),
+        &[("FESTIVAL_POWER", "battery:55")],
+    )
+    .await;
     app.type_into(control("textbox", "Your name"), "Alice")
         .await;
     app.type_into(control("textbox", "Room or code"), "Camp")
@@ -983,23 +975,9 @@ async fn the_app_shows_the_power_mode_and_the_persons_choice_changes_it() {
         "return document.querySelector('#power-choice input[value=minimal]').checked;",
     )
     .await;
-    let mut shots = Shots {
-        audits: Vec::new(),
-        shots: Vec::new(),
-    };
+    let mut shots = Shots::default();
     shots.take(&app, "7-power-mode").await;
-    for audit in &shots.audits {
-        println!(
-            "axe {}: {} passed rules, serious/critical {:?}, minor/moderate {:?}",
-            audit.screen, audit.passes, audit.blocking, audit.other
-        );
-        assert!(
-            audit.blocking.is_empty(),
-            "axe {}: {:?}",
-            audit.screen,
-            audit.blocking
-        );
-    }
+    shots.assert_accessible();
 
     // Auto gives the choice back to the policy.
     app.click(control("radio", "Auto")).await;

@@ -3,18 +3,13 @@
 //! room that is not on screen, the service asked to show it with a `default` action, and the
 //! click the service reports putting that room on screen with the message.
 
-use std::process::{Command, Stdio};
-
 use festival_core::router::PreferredRoute;
 use festival_core::{Engine, EngineConfig};
 use serde_json::json;
 
-use super::browser::{Browser, WAIT, control};
+use super::browser::{WAIT, control};
 use super::notification_service::{self, Shown};
-use super::{
-    LAST_MESSAGE, ONE_APP_AT_A_TIME, Process, free_port, messages_of, relay_at, session_bus,
-    virtual_display,
-};
+use super::{LAST_MESSAGE, ONE_APP_AT_A_TIME, launch_app, messages_of, relay_at, session_bus};
 
 /// Waits for the service to be asked to show a notification titled `summary`.
 async fn shown_as(shown: &mut tokio::sync::mpsc::Receiver<Shown>, summary: &str) -> Shown {
@@ -44,24 +39,13 @@ async fn a_clicked_notification_opens_its_room() {
 
     let (_bus, bus) = session_bus(dir.path());
     let (service, mut shown) = notification_service::serve(&bus).await;
-    let (_display, display) = virtual_display();
-    let port = free_port();
-    let native_port = free_port();
-    let driver = Command::new("tauri-driver")
-        .args(["--port", &port.to_string()])
-        .args(["--native-port", &native_port.to_string()])
-        .env("DISPLAY", &display)
-        .env("DBUS_SESSION_BUS_ADDRESS", &bus)
-        .env("FESTIVAL_RELAY_URL", relay.ws_url())
-        .env("FESTIVAL_DATA_DIR", dir.path().join("app"))
-        // The real notifier, not the recorder the other tests read.
-        .env_remove("FESTIVAL_NOTIFY_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tauri-driver is installed (scripts/test-app installs it)");
-    let _driver = Process(driver);
-    let app = Browser::launch(port, native_port, env!("CARGO_BIN_EXE_festival-app")).await;
+    // The real notifier (no FESTIVAL_NOTIFY_LOG), on the private bus.
+    let (app, _processes) = launch_app(
+        dir.path(),
+        &relay.ws_url(),
+        &[("DBUS_SESSION_BUS_ADDRESS", bus.as_str())],
+    )
+    .await;
 
     // Alice is in Camp and Main Stage, Main Stage on screen.
     let room_field = control("textbox", "Room or code");

@@ -6,7 +6,6 @@
 //! message without its key shown by its notice, and the owner removing a member.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use festival_core::router::PreferredRoute;
 use festival_core::{Delivered, Engine, EngineConfig, Event, Events, Privacy};
@@ -14,11 +13,8 @@ use festival_proto::{Fingerprint, Invite};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::browser::{Browser, WAIT, control};
-use super::{
-    LAST_MESSAGE, MESSAGE, ONE_APP_AT_A_TIME, Process, SEND, Shots, free_port, relay_at,
-    virtual_display,
-};
+use super::browser::{WAIT, control};
+use super::{LAST_MESSAGE, MESSAGE, ONE_APP_AT_A_TIME, SEND, Shots, launch_app, relay_at};
 
 /// Every message an engine shows, with what it could read of it.
 type Seen = mpsc::Receiver<(Delivered, Privacy)>;
@@ -66,26 +62,6 @@ async fn wait_seen(
     .unwrap_or_else(|_| panic!("never saw {what}"))
 }
 
-/// The app on its own display and data directory, on `relay_url`.
-async fn launch(dir: &Path, relay_url: &str) -> (Browser, [Process; 2]) {
-    let (display_process, display) = virtual_display();
-    let port = free_port();
-    let native_port = free_port();
-    let driver = Command::new("tauri-driver")
-        .args(["--port", &port.to_string()])
-        .args(["--native-port", &native_port.to_string()])
-        .env("DISPLAY", &display)
-        .env("FESTIVAL_RELAY_URL", relay_url)
-        .env("FESTIVAL_DATA_DIR", dir.join("app"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tauri-driver is installed (scripts/test-app installs it)");
-    let driver = Process(driver);
-    let app = Browser::launch(port, native_port, env!("CARGO_BIN_EXE_festival-app")).await;
-    (app, [driver, display_process])
-}
-
 /// Whether the message whose text is `body` carries the verified mark beside its sender.
 fn marked(body: &str) -> String {
     format!(
@@ -96,24 +72,6 @@ fn marked(body: &str) -> String {
     )
 }
 
-fn audits_pass(shots: &Shots) {
-    for audit in &shots.audits {
-        println!(
-            "axe {}: {} passed rules, serious/critical {:?}, minor/moderate {:?}",
-            audit.screen, audit.passes, audit.blocking, audit.other
-        );
-        assert!(
-            audit.blocking.is_empty(),
-            "axe {}: {:?}",
-            audit.screen,
-            audit.blocking
-        );
-    }
-    for shot in &shots.shots {
-        println!("screenshot: {}", shot.display());
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_verified_in_person_is_marked_until_their_name_comes_with_another_key() {
     let _one = ONE_APP_AT_A_TIME.lock().await;
@@ -121,11 +79,8 @@ async fn a_member_verified_in_person_is_marked_until_their_name_comes_with_anoth
     let relay = relay_at("127.0.0.1:0".parse().unwrap(), dir.path()).await;
     let (bob, _bob_seen) = person(relay.ws_url(), dir.path(), "bob", "Bob").await;
     bob.join("Camp").await.unwrap();
-    let (app, _processes) = launch(dir.path(), &relay.ws_url()).await;
-    let mut shots = Shots {
-        audits: Vec::new(),
-        shots: Vec::new(),
-    };
+    let (app, _processes) = launch_app(dir.path(), &relay.ws_url(), &[]).await;
+    let mut shots = Shots::default();
 
     app.type_into(control("textbox", "Your name"), "Alice")
         .await;
@@ -281,7 +236,7 @@ async fn a_member_verified_in_person_is_marked_until_their_name_comes_with_anoth
 
     app.quit().await;
     new_bob.shutdown().await;
-    audits_pass(&shots);
+    shots.assert_accessible();
 }
 
 /// The script expression of [`marked`], for `until_script`.
@@ -317,11 +272,8 @@ async fn a_private_room_is_read_by_its_invites_holders_and_by_no_one_else() {
     // installs the TLS provider the WebDriver client needs.)
     let (carol, mut carol_seen) = person(url.clone(), dir.path(), "carol", "Carol").await;
     let (dave, mut dave_seen) = person(url.clone(), dir.path(), "dave", "Dave").await;
-    let (app, _processes) = launch(dir.path(), &url).await;
-    let mut shots = Shots {
-        audits: Vec::new(),
-        shots: Vec::new(),
-    };
+    let (app, _processes) = launch_app(dir.path(), &url, &[]).await;
+    let mut shots = Shots::default();
 
     // Alice makes a private room from the join form.
     app.type_into(control("textbox", "Your name"), "Alice")
@@ -566,5 +518,5 @@ async fn a_private_room_is_read_by_its_invites_holders_and_by_no_one_else() {
     for engine in [carol, dave] {
         engine.shutdown().await;
     }
-    audits_pass(&shots);
+    shots.assert_accessible();
 }
